@@ -1,0 +1,28 @@
+"""The ``greenai`` command line: the only place that picks exit codes.
+
+Exit codes of greenai itself (a wrapped command's own exit code passes through unchanged):
+
+====  ==========================================================================
+0     success
+2     usage or configuration error (bad flag, bad file, bad setting)
+3     no live intensity signal and ``--require-signal`` was given
+4     every intensity source failed (``greenai intensity``)
+5     the wrapped command could not be started (not found, not executable)
+130   interrupted (SIGINT) while deferring, before the command started
+143   terminated (SIGTERM) while deferring, before the command started
+====  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from greenai.cli.app import app
+
+# Each module registers its commands on ``app`` when imported.
+from greenai.cli import run as _run  # noqa: F401  (registers `run` and `intensity`)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

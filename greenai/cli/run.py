@@ -1,0 +1,1 @@
+"""`greenai run` and `greenai intensity` (being written)."""

@@ -1,0 +1,239 @@
+"""The vocabulary of greenai, defined once: plain frozen data, standard library only.
+
+- job: a command someone wants run, with a deadline (``JobSpec``).
+- forecast: intensity over time as one source reported it (``Forecast``).
+- decision: what a policy chose for one job at one moment, and why (``Decision``).
+- plan: the decisions of one policy pass over many jobs (``Plan``).
+- run: one execution of a job's command (``RunRecord``), measured by a meter (``EnergyReading``).
+- evidence: the SCI row and decision-log line written for runs and decisions.
+
+All datetimes are timezone-aware UTC. Intensities are gCO2(e)/kWh, energy kWh, power kW.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class Signal(StrEnum):
+    """What an intensity figure means; two signals are never compared with each other."""
+
+    AVERAGE = "average"  # grid-average emissions of the electricity consumed (UK API, eGRID)
+    MARGINAL = "marginal"  # emissions of the marginal generator (WattTime MOER)
+
+
+class Action(StrEnum):
+    """What a decision tells the executor to do with a job now."""
+
+    DEFER = "defer"
+    START = "start"
+    PAUSE = "pause"
+    RESUME = "resume"
+    REJECT = "reject"
+    EXPIRE = "expire"
+
+
+class JobState(StrEnum):
+    """Where a queued job is in its life; only the store moves a job between states."""
+
+    QUEUED = "queued"  # accepted, not yet planned
+    SCHEDULED = "scheduled"  # planned start known, waiting for it
+    RUNNING = "running"  # command started, not yet reaped
+    SUCCEEDED = "succeeded"  # command exited 0
+    FAILED = "failed"  # command exited non-zero, or could not start
+    CANCELLED = "cancelled"  # a user cancelled it
+    EXPIRED = "expired"  # its deadline passed with on_deadline=expire
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_STATES
+
+
+_FINAL_STATES = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IntensityPoint:
+    """Intensity over ``[start, start + step)`` of its forecast (piecewise constant)."""
+
+    start: datetime
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """A regular grid of intensities from one source: ``values[i]`` covers
+    ``[start + i*step, start + (i+1)*step)``.
+
+    ``static`` marks a flat annual average (eGRID): there is no better time to wait for.
+    ``source`` names who really answered (e.g. ``uk:13``, ``cache:uk:13``, ``egrid:RFCE``);
+    ``fallback`` is set when that source stood in for the configured first choice.
+    """
+
+    start: datetime
+    step: timedelta
+    values: tuple[float, ...]
+    signal: Signal
+    source: str
+    region: str
+    issued_at: datetime
+    static: bool = False
+    fallback: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.issued_at.tzinfo is None:
+            raise ValueError("Forecast times must be timezone-aware UTC")
+        if self.step <= timedelta(0):
+            raise ValueError("Forecast step must be positive")
+        if not self.values:
+            raise ValueError("Forecast must hold at least one value")
+        if any(not math.isfinite(v) or v < 0 for v in self.values):
+            raise ValueError("Forecast values must be finite and non-negative")
+
+    @property
+    def end(self) -> datetime:
+        return self.start + self.step * len(self.values)
+
+    @property
+    def points(self) -> tuple[IntensityPoint, ...]:
+        return tuple(
+            IntensityPoint(self.start + i * self.step, v) for i, v in enumerate(self.values)
+        )
+
+    def covers(self, at: datetime) -> bool:
+        return self.start <= at < self.end
+
+    def index_at(self, at: datetime) -> int:
+        """Index of the step holding ``at``; raises ``ValueError`` outside the forecast."""
+        if not self.covers(at):
+            raise ValueError(f"{at.isoformat()} is outside forecast {self.source}")
+        return int((at - self.start) // self.step)
+
+    def value_at(self, at: datetime) -> float:
+        return self.values[self.index_at(at)]
+
+    def since(self, at: datetime) -> Forecast:
+        """The same forecast without the steps that ended at or before ``at``."""
+        if not self.covers(at):
+            return self
+        first = self.index_at(at)
+        return replace(self, start=self.start + first * self.step, values=self.values[first:])
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A job as policies see it: it may run anywhere in ``[submit, deadline]``."""
+
+    id: str
+    submit: datetime
+    duration: timedelta
+    deadline: datetime
+    power_kw: float = 0.0
+    interruptible: bool = False
+    gpus: int = 1
+    flexible: bool = True
+    name: str = ""
+
+    @property
+    def latest_start(self) -> datetime:
+        return self.deadline - self.duration
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One policy choice for one job at one moment; serialised as a decision-log line."""
+
+    at: datetime
+    job_id: str
+    policy: str
+    action: Action
+    reason: str
+    intensity: float | None = None
+    threshold: float | None = None
+    forecast_min: float | None = None
+    planned_start: datetime | None = None
+    deadline: datetime | None = None
+    provider: str | None = None
+    region: str | None = None
+    signal: Signal | None = None
+    fallback: str | None = None
+    warnings: tuple[str, ...] = ()
+    forecast_intensity: float | None = None  # mean expected over the planned run
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The decisions of one policy pass, at most one per job."""
+
+    at: datetime
+    decisions: tuple[Decision, ...] = ()
+
+    def for_job(self, job_id: str) -> Decision | None:
+        return next((d for d in self.decisions if d.job_id == job_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyReading:
+    """Energy measured over one run. ``meter`` names what measured each part
+    (``nvml``, ``codecarbon``, ``rapl``, ``estimate`` or a ``+``-joined mix);
+    ``samples`` is a coarse energy timeline ``(at, cumulative_kwh)`` used to weight
+    intensity over time, empty when only the totals are known."""
+
+    started_at: datetime
+    finished_at: datetime
+    cpu_kwh: float = 0.0
+    gpu_kwh: float = 0.0
+    ram_kwh: float = 0.0
+    meter: str = "estimate"
+    gpu_model: str = ""
+    gpu_count: int = 0
+    notes: tuple[str, ...] = ()
+    samples: tuple[tuple[datetime, float], ...] = field(default=())
+
+    @property
+    def energy_kwh(self) -> float:
+        return self.cpu_kwh + self.gpu_kwh + self.ram_kwh
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One finished run, everything the SCI evidence row needs."""
+
+    run_id: str
+    job_id: str
+    job_name: str
+    command: str
+    host: str
+    submitted_at: datetime
+    started_at: datetime
+    finished_at: datetime
+    exit_code: int | None
+    policy: str
+    decision: str
+    provider: str
+    region: str
+    signal: Signal
+    forecast_intensity: float | None
+    actual_intensity: float | None
+    energy: EnergyReading
+    operational_g: float
+    embodied_g: float
+    functional_unit: str
+    units: float
+    counterfactual_intensity: float | None
+    counterfactual_g: float | None
+    fallback: str | None = None
+
+    @property
+    def delay_s(self) -> float:
+        return (self.started_at - self.submitted_at).total_seconds()
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()

@@ -1,0 +1,179 @@
+"""All of greenai's settings in one pydantic-settings class.
+
+Precedence, highest first: explicit values (CLI flags), ``GREENAI_*`` environment variables,
+``greenai.toml`` (or the file named by ``GREENAI_CONFIG``), then the defaults below.
+``load_settings`` takes the environment as a mapping, so tests pass a dict instead of touching
+``os.environ``. Secrets are ``SecretStr``: they print as ``**********`` and are read only from
+the environment or from files named by ``*_FILE`` variables, never from greenai.toml.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from greenai.errors import ConfigError
+
+SECRET_FIELDS = ("watttime_password", "api_token")
+
+
+class Settings(BaseSettings):
+    """Every knob of greenai; each CLI flag of the same name overrides it."""
+
+    model_config = SettingsConfigDict(env_prefix="GREENAI_", extra="ignore", frozen=True)
+
+    home: Path = Field(Path("artifacts"), description="state folder: caches, database, evidence")
+    provider: str = Field("uk", description="fallback chain, e.g. 'uk:13,egrid:RFCE'")
+    policy: str = Field("threshold", description="threshold | window")
+    threshold: float | None = Field(None, ge=0, description="gCO2/kWh at or below which to run")
+    defer_seconds: float = Field(3600.0, ge=0, description="longest deferral before running")
+    check_interval: float = Field(300.0, gt=0, description="seconds between re-checks")
+    require_signal: bool = Field(False, description="exit 3 instead of running blind")
+    request_timeout: float = Field(10.0, gt=0, description="seconds per HTTP request")
+    request_retries: int = Field(3, ge=0, le=10, description="retries on timeouts and 5xx")
+    cache_max_age_hours: float = Field(48.0, gt=0, description="oldest cached forecast served")
+
+    evidence_file: Path | None = Field(None, description="SCI CSV (default HOME/evidence.csv)")
+    decision_log: Path | None = Field(None, description="JSONL (default HOME/decisions.jsonl)")
+    functional_unit: str = Field("run", description="SCI functional unit R")
+    units: float = Field(1.0, gt=0, description="how many functional units one run yields")
+    power_watts: float | None = Field(None, gt=0, description="declared draw for `estimate`")
+    embodied_kg_per_gpu: float = Field(150.0, ge=0, description="embodied kgCO2e of one GPU")
+    embodied_kg_host: float = Field(1200.0, ge=0, description="embodied kgCO2e of the host")
+    host_gpus: int = Field(8, ge=1, description="GPUs the host's embodied share is split over")
+    hardware_lifetime_years: float = Field(4.0, gt=0, description="amortisation period")
+    meters: str = Field("auto", description="auto, or a list such as 'nvml,codecarbon'")
+    country_iso_code: str = Field("GBR", description="for CodeCarbon's offline tracker")
+
+    watttime_username: str | None = Field(
+        None, validation_alias=AliasChoices("WATTTIME_USERNAME", "GREENAI_WATTTIME_USERNAME")
+    )
+    watttime_password: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("WATTTIME_PASSWORD", "GREENAI_WATTTIME_PASSWORD")
+    )
+
+    api_host: str = Field("127.0.0.1", description="address the daemon listens on")
+    api_port: int = Field(8787, ge=0, le=65535)
+    api_url: str | None = Field(None, description="daemon URL for the CLI clients")
+    api_token: SecretStr | None = Field(None, description="bearer token for changing state")
+    database_url: str | None = Field(None, description="default sqlite:///HOME/greenai.db")
+    tick_seconds: float = Field(60.0, gt=0, description="daemon re-plan period")
+    gpu_slots: str = Field("1", description="a count ('4') or indices ('0,2,3')")
+    retry_budget: int = Field(1, ge=0, description="re-queues of a job a crash interrupted")
+    grace_seconds: float = Field(30.0, ge=0, description="SIGTERM grace for running jobs")
+
+    @property
+    def evidence_path(self) -> Path:
+        return self.evidence_file or self.home / "evidence.csv"
+
+    @property
+    def decision_log_path(self) -> Path:
+        return self.decision_log or self.home / "decisions.jsonl"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'greenai.db'}"
+
+    @property
+    def resolved_api_url(self) -> str:
+        return self.api_url or f"http://{self.api_host}:{self.api_port}"
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """Reads ``GREENAI_*`` variables from a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._given_env = dict(env)
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._given_env.items()}
+
+
+class _TomlWithoutSecrets(TomlConfigSettingsSource):
+    """greenai.toml may set anything except secrets, which belong in the environment."""
+
+    def __call__(self) -> dict[str, Any]:
+        values = super().__call__()
+        leaked = [name for name in SECRET_FIELDS if name in values]
+        if leaked:
+            raise ConfigError(
+                f"{self.toml_file_path}: secrets ({', '.join(leaked)}) must come from the "
+                "environment or a *_FILE, not the config file"
+            )
+        return values
+
+
+
+def _read_secret_files(env: Mapping[str, str]) -> dict[str, str]:
+    """``WATTTIME_PASSWORD_FILE=/run/secrets/x`` -> ``WATTTIME_PASSWORD`` (Docker/K8s style)."""
+    resolved = dict(env)
+    for name in ("WATTTIME_USERNAME", "WATTTIME_PASSWORD", "GREENAI_API_TOKEN"):
+        file_name = env.get(f"{name}_FILE")
+        if file_name and name not in env:
+            try:
+                resolved[name] = Path(file_name).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{name}_FILE={file_name}: cannot read: {exc.strerror}") from exc
+    return resolved
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, config_file: Path | None = None, **overrides: Any
+) -> Settings:
+    """Build the settings from ``env`` (default ``os.environ``), a TOML file and overrides.
+
+    Overrides whose value is ``None`` are ignored, so CLI flags left unset fall through.
+    """
+    environment = _read_secret_files(os.environ if env is None else env)
+    toml_path = config_file or Path(environment.get("GREENAI_CONFIG", "greenai.toml"))
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"{config_file}: config file not found")
+    given = {k: v for k, v in overrides.items() if v is not None}
+
+    class _Loaded(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [
+                init_settings,
+                _MappingEnvSource(settings_cls, environment),
+            ]
+            if toml_path.is_file():
+                sources.append(_TomlWithoutSecrets(settings_cls, toml_file=toml_path))
+            return tuple(sources)
+
+    try:
+        loaded = _Loaded(**given)
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation_error(exc)) from exc
+    return Settings.model_construct(**{k: getattr(loaded, k) for k in Settings.model_fields})
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "settings"
+        problems.append(f"{field}: {error['msg']}")
+    return "invalid settings: " + "; ".join(problems)

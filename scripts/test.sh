@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, types, then pytest. Called by ./run.sh test and CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+bash scripts/ensure-postgres.sh
+echo "== ruff"
+ruff check .
+ruff format --check .
+echo "== mypy"
+mypy
+echo "== pytest"
+pytest "$@"
