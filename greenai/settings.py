@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     defer_seconds: float = Field(3600.0, ge=0, description="longest deferral before running")
     check_interval: float = Field(300.0, gt=0, description="seconds between re-checks")
     require_signal: bool = Field(False, description="exit 3 instead of running blind")
+    horizon_hours: float = Field(48.0, gt=0, le=168, description="forecast horizon to ask for")
+    duration: str | None = Field(None, description="expected run time (window policy), e.g. 2h")
+    deadline: str | None = Field(None, description="latest finish, ISO-8601 UTC")
+    trace_start: str | None = Field(None, description="trace time that 'now' maps to")
+    trace_speed: float = Field(1.0, gt=0, description="trace seconds per wall second")
+    gpus: str | None = Field(None, description="GPU indices the job uses, e.g. '0,1'")
+    shell: bool = Field(False, description="run the command through /bin/sh")
     request_timeout: float = Field(10.0, gt=0, description="seconds per HTTP request")
     request_retries: int = Field(3, ge=0, le=10, description="retries on timeouts and 5xx")
     cache_max_age_hours: float = Field(48.0, gt=0, description="oldest cached forecast served")
@@ -117,7 +124,6 @@ class _TomlWithoutSecrets(TomlConfigSettingsSource):
                 "environment or a *_FILE, not the config file"
             )
         return values
-
 
 
 def _read_secret_files(env: Mapping[str, str]) -> dict[str, str]:

@@ -15,10 +15,9 @@ Exit codes of greenai itself (a wrapped command's own exit code passes through u
 
 from __future__ import annotations
 
-from greenai.cli.app import app
-
 # Each module registers its commands on ``app`` when imported.
 from greenai.cli import run as _run  # noqa: F401  (registers `run` and `intensity`)
+from greenai.cli.app import app
 
 
 def main() -> None:

@@ -1,1 +1,201 @@
-"""`greenai run` and `greenai intensity` (being written)."""
+"""`greenai run` (wait for a cleaner grid, then run a command measured) and `greenai intensity`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from greenai import session as wiring
+from greenai.cli.app import (
+    EXIT_CANNOT_START,
+    EXIT_NO_SIGNAL,
+    EXIT_PROVIDERS_FAILED,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    EXIT_USAGE,
+    app,
+)
+from greenai.cli.display import DeferralDisplay
+from greenai.cli.intensity_view import forecast_json, print_forecast
+from greenai.domain import Action
+from greenai.errors import ConfigError, ExecutorError, GreenAIError, NoSignalError
+from greenai.evidence.decisions import decision_to_dict
+from greenai.oneshot import fetch_forecast, record_run, run_measured, wait_for_start
+from greenai.policies.oneshot import decide
+
+log = logging.getLogger(__name__)
+err = Console(stderr=True)
+
+Opt = typer.Option
+
+
+@app.command(
+    context_settings={"allow_interspersed_args": False},
+    epilog="Example: greenai run --threshold 150 --defer-seconds 3600 -- python train.py",
+)
+def run(
+    command: Annotated[list[str] | None, typer.Argument(help="the command, after --")] = None,
+    threshold: Annotated[float | None, Opt(help="run when intensity <= this (gCO2/kWh)")] = None,
+    defer_seconds: Annotated[float | None, Opt(help="longest wait before running anyway")] = None,
+    check_interval: Annotated[float | None, Opt(help="seconds between checks")] = None,
+    policy: Annotated[str | None, Opt(help="threshold | window")] = None,
+    duration: Annotated[str | None, Opt(help="expected run time, e.g. 2h (window)")] = None,
+    deadline: Annotated[str | None, Opt(help="latest finish, ISO-8601 UTC")] = None,
+    provider: Annotated[str | None, Opt(help="sources in order, e.g. uk:13,egrid:RFCE")] = None,
+    require_signal: Annotated[
+        bool | None, Opt("--require-signal/--no-require-signal", help="exit 3 with no signal")
+    ] = None,
+    dry_run: Annotated[bool, Opt(help="print the decision and exit")] = False,
+    as_json: Annotated[bool, Opt("--json", help="machine-readable output")] = False,
+    trace_start: Annotated[str | None, Opt(help="trace time that now maps to")] = None,
+    trace_speed: Annotated[float | None, Opt(help="trace seconds per wall second")] = None,
+    shell: Annotated[bool | None, Opt("--shell/--no-shell", help="run via /bin/sh")] = None,
+    gpus: Annotated[str | None, Opt(help="GPU indices the job uses, e.g. 0,1")] = None,
+    power_watts: Annotated[float | None, Opt(help="declared draw when nothing measures")] = None,
+    functional_unit: Annotated[str | None, Opt(help="SCI functional unit")] = None,
+    units: Annotated[float | None, Opt(help="functional units one run yields")] = None,
+    job_name: Annotated[str | None, Opt(help="name in the evidence")] = None,
+    home: Annotated[Path | None, Opt(help="state folder (GREENAI_HOME)")] = None,
+    evidence_file: Annotated[Path | None, Opt("--evidence", help="SCI CSV path")] = None,
+    decision_log: Annotated[Path | None, Opt(help="decision JSONL path")] = None,
+    config: Annotated[Path | None, Opt(help="greenai.toml to read")] = None,
+) -> None:
+    """Wait until the grid is clean enough (or the deferral budget is spent), then run CMD
+    under energy measurement and append its SCI evidence row."""
+    with _translate_errors(no_signal_exit=EXIT_NO_SIGNAL):
+        settings = wiring.settings_from_flags(
+            config,
+            threshold=threshold,
+            defer_seconds=defer_seconds,
+            check_interval=check_interval,
+            policy=policy,
+            duration=duration,
+            deadline=deadline,
+            provider=provider,
+            require_signal=require_signal,
+            trace_start=trace_start,
+            trace_speed=trace_speed,
+            shell=shell,
+            gpus=gpus,
+            power_watts=power_watts,
+            functional_unit=functional_unit,
+            units=units,
+            home=home,
+            evidence_file=evidence_file,
+            decision_log=decision_log,
+        )
+        if not command and not dry_run:
+            raise ConfigError("command: nothing to run; put it after --, e.g. -- python train.py")
+        session = wiring.build_session(settings)
+        request = wiring.build_request(settings, session.clock.now())
+        if dry_run:
+            _print_dry_run(session, request, as_json)
+            return
+        code = _run_for_real(session, request, list(command or []), settings.shell, job_name)
+    raise typer.Exit(code)
+
+
+def _print_dry_run(session: wiring.Session, request: Any, as_json: bool) -> None:
+    now = session.clock.now()
+    decision = decide(request, fetch_forecast(session.deps, now), now)
+    if as_json:
+        typer.echo(json.dumps(decision_to_dict(decision)))
+    else:
+        typer.echo(f"{decision.action.value}: {decision.reason}")
+
+
+def _run_for_real(
+    session: wiring.Session, request: Any, argv: list[str], shell: bool, job_name: str | None
+) -> int:
+    deps = session.deps
+    with DeferralDisplay(err) as display, _cancel_on_signals(deps.cancel, deps.cancel_reason):
+        deps.on_defer = display.show
+        decision, forecast = wait_for_start(request, deps)
+    if decision.action is Action.EXPIRE:
+        err.print(f"greenai: {decision.reason}", highlight=False, soft_wrap=True)
+        return EXIT_SIGTERM if "SIGTERM" in decision.reason else EXIT_SIGINT
+    err.print(f"greenai: start: {decision.reason}", highlight=False, soft_wrap=True)
+    completed = run_measured(
+        argv,
+        shell=shell,
+        env=None,
+        request=request,
+        decision=decision,
+        forecast=forecast,
+        deps=deps,
+        job_name=job_name,
+    )
+    record = record_run(deps, completed)
+    err.print(
+        wiring.summary_line(record, session.settings.evidence_path), highlight=False, soft_wrap=True
+    )
+    return completed.finished.exit_code
+
+
+@contextmanager
+def _cancel_on_signals(cancel: threading.Event, reasons: list[str]) -> Iterator[None]:
+    """While deferring, SIGINT/SIGTERM cancel the wait instead of killing greenai outright,
+    so the decision log says what happened."""
+
+    def handler(signum: int, _frame: object) -> None:
+        reasons.append(f"interrupted by {signal.Signals(signum).name}")
+        cancel.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@app.command()
+def intensity(
+    provider: Annotated[str | None, Opt(help="sources in order, e.g. uk:13,egrid:RFCE")] = None,
+    as_json: Annotated[bool, Opt("--json", help="machine-readable output")] = False,
+    trace_start: Annotated[str | None, Opt(help="trace time that now maps to")] = None,
+    hours: Annotated[float | None, Opt(help="forecast hours to show")] = None,
+    config: Annotated[Path | None, Opt(help="greenai.toml to read")] = None,
+) -> None:
+    """Show the current intensity and the forecast, and which source answered."""
+    with _translate_errors(no_signal_exit=EXIT_PROVIDERS_FAILED):
+        settings = wiring.settings_from_flags(
+            config, provider=provider, trace_start=trace_start, horizon_hours=hours
+        )
+        session = wiring.build_session(settings)
+        if session.deps.source is None:
+            raise NoSignalError("greenai", "no intensity provider configured")
+        now = session.clock.now()
+        forecast = session.deps.source.forecast(now, session.deps.horizon)
+        if as_json:
+            typer.echo(json.dumps(forecast_json(forecast, now)))
+        else:
+            print_forecast(Console(), forecast, now)
+
+
+@contextmanager
+def _translate_errors(no_signal_exit: int) -> Iterator[None]:
+    """greenai's own errors become a message and a documented exit code, never a traceback."""
+    try:
+        yield
+    except NoSignalError as exc:
+        err.print(f"greenai: no intensity signal: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(no_signal_exit) from exc
+    except ExecutorError as exc:
+        err.print(f"greenai: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_CANNOT_START) from exc
+    except ConfigError as exc:
+        err.print(f"greenai: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from exc
+    except GreenAIError as exc:
+        err.print(f"greenai: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_PROVIDERS_FAILED) from exc

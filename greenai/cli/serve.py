@@ -1,0 +1,164 @@
+"""`greenai serve`, `greenai db upgrade`, and the daemon's clients: `submit`, `jobs`, `job`,
+`cancel` (Rich tables, or ``--json``). URL and token come from the settings."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from greenai.cli.app import EXIT_USAGE, app
+from greenai.cli.jobs_client import ApiError, DaemonClient, jobs_table, print_job
+from greenai.errors import ConfigError
+from greenai.settings import Settings, load_settings
+
+EXIT_API = 1
+out = Console()
+err = Console(stderr=True)
+Opt = typer.Option
+
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(EXIT_USAGE) from exc
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, Opt(help="address to listen on (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, Opt(help="port to listen on")] = None,
+    tick: Annotated[float | None, Opt(help="seconds between re-plans")] = None,
+    gpu_slots: Annotated[str | None, Opt(help="GPU count or indices, e.g. 4 or 0,2")] = None,
+    home: Annotated[Path | None, Opt(help="state folder (database, logs, evidence)")] = None,
+    database_url: Annotated[str | None, Opt(help="SQLAlchemy URL (default SQLite in home)")] = None,
+) -> None:
+    """Run the daemon: durable queue, REST API, re-planning loop, local GPU executor."""
+    from greenai.daemon import Daemon
+
+    settings = _settings(
+        api_host=host,
+        api_port=port,
+        tick_seconds=tick,
+        gpu_slots=gpu_slots,
+        home=home,
+        database_url=database_url,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        daemon = Daemon(settings)
+        daemon.serve_forever(on_ready=lambda url: out.print(f"greenai daemon listening on {url}"))
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(EXIT_USAGE) from exc
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    database_url: Annotated[str | None, Opt(help="SQLAlchemy URL (default SQLite in home)")] = None,
+) -> None:
+    """Bring the database schema up to date (serve does this at start too)."""
+    from greenai.db import current_revision, make_engine, upgrade
+
+    settings = _settings(database_url=database_url)
+    engine = make_engine(settings.resolved_database_url)
+    upgrade(engine)
+    out.print(f"database at revision {current_revision(engine)}")
+    engine.dispose()
+
+
+def _call(method: str, path: str, **kwargs: Any) -> Any:
+    with DaemonClient(_settings()) as client:
+        try:
+            return client.call(method, path, **kwargs)
+        except ApiError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(EXIT_USAGE if exc.status == 422 else EXIT_API) from exc
+
+
+def _emit(data: Any, as_json: bool) -> bool:
+    if as_json:
+        out.print_json(json.dumps(data))
+    return as_json
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+def submit(
+    command: Annotated[list[str], typer.Argument(help="the command, after --")],
+    duration: Annotated[str, Opt(help="estimated run time, e.g. 2h")],
+    deadline: Annotated[str | None, Opt(help="latest finish, ISO-8601")] = None,
+    max_delay: Annotated[str | None, Opt(help="or: longest wait, e.g. 6h")] = None,
+    name: Annotated[str | None, Opt()] = None,
+    gpus: Annotated[int, Opt(min=1)] = 1,
+    project: Annotated[str | None, Opt()] = None,
+    policy: Annotated[str | None, Opt(help="window | threshold")] = None,
+    threshold: Annotated[float | None, Opt(help="gCO2/kWh")] = None,
+    on_deadline: Annotated[str, Opt(help="run | expire")] = "run",
+    interruptible: Annotated[bool, Opt()] = False,
+    idempotency_key: Annotated[str | None, Opt(help="retries with this key make one job")] = None,
+    as_json: Annotated[bool, Opt("--json")] = False,
+) -> None:
+    """Queue a job on the daemon: greenai submit --duration 2h --deadline ... -- CMD"""
+    body = {
+        "command": command,
+        "duration": duration,
+        "deadline": deadline,
+        "max_delay": max_delay,
+        "name": name,
+        "gpus": gpus,
+        "project": project,
+        "policy": policy,
+        "threshold": threshold,
+        "on_deadline": on_deadline,
+        "interruptible": interruptible,
+        "cwd": str(Path.cwd()),
+    }
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    job = _call(
+        "POST", "/jobs", json={k: v for k, v in body.items() if v is not None}, headers=headers
+    )
+    if not _emit(job, as_json):
+        out.print(f"job {job['id']} {job['state']} (deadline {job['deadline']})")
+
+
+@app.command("jobs")
+def list_jobs(
+    state: Annotated[list[str] | None, Opt(help="filter; repeatable")] = None,
+    project: Annotated[str | None, Opt()] = None,
+    limit: Annotated[int, Opt(min=1, max=1000)] = 50,
+    offset: Annotated[int, Opt(min=0)] = 0,
+    as_json: Annotated[bool, Opt("--json")] = False,
+) -> None:
+    """List the daemon's jobs, newest first."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset, "state": state or []}
+    if project:
+        params["project"] = project
+    page = _call("GET", "/jobs", params=params)
+    if not _emit(page, as_json):
+        out.print(jobs_table(page["items"], f"jobs ({len(page['items'])} of {page['total']})"))
+
+
+@app.command("job")
+def show_job(job_id: str, as_json: Annotated[bool, Opt("--json")] = False) -> None:
+    """One job with its decisions and evidence."""
+    job = _call("GET", f"/jobs/{job_id}")
+    if not _emit(job, as_json):
+        print_job(out, job)
+
+
+@app.command()
+def cancel(job_id: str, as_json: Annotated[bool, Opt("--json")] = False) -> None:
+    """Cancel a waiting job, or stop a running one."""
+    job = _call("POST", f"/jobs/{job_id}/cancel")
+    if not _emit(job, as_json):
+        note = " (stopping)" if job["cancel_requested"] and job["state"] == "running" else ""
+        out.print(f"job {job['id']} {job['state']}{note}")

@@ -1,0 +1,72 @@
+"""``greenai simulate``: replay a policy on a recorded trace and print the §3 result JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from greenai.cli.app import EXIT_USAGE, app
+from greenai.errors import GreenAIError
+from greenai.simulate import SimulationSettings, run_files, simulate
+from greenai.traces import Trace
+
+PLOT_POLICIES = ("now", "threshold", "window", "interruptible", "oracle")
+
+
+@app.command("simulate")
+def simulate_command(
+    trace: Annotated[Path, typer.Option(help="Intensity trace CSV (formats.md §1).")],
+    workload: Annotated[Path, typer.Option(help="Workload CSV (formats.md §2).")],
+    policy: Annotated[
+        str, typer.Option(help="now, threshold, window, window-once, interruptible or oracle.")
+    ] = "window",
+    forecast: Annotated[
+        str, typer.Option(help="perfect, noisy:SIGMA, persistence or trace.")
+    ] = "perfect",
+    horizon_h: Annotated[float, typer.Option(help="Forecast horizon in hours.")] = 48.0,
+    seed: Annotated[int, typer.Option(help="Seed of noisy forecasts.")] = 0,
+    threshold: Annotated[
+        float | None, typer.Option(help="gCO2/kWh for --policy threshold (default: 7-day mean).")
+    ] = None,
+    capacity: Annotated[int | None, typer.Option(help="GPU slots shared by all jobs.")] = None,
+    debias_h: Annotated[
+        float, typer.Option(help="Hours of past forecast errors used to remove bias (0: off).")
+    ] = 24.0,
+    out: Annotated[Path | None, typer.Option(help="Write the JSON here (default stdout).")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Also draw a PNG here.")] = None,
+) -> None:
+    """Replay a policy on a recorded trace, measured against the offline optimum."""
+    settings = SimulationSettings(policy, forecast, seed, horizon_h, threshold, capacity, debias_h)
+    try:
+        result, loaded, jobs = run_files(trace, workload, settings)
+        if plot is not None:
+            _plot(loaded, jobs, settings, result, plot)
+    except GreenAIError as exc:
+        print(f"greenai simulate: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE) from exc
+    text = json.dumps(result, indent=1)
+    if out is None:
+        print(text)
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+
+
+def _plot(
+    trace: Trace, jobs: list[Any], settings: SimulationSettings, result: dict[str, Any], path: Path
+) -> None:
+    from greenai.simulate.plot import plot_result  # matplotlib only when a plot is asked for
+
+    savings = {}
+    for name in dict.fromkeys((*PLOT_POLICIES, settings.policy)):
+        other = (
+            result
+            if name == settings.policy
+            else simulate(trace, jobs, replace(settings, policy=name))
+        )
+        savings[name] = float(other["savings_pct"])
+    plot_result(trace, result, savings, path)

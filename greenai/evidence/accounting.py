@@ -1,0 +1,138 @@
+"""Carbon accounting for one run: pure functions, no I/O, no clock.
+
+Operational emissions are time-resolved: the run is cut at the intensity grid's boundaries,
+the energy of each piece (from the meter's cumulative timeline, interpolated linearly, or
+spread evenly over the run when there is no timeline) is charged at that piece's intensity,
+and ``operational_g = sum(E_i x I_i)``. The counterfactual charges the same energy profile as
+if the job had started at submit time.
+
+Embodied emissions follow SCI's ``M = TE x (TiR / EL) x (RR / ToR)``: the hardware's total
+embodied emissions, times the share of its lifetime the run reserved it, times the share of
+the hardware the run used. The defaults in ``Settings`` are estimates, configurable, not facts:
+
+- ``embodied_kg_per_gpu = 150`` kgCO2e: the order of magnitude of published cradle-to-gate
+  estimates for one high-end data-centre GPU board. NVIDIA publishes product carbon
+  footprint (PCF) summaries for its 8-GPU HGX baseboards (H100, B200); academic estimates
+  differ (Chien et al., HotCarbon '23, put an A100 with a 1/8 share of its host at ~318 kg).
+  Take the figure from your vendor's PCF where you can.
+- ``embodied_kg_host = 1200`` kgCO2e: the lower end of the ~1,200-2,500 kgCO2e that Dell and
+  HPE PCFs give for 2-socket rack servers (varies mostly with memory and storage).
+- ``host_gpus = 8``: the host's share is split over the GPUs it carries; a CPU-only run is
+  charged one GPU-equivalent share.
+- ``hardware_lifetime_years = 4``: the usual amortisation period for servers and accelerators.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from itertools import pairwise
+
+from greenai.domain import EnergyReading, Forecast
+from greenai.meters.sampling import cumulative_at
+from greenai.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SECONDS_PER_YEAR = 365.25 * 86400
+Timeline = Sequence[tuple[datetime, float]]
+
+
+def energy_timeline(reading: EnergyReading) -> list[tuple[datetime, float]]:
+    """The run's cumulative energy over time, ending at exactly ``reading.energy_kwh``.
+
+    The meter's samples give the shape; they are rescaled to the reading's total (a part
+    without a timeline, such as CodeCarbon's CPU, is thereby spread like the rest). Without a
+    usable shape the energy is spread evenly from ``started_at`` to ``finished_at``.
+    """
+    total = reading.energy_kwh
+    samples = sorted(reading.samples)
+    if len(samples) >= 2 and samples[-1][1] > samples[0][1]:
+        base, span = samples[0][1], samples[-1][1] - samples[0][1]
+        return [(at, (value - base) / span * total) for at, value in samples]
+    return [(reading.started_at, 0.0), (reading.finished_at, total)]
+
+
+def charge(timeline: Timeline, history: Forecast) -> tuple[float, float]:
+    """``(grams, intensity)`` of a cumulative energy timeline charged interval by interval.
+
+    ``intensity`` is energy-weighted; with zero energy it is the time-weighted mean over the
+    span (the value at its start for a zero-length span). Parts of the span outside
+    ``history`` take the nearest interval's value (logged); a span that does not overlap
+    ``history`` at all raises ``ValueError``.
+    """
+    start, end = timeline[0][0], timeline[-1][0]
+    if end < history.start or start >= history.end:
+        raise ValueError(
+            f"{history.source}: intensity history {history.start.isoformat()}.."
+            f"{history.end.isoformat()} does not cover {start.isoformat()}..{end.isoformat()}"
+        )
+    if start < history.start or end > history.end:
+        logger.warning(
+            "%s: run extends past the intensity history; edge values used", history.source
+        )
+    cuts = _cuts(start, end, history)
+    grams = seconds = weighted_time = 0.0
+    for a, b in pairwise(cuts):
+        intensity = _value_near(history, a)
+        grams += (cumulative_at(timeline, b) - cumulative_at(timeline, a)) * intensity
+        width = (b - a).total_seconds()
+        seconds += width
+        weighted_time += width * intensity
+    energy = timeline[-1][1] - timeline[0][1]
+    if energy > 0:
+        return grams, grams / energy
+    mean = weighted_time / seconds if seconds > 0 else _value_near(history, start)
+    return 0.0, mean
+
+
+def time_resolved_intensity(reading: EnergyReading, history: Forecast) -> tuple[float, float]:
+    """``(operational_g, actual_intensity)`` of the run as it really happened."""
+    return charge(energy_timeline(reading), history)
+
+
+def counterfactual(
+    reading: EnergyReading, submitted_at: datetime, history: Forecast
+) -> tuple[float, float]:
+    """``(intensity, grams)`` had the same energy profile started at ``submitted_at``."""
+    shift = submitted_at - reading.started_at
+    grams, intensity = charge(_shifted(energy_timeline(reading), shift), history)
+    return intensity, grams
+
+
+def embodied_grams(settings: Settings, gpu_count: int, duration_s: float) -> float:
+    """SCI ``M`` in grams for hardware reserved ``duration_s`` by a run on ``gpu_count`` GPUs:
+    the GPUs' embodied emissions plus the host's share (``gpu_count / host_gpus``, one GPU's
+    share for a CPU-only run), amortised over ``hardware_lifetime_years``."""
+    share_of_host = (gpu_count if gpu_count > 0 else 1) / settings.host_gpus
+    total_kg = settings.embodied_kg_per_gpu * gpu_count + settings.embodied_kg_host * share_of_host
+    lifetime_s = settings.hardware_lifetime_years * SECONDS_PER_YEAR
+    return total_kg * 1000.0 * max(0.0, duration_s) / lifetime_s
+
+
+def _cuts(start: datetime, end: datetime, history: Forecast) -> list[datetime]:
+    """``start``, every grid boundary strictly inside ``(start, end)``, and ``end``."""
+    cuts = [start]
+    # Outside the history the edge values hold, so only boundaries inside it can change
+    # the intensity.
+    first = max(1, (start - history.start) // history.step + 1)
+    boundary = history.start + first * history.step
+    while boundary < min(end, history.end):
+        cuts.append(boundary)
+        boundary += history.step
+    if end > start:
+        cuts.append(end)
+    return cuts
+
+
+def _value_near(history: Forecast, at: datetime) -> float:
+    if at < history.start:
+        return history.values[0]
+    if at >= history.end:
+        return history.values[-1]
+    return history.value_at(at)
+
+
+def _shifted(timeline: Timeline, shift: timedelta) -> list[tuple[datetime, float]]:
+    return [(at + shift, value) for at, value in timeline]

@@ -1,0 +1,58 @@
+"""Appending to evidence files that several processes share.
+
+Every append takes an exclusive ``filelock`` on ``<file>.lock`` and writes its whole line(s)
+with one ``write`` call, so rows from concurrent runs (the CLI, the daemon, several hosts on
+a shared filesystem that honours locks) never interleave.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from filelock import FileLock
+
+from greenai.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+LOCK_TIMEOUT_S = 60.0
+
+
+def append_locked(path: Path, text: str, *, header: str | None = None, sync: bool) -> None:
+    """Append ``text`` to ``path`` under its lock; write ``header`` first when the file is new
+    or empty. A torn last line (a writer killed mid-row) is closed first so the new line
+    starts clean. A file whose first line is not ``header`` is refused (``InputError``) rather
+    than mixed with rows of another layout. ``sync`` also fsyncs, for evidence that must
+    survive a power cut."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock", timeout=LOCK_TIMEOUT_S):
+        size = path.stat().st_size if path.exists() else 0
+        prefix = header if (header is not None and size == 0) else ""
+        if header is not None and size and first_line(path) != header.rstrip("\r\n"):
+            raise InputError(
+                str(path), 1, "header differs from the expected columns; not appending"
+            )
+        if size and not _ends_with_newline(path):
+            logger.warning("%s: last line was torn; starting a new one", path)
+            prefix = "\n"
+        with path.open("a", encoding="utf-8", newline="") as handle:
+            handle.write(prefix + text)
+            handle.flush()
+            if sync:
+                os.fsync(handle.fileno())
+
+
+def first_line(path: Path) -> str | None:
+    """The file's first line without its newline, ``None`` when missing or empty."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with path.open(encoding="utf-8", newline="") as handle:
+        return handle.readline().rstrip("\r\n")
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"

@@ -1,0 +1,214 @@
+"""Several meters as one: GPU from NVML, CPU+RAM from CodeCarbon (or RAPL), else an estimate.
+
+``build_meter`` picks what works here. ``settings.meters == "auto"`` builds *roles*, each a list
+of alternatives tried in order when a run starts: GPU = [nvml], host = [codecarbon, rapl]. A
+role whose alternatives all fail is left out and said so in the notes; if no role can measure
+anything, the estimate meter stands in. An explicit list (``"nvml,codecarbon"``) means
+exactly those meters, and any that cannot measure raises ``MeterUnavailable``.
+
+Readings merge into one: energies add, ``meter`` is the ``+``-joined names of what really
+measured (``nvml+codecarbon``), and the timelines add up at every sample time of any part (a
+part without a timeline is spread evenly over its run).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from greenai.clock import Clock
+from greenai.domain import EnergyReading
+from greenai.errors import ConfigError, MeterUnavailable
+from greenai.meters.base import Meter
+from greenai.meters.codecarbon_meter import (
+    CodecarbonMeter,
+    TrackerFactory,
+    offline_tracker_factory,
+)
+from greenai.meters.estimate import EstimateMeter
+from greenai.meters.nvml import NvmlLibrary, NvmlMeter, parse_visible_devices
+from greenai.meters.rapl import DEFAULT_ROOT, RaplMeter
+from greenai.meters.sampling import cumulative_at
+from greenai.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+METER_NAMES = ("nvml", "codecarbon", "rapl", "estimate")
+MAX_SAMPLES = 2000
+
+
+@dataclass
+class _CompositeRun:
+    parts: list[tuple[Meter, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class CompositeMeter:
+    """Runs one meter per role; ``required`` roles raise instead of degrading."""
+
+    def __init__(
+        self,
+        roles: Sequence[Sequence[Meter]],
+        fallback: Meter,
+        *,
+        required: bool = False,
+        notes: Sequence[str] = (),
+    ) -> None:
+        self.roles = [list(role) for role in roles if role]
+        self.fallback = fallback
+        self.required = required
+        self.build_notes = tuple(notes)
+        parts = [role[0].name for role in self.roles] or [fallback.name]
+        self.name = "+".join(parts)
+
+    def start(self) -> _CompositeRun:
+        run = _CompositeRun(notes=list(self.build_notes))
+        for role in self.roles:
+            self._start_role(role, run)
+        if not run.parts:
+            run.notes.append(f"nothing could measure; {self.fallback.name} stands in")
+            run.parts.append((self.fallback, self.fallback.start()))
+        return run
+
+    def _start_role(self, role: Sequence[Meter], run: _CompositeRun) -> None:
+        for meter in role:
+            try:
+                run.parts.append((meter, meter.start()))
+                return
+            except MeterUnavailable as exc:
+                if self.required:
+                    raise
+                logger.warning("meter %s cannot start: %s", meter.name, exc)
+                run.notes.append(f"{meter.name} unavailable: {exc}")
+
+    def stop(self, token: _CompositeRun) -> EnergyReading:
+        readings: list[EnergyReading] = []
+        notes = list(token.notes)
+        for meter, part in token.parts:
+            try:
+                readings.append(meter.stop(part))
+            except MeterUnavailable as exc:
+                if self.required:
+                    raise
+                logger.warning("meter %s failed at stop: %s", meter.name, exc)
+                notes.append(f"{meter.name} failed at stop, its energy is missing: {exc}")
+        if not readings:
+            raise MeterUnavailable("every meter failed at stop: " + "; ".join(notes))
+        return merge_readings(readings, notes)
+
+
+def merge_readings(readings: Sequence[EnergyReading], notes: Sequence[str] = ()) -> EnergyReading:
+    """One reading from several parts measured over the same run."""
+    gpu_part = next((r for r in readings if r.gpu_count), None)
+    names = list(dict.fromkeys(r.meter for r in readings))
+    return EnergyReading(
+        started_at=min(r.started_at for r in readings),
+        finished_at=max(r.finished_at for r in readings),
+        cpu_kwh=sum(r.cpu_kwh for r in readings),
+        gpu_kwh=sum(r.gpu_kwh for r in readings),
+        ram_kwh=sum(r.ram_kwh for r in readings),
+        meter="+".join(names),
+        gpu_model=gpu_part.gpu_model if gpu_part else "",
+        gpu_count=gpu_part.gpu_count if gpu_part else 0,
+        notes=(*notes, *(note for r in readings for note in r.notes)),
+        samples=merge_timelines(readings),
+    )
+
+
+def merge_timelines(readings: Sequence[EnergyReading]) -> tuple[tuple[Any, float], ...]:
+    """Sum of the parts' cumulative energy at every sample time of any part (thinned to at
+    most ``MAX_SAMPLES`` times, first and last kept)."""
+    timelines = [_timeline(r) for r in readings]
+    times = sorted({at for timeline in timelines for at, _ in timeline})
+    if len(times) > MAX_SAMPLES:
+        stride = len(times) / (MAX_SAMPLES - 1)
+        times = [times[round(i * stride)] for i in range(MAX_SAMPLES - 1)] + [times[-1]]
+    return tuple((at, sum(cumulative_at(tl, at) for tl in timelines)) for at in times)
+
+
+def _timeline(reading: EnergyReading) -> Sequence[tuple[Any, float]]:
+    if len(reading.samples) >= 2:
+        return reading.samples
+    return ((reading.started_at, 0.0), (reading.finished_at, reading.energy_kwh))
+
+
+def build_meter(
+    settings: Settings,
+    gpus: Sequence[int | str] | None,
+    clock: Clock,
+    *,
+    env: Mapping[str, str] | None = None,
+    nvml: NvmlLibrary | None = None,
+    tracker_factory: TrackerFactory | None = None,
+    rapl_root: Path = DEFAULT_ROOT,
+    record_seconds: float = 15.0,
+) -> CompositeMeter:
+    """The meter for a job using ``gpus`` (``None``: ``CUDA_VISIBLE_DEVICES``, else all)."""
+    environment: Mapping[str, str] = {} if env is None else env
+    builders: dict[str, Callable[[], Meter]] = {
+        "nvml": lambda: NvmlMeter(
+            clock, gpus=gpus, env=environment, nvml=nvml, record_seconds=record_seconds
+        ),
+        "codecarbon": lambda: CodecarbonMeter(
+            clock, tracker_factory or offline_tracker_factory(settings.country_iso_code)
+        ),
+        "rapl": lambda: RaplMeter(clock, root=rapl_root, poll_seconds=record_seconds),
+        "estimate": lambda: EstimateMeter(
+            clock, power_watts=settings.power_watts, gpu_count=_gpu_count(gpus, environment)
+        ),
+    }
+    requested = _requested_meters(settings.meters)
+    fallback = builders["estimate"]()
+    if requested is None:
+        return _auto_meter(builders, fallback, expects_gpu=_gpu_count(gpus, environment) > 0)
+    roles = [[fallback if name == "estimate" else builders[name]()] for name in requested]
+    return CompositeMeter(roles, fallback, required=True)
+
+
+def _auto_meter(
+    builders: Mapping[str, Callable[[], Meter]], fallback: Meter, *, expects_gpu: bool
+) -> CompositeMeter:
+    gpu_role, gpu_problems = _available(builders, ["nvml"])
+    host_role, host_problems = _available(builders, ["codecarbon", "rapl"])
+    notes: list[str] = []
+    if expects_gpu and not gpu_role:
+        notes.append("GPU energy not measured: " + "; ".join(gpu_problems))
+    if gpu_role and not host_role:
+        notes.append("CPU and RAM energy not measured: " + "; ".join(host_problems))
+    return CompositeMeter([gpu_role, host_role], fallback, notes=notes)
+
+
+def _available(
+    builders: Mapping[str, Callable[[], Meter]], names: Sequence[str]
+) -> tuple[list[Meter], list[str]]:
+    """The meters among ``names`` that can be built here, and why the others cannot."""
+    meters, problems = [], []
+    for name in names:
+        try:
+            meters.append(builders[name]())
+        except MeterUnavailable as exc:
+            logger.info("meter %s unavailable: %s", name, exc)
+            problems.append(str(exc))
+    return meters, problems
+
+
+def _requested_meters(text: str) -> list[str] | None:
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if names in ([], ["auto"]):
+        return None
+    unknown = [name for name in names if name not in METER_NAMES]
+    if unknown:
+        raise ConfigError(f"meters: unknown {', '.join(unknown)} (use auto or {METER_NAMES})")
+    if "estimate" in names and len(names) > 1:
+        raise ConfigError("meters: estimate cannot be combined with measuring meters")
+    return list(dict.fromkeys(names))
+
+
+def _gpu_count(gpus: Sequence[int | str] | None, env: Mapping[str, str]) -> int:
+    if gpus is not None:
+        return len(gpus)
+    visible = parse_visible_devices(env.get("CUDA_VISIBLE_DEVICES"))
+    return len(visible) if visible is not None else 0

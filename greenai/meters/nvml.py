@@ -1,0 +1,300 @@
+"""GPU energy from NVML: the per-GPU energy counter, or integrated power where there is none.
+
+``nvmlDeviceGetTotalEnergyConsumption`` (mJ since driver load, Volta and newer) costs ~3 ms a
+read, so it is read at start, at stop and every ``record_seconds`` on a background thread.
+Where a GPU has no counter (pre-Volta, some vGPU/MIG set-ups) its power (mW, a 1-s average) is
+sampled about once a second on that thread and integrated, and the reading says so: meter
+``nvml-power`` and a note naming the GPU. A counter that goes backwards (driver reload) is
+counted from its reset and noted. NVML itself sits behind ``NvmlLibrary``, a small seam that
+tests replace; ``PynvmlLibrary`` is the real one and the only place pynvml errors are seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pynvml
+
+from greenai.clock import Clock
+from greenai.domain import EnergyReading
+from greenai.errors import MeterUnavailable
+from greenai.meters.base import joules_to_kwh
+from greenai.meters.sampling import CumulativeSampler
+
+logger = logging.getLogger(__name__)
+
+
+class NvmlCallError(Exception):
+    """An NVML call failed (the seam's own error, so fakes need no pynvml)."""
+
+
+class CounterUnsupported(NvmlCallError):
+    """This GPU has no total-energy counter."""
+
+
+class NvmlLibrary(Protocol):
+    """The NVML calls greenai uses, by device index; errors are ``NvmlCallError``."""
+
+    def init(self) -> None: ...
+    def shutdown(self) -> None: ...
+    def device_count(self) -> int: ...
+    def name(self, index: int) -> str: ...
+    def uuid(self, index: int) -> str: ...
+    def total_energy_mj(self, index: int) -> int: ...
+    def power_mw(self, index: int) -> int: ...
+
+
+class PynvmlLibrary:
+    """``NvmlLibrary`` over nvidia-ml-py; translates pynvml errors once, here."""
+
+    def __init__(self) -> None:
+        self._handles: dict[int, Any] = {}
+
+    def init(self) -> None:
+        self._call(pynvml.nvmlInit)
+
+    def shutdown(self) -> None:
+        self._handles.clear()
+        self._call(pynvml.nvmlShutdown)
+
+    def device_count(self) -> int:
+        return int(self._call(pynvml.nvmlDeviceGetCount))
+
+    def name(self, index: int) -> str:
+        return _text(self._call(pynvml.nvmlDeviceGetName, self._handle(index)))
+
+    def uuid(self, index: int) -> str:
+        return _text(self._call(pynvml.nvmlDeviceGetUUID, self._handle(index)))
+
+    def total_energy_mj(self, index: int) -> int:
+        handle = self._handle(index)
+        return int(self._call(pynvml.nvmlDeviceGetTotalEnergyConsumption, handle))
+
+    def power_mw(self, index: int) -> int:
+        return int(self._call(pynvml.nvmlDeviceGetPowerUsage, self._handle(index)))
+
+    def _handle(self, index: int) -> Any:
+        if index not in self._handles:
+            self._handles[index] = self._call(pynvml.nvmlDeviceGetHandleByIndex, index)
+        return self._handles[index]
+
+    @staticmethod
+    def _call(function: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return function(*args)
+        except pynvml.NVMLError_NotSupported as exc:
+            raise CounterUnsupported(str(exc)) from exc
+        except pynvml.NVMLError as exc:
+            raise NvmlCallError(str(exc)) from exc
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def parse_visible_devices(value: str | None) -> list[str] | None:
+    """``CUDA_VISIBLE_DEVICES`` as CUDA reads it: ``None`` when unset (every GPU), else the
+    entries up to the first invalid one (``-1`` or ``""`` hide every GPU)."""
+    if value is None:
+        return None
+    entries: list[str] = []
+    for raw in value.split(","):
+        entry = raw.strip()
+        if entry.isdigit() or entry.startswith(("GPU-", "MIG-")):
+            entries.append(entry)
+        else:
+            break
+    return entries
+
+
+def resolve_gpus(
+    nvml: NvmlLibrary, gpus: Sequence[int | str] | None, env: Mapping[str, str]
+) -> list[int]:
+    """NVML indices of the GPUs a job uses: ``gpus`` if given, else ``CUDA_VISIBLE_DEVICES``,
+    else every GPU. Indices and ``GPU-`` UUIDs (or unique prefixes) are understood."""
+    count = nvml.device_count()
+    selection = (
+        list(gpus) if gpus is not None else parse_visible_devices(env.get("CUDA_VISIBLE_DEVICES"))
+    )
+    if selection is None:
+        return list(range(count))
+    indices: list[int] = []
+    for entry in selection:
+        index = _resolve_one(nvml, str(entry).strip(), count)
+        if index is None:
+            break  # CUDA ignores every device after an invalid one
+        if index not in indices:
+            indices.append(index)
+    return indices
+
+
+def _resolve_one(nvml: NvmlLibrary, entry: str, count: int) -> int | None:
+    if entry.isdigit():
+        return int(entry) if int(entry) < count else None
+    if entry.startswith("MIG-"):
+        raise MeterUnavailable(
+            f"{entry}: NVML reports energy per physical GPU, not per MIG instance"
+        )
+    matches = [i for i in range(count) if nvml.uuid(i).startswith(entry)]
+    return matches[0] if len(matches) == 1 else None
+
+
+@dataclass
+class _GpuEnergy:
+    """Energy one GPU used since the run started, from its counter or from power."""
+
+    index: int
+    uses_counter: bool
+    last_mj: int = 0
+    last_power_w: float = 0.0
+    last_power_at: float = 0.0
+    joules: float = 0.0
+    resets: int = 0
+
+    def add_counter(self, value_mj: int) -> None:
+        if value_mj >= self.last_mj:
+            self.joules += (value_mj - self.last_mj) / 1000.0
+        else:  # the counter restarted (driver reload): what it holds now is since the reset
+            self.joules += value_mj / 1000.0
+            self.resets += 1
+        self.last_mj = value_mj
+
+    def add_power(self, power_mw: int, at: float) -> None:
+        watts = power_mw / 1000.0
+        self.joules += (watts + self.last_power_w) / 2.0 * max(0.0, at - self.last_power_at)
+        self.last_power_w, self.last_power_at = watts, at
+
+
+class _NvmlRun:
+    """One measured run: the per-GPU state and its sampler."""
+
+    def __init__(self, meter: NvmlMeter) -> None:
+        self._nvml = meter.nvml
+        self._monotonic = meter.monotonic
+        self.gpus = [self._begin(index) for index in meter.indices]
+        any_power = any(not gpu.uses_counter for gpu in self.gpus)
+        self.sampler = CumulativeSampler(
+            self.read,
+            meter.clock,
+            name="nvml",
+            poll_seconds=meter.power_poll_seconds if any_power else meter.record_seconds,
+            record_seconds=meter.record_seconds,
+            monotonic=meter.monotonic,
+        )
+
+    def _begin(self, index: int) -> _GpuEnergy:
+        try:
+            return _GpuEnergy(index, True, last_mj=self._nvml.total_energy_mj(index))
+        except CounterUnsupported:
+            logger.info("GPU %d has no energy counter; integrating its power", index)
+        now = self._monotonic()
+        return _GpuEnergy(
+            index, False, last_power_w=self._nvml.power_mw(index) / 1000.0, last_power_at=now
+        )
+
+    def read(self, full: bool) -> float:
+        for gpu in self.gpus:
+            if not gpu.uses_counter:
+                gpu.add_power(self._nvml.power_mw(gpu.index), self._monotonic())
+            elif full:
+                gpu.add_counter(self._nvml.total_energy_mj(gpu.index))
+        return joules_to_kwh(sum(gpu.joules for gpu in self.gpus))
+
+
+class NvmlMeter:
+    """GPU energy of the GPUs a job uses; raises ``MeterUnavailable`` without NVML or GPU."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        gpus: Sequence[int | str] | None = None,
+        env: Mapping[str, str] | None = None,
+        nvml: NvmlLibrary | None = None,
+        record_seconds: float = 15.0,
+        power_poll_seconds: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clock = clock
+        self.nvml = nvml if nvml is not None else PynvmlLibrary()
+        self.record_seconds = record_seconds
+        self.power_poll_seconds = power_poll_seconds
+        self.monotonic = monotonic
+        self.name = "nvml"
+        self.indices, self.models = self._probe(gpus, {} if env is None else env)
+
+    def _probe(
+        self, gpus: Sequence[int | str] | None, env: Mapping[str, str]
+    ) -> tuple[list[int], list[str]]:
+        try:
+            self.nvml.init()
+        except NvmlCallError as exc:
+            raise MeterUnavailable(f"nvml: cannot initialise NVML: {exc}") from exc
+        try:
+            indices = resolve_gpus(self.nvml, gpus, env)
+            if not indices:
+                raise MeterUnavailable("nvml: no GPU is visible to the job")
+            return indices, [self.nvml.name(i) for i in indices]
+        except NvmlCallError as exc:
+            raise MeterUnavailable(f"nvml: cannot list GPUs: {exc}") from exc
+        finally:
+            self.nvml.shutdown()
+
+    def start(self) -> _NvmlRun:
+        try:
+            self.nvml.init()
+        except NvmlCallError as exc:
+            raise MeterUnavailable(f"nvml: cannot initialise NVML: {exc}") from exc
+        try:
+            run = _NvmlRun(self)
+        except NvmlCallError as exc:
+            self.nvml.shutdown()
+            raise MeterUnavailable(f"nvml: cannot read GPU energy: {exc}") from exc
+        run.sampler.start()
+        logger.info("nvml: measuring GPUs %s", [gpu.index for gpu in run.gpus])
+        return run
+
+    def stop(self, token: _NvmlRun) -> EnergyReading:
+        samples = token.sampler.stop()
+        try:
+            self.nvml.shutdown()
+        except NvmlCallError as exc:
+            logger.warning("nvml: shutdown failed: %s", exc)
+        power_only = [gpu for gpu in token.gpus if not gpu.uses_counter]
+        return EnergyReading(
+            started_at=samples[0][0],
+            finished_at=samples[-1][0],
+            gpu_kwh=samples[-1][1],
+            meter="nvml-power" if power_only else "nvml",
+            gpu_model=_model_name(self.models),
+            gpu_count=len(token.gpus),
+            notes=self._notes(token),
+            samples=samples,
+        )
+
+    def _notes(self, token: _NvmlRun) -> tuple[str, ...]:
+        notes = []
+        for gpu in token.gpus:
+            if not gpu.uses_counter:
+                notes.append(
+                    f"GPU {gpu.index}: no energy counter; energy integrated from power sampled "
+                    f"every {self.power_poll_seconds:g} s"
+                )
+            if gpu.resets:
+                notes.append(f"GPU {gpu.index}: energy counter reset {gpu.resets} time(s)")
+        if token.sampler.failed_reads:
+            notes.append(f"nvml: {token.sampler.failed_reads} failed read(s) during the run")
+        return tuple(notes)
+
+
+def _model_name(models: Sequence[str]) -> str:
+    """``NVIDIA H100 80GB HBM3``, or ``2 x A100 + 1 x V100`` for a mix."""
+    counts = Counter(models)
+    if len(counts) == 1:
+        return models[0]
+    return " + ".join(f"{n} x {name}" for name, n in counts.items())

@@ -1,0 +1,109 @@
+"""A provider over a recorded trace (formats.md §1): the honest replay of a real grid.
+
+At ``now`` it sees only what was known then: the measured value of the step holding ``now``
+and the ``fk`` forecasts issued at that step. A trace without ``fk`` columns can only give a
+perfect forecast (the future actuals), and every such answer says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from greenai.domain import Forecast, IntensityPoint, Signal
+from greenai.errors import ProviderError
+from greenai.providers.base import steps_between
+from greenai.timeutil import format_time
+from greenai.traces import Trace, load_trace
+
+logger = logging.getLogger(__name__)
+
+PERFECT_NOTE = "trace has no forecast columns: forecast is the actual future (perfect)"
+
+
+class TraceProvider:
+    """Replays trace files; each file is loaded once (``region`` is its path)."""
+
+    name = "trace"
+    cacheable = False  # a local file cannot have an outage
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self._traces: dict[str, Trace] = {}
+        self.signal = Signal.AVERAGE
+        if path is not None:
+            self.signal = self.signal_of(str(path))
+
+    def check_region(self, region: str) -> str:
+        self._trace(region)  # a bad file is a ConfigError (InputError) now, not at run time
+        return region
+
+    def signal_of(self, region: str) -> Signal:
+        """The trace's signal when the loader records one; traces are average by default."""
+        return Signal(getattr(self._trace(region), "signal", Signal.AVERAGE))
+
+    def current(self, region: str, now: datetime) -> IntensityPoint:
+        trace = self._trace(region)
+        i = self._row(trace, region, now)
+        return IntensityPoint(trace.timestamp(i), float(trace.actual[i]))
+
+    def forecast(self, region: str, now: datetime, horizon: timedelta) -> Forecast:
+        trace = self._trace(region)
+        i = self._row(trace, region, now)
+        wanted = steps_between(trace.timestamp(i), now + horizon, trace.step)
+        warnings: tuple[str, ...] = ()
+        if trace.forecasts is None:
+            ahead = [float(v) for v in trace.actual[i + 1 : i + wanted]]
+            warnings = (PERFECT_NOTE,)
+        else:
+            ahead = [float(v) for v in trace.forecasts[i, : wanted - 1]]
+        if 1 + len(ahead) < wanted:
+            reach = trace.timestamp(i + 1 + len(ahead))
+            warnings = (*warnings, f"trace forecast reaches only {format_time(reach)}")
+        return self._forecast(trace, region, i, (float(trace.actual[i]), *ahead), now, warnings)
+
+    def history(self, region: str, start: datetime, end: datetime) -> Forecast:
+        trace = self._trace(region)
+        first = self._row(trace, region, start)
+        last = min(len(trace), first + steps_between(trace.timestamp(first), end, trace.step))
+        values = tuple(float(v) for v in trace.actual[first:last])
+        warnings: tuple[str, ...] = ()
+        if trace.end < end:
+            warnings = (f"trace ends at {format_time(trace.end)}, before {format_time(end)}",)
+        return self._forecast(trace, region, first, values, end, warnings)
+
+    def _forecast(
+        self,
+        trace: Trace,
+        region: str,
+        row: int,
+        values: tuple[float, ...],
+        issued_at: datetime,
+        warnings: tuple[str, ...],
+    ) -> Forecast:
+        return Forecast(
+            start=trace.timestamp(row),
+            step=trace.step,
+            values=values,
+            signal=self.signal_of(region),
+            source=f"trace:{region}",
+            region=region,
+            issued_at=issued_at,
+            warnings=warnings,
+        )
+
+    def _trace(self, region: str) -> Trace:
+        if region not in self._traces:
+            self._traces[region] = load_trace(region)
+            logger.info("trace: loaded %s (%d steps)", region, len(self._traces[region]))
+        return self._traces[region]
+
+    @staticmethod
+    def _row(trace: Trace, region: str, at: datetime) -> int:
+        try:
+            return trace.index_at(at)
+        except ValueError as exc:
+            span = f"{format_time(trace.start)}..{format_time(trace.end)}"
+            raise ProviderError(
+                f"trace:{region}", f"{format_time(at)} is outside the trace ({span})"
+            ) from exc

@@ -1,0 +1,158 @@
+"""Composition for one-shot use (`greenai run`, `greenai intensity`, `greenai.should_run`):
+settings -> clock, intensity sources, meter and evidence sinks.
+
+Kept apart from the Typer functions so the commands stay a page long and the Python API and the
+tests build exactly the session the CLI builds.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from greenai.clock import Clock, ScaledClock, SystemClock
+from greenai.domain import Forecast, RunRecord
+from greenai.errors import ConfigError
+from greenai.evidence.decisions import append_decision
+from greenai.evidence.records import build_run_record
+from greenai.evidence.sci import append_run
+from greenai.meters import build_meter
+from greenai.oneshot import CompletedRun, OneShotDeps, new_job_id
+from greenai.policies.oneshot import Request
+from greenai.providers import build_chain, parse_chain
+from greenai.settings import Settings, load_settings
+from greenai.timeutil import format_time, parse_duration, parse_time
+from greenai.traces import load_trace
+
+
+@dataclass
+class Session:
+    settings: Settings
+    clock: Clock
+    deps: OneShotDeps
+
+
+def settings_from_flags(config: Path | None, **flags: Any) -> Settings:
+    """Settings with the flags a user typed laid over env and greenai.toml."""
+    return load_settings(config_file=config, **flags)
+
+
+def env_requires_signal() -> bool:
+    return os.environ.get("GREENAI_REQUIRE_SIGNAL", "").lower() in {"1", "true", "yes"}
+
+
+def build_clock(settings: Settings) -> Clock:
+    """Wall time, or trace time when replaying a trace (`--trace-start`, `--trace-speed`)."""
+    trace_paths = [region for name, region in parse_chain(settings.provider) if name == "trace"]
+    if settings.trace_start is not None:
+        start = _parse_time_setting("trace_start", settings.trace_start)
+    elif trace_paths:
+        start = load_trace(trace_paths[0]).start
+    elif settings.trace_speed != 1.0:
+        raise ConfigError("trace_speed: only meaningful with a trace: provider or --trace-start")
+    else:
+        return SystemClock()
+    return ScaledClock(start, settings.trace_speed)
+
+
+def build_request(settings: Settings, now: datetime) -> Request:
+    duration = _parse_duration_setting("duration", settings.duration)
+    deadline = _parse_time_setting("deadline", settings.deadline) if settings.deadline else None
+    if deadline is not None and deadline <= now:
+        raise ConfigError(f"deadline: {settings.deadline} is not in the future")
+    return Request(
+        job_id=new_job_id(),
+        submitted_at=now,
+        policy=settings.policy,
+        threshold=settings.threshold,
+        defer_budget=timedelta(seconds=settings.defer_seconds),
+        check_interval=timedelta(seconds=settings.check_interval),
+        duration=duration,
+        deadline=deadline,
+    )
+
+
+def build_session(settings: Settings) -> Session:
+    clock = build_clock(settings)
+    source = build_chain(settings.provider, settings, clock=clock) if settings.provider else None
+    gpus = _parse_gpus(settings.gpus)
+    deps = OneShotDeps(
+        source=source,
+        clock=clock,
+        meter=build_meter(settings, gpus, clock, env=os.environ),
+        record_decision=partial(append_decision, settings.decision_log_path),
+        record_run=partial(append_run, settings.evidence_path),
+        account=partial(_account, settings),
+        horizon=timedelta(hours=settings.horizon_hours),
+        require_signal=settings.require_signal,
+    )
+    return Session(settings=settings, clock=clock, deps=deps)
+
+
+def _account(settings: Settings, run: CompletedRun, history: Forecast | None) -> RunRecord:
+    decision = run.decision
+    return build_run_record(
+        run.energy,
+        settings,
+        job_id=run.request.job_id,
+        command=run.command,
+        submitted_at=run.request.submitted_at,
+        exit_code=run.finished.exit_code,
+        policy=run.request.policy,
+        decision=decision.reason,
+        history=history,
+        forecast_intensity=decision.forecast_intensity,
+        provider=decision.provider,
+        region=decision.region,
+        signal=decision.signal,
+        fallback=decision.fallback or (history.fallback if history else None),
+        job_name=run.job_name,
+        run_id=run.run_id,
+        host=run.host,
+    )
+
+
+def summary_line(record: RunRecord, evidence: Path) -> str:
+    saved = (
+        ""
+        if record.counterfactual_g is None
+        else (f", {record.counterfactual_g - record.operational_g:+.1f} g saved vs submit time")
+    )
+    actual = "n/a" if record.actual_intensity is None else f"{record.actual_intensity:.1f}"
+    return (
+        f"greenai: exit {record.exit_code}; {record.duration_s:.0f} s; "
+        f"{record.energy.energy_kwh:.4f} kWh ({record.energy.meter}); "
+        f"{record.operational_g:.1f} gCO2 at {actual} g/kWh{saved}; evidence: {evidence}"
+    )
+
+
+def _parse_gpus(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"gpus: {text!r} is not a list of GPU indices like 0,1") from exc
+
+
+def _parse_time_setting(field: str, text: str) -> datetime:
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise ConfigError(f"{field}: {text!r} is not an ISO-8601 time") from exc
+
+
+def _parse_duration_setting(field: str, text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"{field}: {exc}") from exc
+
+
+__all__ = ["Session", "build_request", "build_session", "format_time", "settings_from_flags"]

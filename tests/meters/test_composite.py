@@ -1,0 +1,172 @@
+"""Meter selection, merging of readings, and one contract suite over every meter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from greenai.domain import EnergyReading
+from greenai.errors import ConfigError, MeterUnavailable
+from greenai.meters import Meter, build_meter, merge_readings
+from greenai.meters.codecarbon_meter import CodecarbonMeter
+from greenai.meters.estimate import EstimateMeter
+from greenai.meters.nvml import NvmlMeter
+from greenai.meters.rapl import RaplMeter
+from greenai.settings import Settings, load_settings
+from tests.fakes import FrozenClock
+from tests.meters.fakes import FakeNvml, FakeTracker, tracker_factory, write_rapl_domain
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+WH_MJ = 3_600_000
+
+
+def settings(**overrides: Any) -> Settings:
+    return load_settings(env={}, **overrides)
+
+
+def gpu_nvml() -> FakeNvml:
+    return FakeNvml([[0, 100 * WH_MJ]])  # 0.1 kWh between start and stop
+
+
+def no_gpu() -> FakeNvml:
+    return FakeNvml([], init_error="NVML Shared Library Not Found")
+
+
+def rapl_root(tmp_path: Path) -> Path:
+    write_rapl_domain(tmp_path / "intel-rapl:0", "package-0", 0, 10**12)
+    return tmp_path
+
+
+def test_auto_measures_gpu_with_nvml_and_host_with_codecarbon() -> None:
+    clock = FrozenClock(T0)
+    meter = build_meter(
+        settings(),
+        None,
+        clock,
+        nvml=gpu_nvml(),
+        tracker_factory=tracker_factory(FakeTracker(0.02, 0.01)),
+        record_seconds=3600,
+    )
+    assert meter.name == "nvml+codecarbon"
+    token = meter.start()
+    clock.advance(600)
+    reading = meter.stop(token)
+    assert reading.meter == "nvml+codecarbon"
+    assert (reading.gpu_kwh, reading.cpu_kwh, reading.ram_kwh) == pytest.approx((0.1, 0.02, 0.01))
+    assert (reading.gpu_count, reading.gpu_model) == (1, "NVIDIA H100 80GB HBM3")
+    assert reading.samples[-1][1] == pytest.approx(reading.energy_kwh)
+
+
+def test_auto_without_gpu_uses_codecarbon_and_says_the_gpu_is_unmeasured() -> None:
+    meter = build_meter(
+        settings(),
+        [0],
+        FrozenClock(T0),
+        nvml=no_gpu(),
+        tracker_factory=tracker_factory(FakeTracker(0.02, 0.01)),
+    )
+    reading = meter.stop(meter.start())
+    assert reading.meter == "codecarbon"
+    assert any(note.startswith("GPU energy not measured") for note in reading.notes)
+
+
+def test_auto_falls_back_to_rapl_when_codecarbon_cannot_start(tmp_path: Path) -> None:
+    meter = build_meter(
+        settings(),
+        None,
+        FrozenClock(T0),
+        nvml=no_gpu(),
+        tracker_factory=tracker_factory(FakeTracker(0, 0, fail_start=True)),
+        rapl_root=rapl_root(tmp_path),
+        record_seconds=3600,
+    )
+    reading = meter.stop(meter.start())
+    assert reading.meter == "rapl"
+    assert any("codecarbon unavailable" in note for note in reading.notes)
+
+
+def test_auto_with_nothing_measuring_uses_the_declared_estimate(tmp_path: Path) -> None:
+    clock = FrozenClock(T0)
+    meter = build_meter(
+        settings(power_watts=200),
+        None,
+        clock,
+        nvml=no_gpu(),
+        tracker_factory=tracker_factory(FakeTracker(0, 0, fail_start=True)),
+        rapl_root=tmp_path,
+    )
+    reading = meter.stop(meter.start())
+    assert reading.meter == "estimate"
+    assert any("stands in" in note for note in reading.notes)
+    assert any("declared 200 W" in note for note in reading.notes)
+
+
+def test_explicit_meters_must_all_work() -> None:
+    with pytest.raises(MeterUnavailable, match="nvml"):
+        build_meter(settings(meters="nvml,codecarbon"), None, FrozenClock(T0), nvml=no_gpu())
+    meter = build_meter(
+        settings(meters="codecarbon"),
+        None,
+        FrozenClock(T0),
+        tracker_factory=tracker_factory(FakeTracker(0, 0, fail_start=True)),
+    )
+    with pytest.raises(MeterUnavailable, match="codecarbon"):
+        meter.start()
+
+
+@pytest.mark.parametrize("text", ["nvml,wattmeter", "estimate,nvml"])
+def test_bad_meter_lists_are_config_errors(text: str) -> None:
+    with pytest.raises(ConfigError, match="meters"):
+        build_meter(settings(meters=text), None, FrozenClock(T0))
+
+
+def test_merged_timeline_sums_parts_at_every_sample_time() -> None:
+    t = [T0 + timedelta(minutes=m) for m in (0, 10, 20)]
+    gpu = EnergyReading(t[0], t[2], gpu_kwh=0.3, meter="nvml", gpu_count=1, samples=(
+        (t[0], 0.0), (t[1], 0.1), (t[2], 0.3),
+    ))  # fmt: skip
+    cpu = EnergyReading(t[0], t[2], cpu_kwh=0.2, meter="codecarbon")  # no timeline: even
+    merged = merge_readings([gpu, cpu], notes=["n"])
+    assert merged.meter == "nvml+codecarbon"
+    assert merged.samples == ((t[0], 0.0), (t[1], pytest.approx(0.2)), (t[2], pytest.approx(0.5)))
+    assert merged.notes == ("n",)
+    assert merged.energy_kwh == pytest.approx(0.5)
+
+
+MeterFactory = Callable[[FrozenClock, Path], Meter]
+
+CONTRACT: dict[str, MeterFactory] = {
+    "nvml": lambda clock, _: NvmlMeter(clock, nvml=gpu_nvml(), record_seconds=3600),
+    "codecarbon": lambda clock, _: CodecarbonMeter(clock, tracker_factory(FakeTracker(1, 1))),
+    "rapl": lambda clock, tmp: RaplMeter(clock, root=rapl_root(tmp), poll_seconds=3600),
+    "estimate": lambda clock, _: EstimateMeter(clock, power_watts=100),
+    "composite": lambda clock, _: build_meter(
+        settings(),
+        None,
+        clock,
+        nvml=gpu_nvml(),
+        tracker_factory=tracker_factory(FakeTracker(1, 1)),
+        record_seconds=3600,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CONTRACT))
+def test_every_meter_keeps_the_contract(kind: str, tmp_path: Path) -> None:
+    clock = FrozenClock(T0)
+    meter = CONTRACT[kind](clock, tmp_path)
+    assert isinstance(meter, Meter)
+    token = meter.start()
+    clock.advance(30)
+    reading = meter.stop(token)
+    assert reading.meter.startswith(meter.name.split("+")[0])
+    assert reading.started_at == T0 and reading.finished_at == T0 + timedelta(seconds=30)
+    assert reading.energy_kwh >= 0
+    values = [kwh for _, kwh in reading.samples]
+    assert values == sorted(values)
+    if values:
+        assert values[-1] == pytest.approx(reading.energy_kwh)

@@ -1,0 +1,81 @@
+"""The trace provider replays only what was known at ``now`` (formats.md §1)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from greenai.errors import ConfigError, ProviderError
+from greenai.providers.trace import PERFECT_NOTE, TraceProvider
+
+START = datetime(2021, 7, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def with_forecasts(tmp_path: Path) -> str:
+    lines = ["timestamp,intensity,f1,f2"]
+    for i in range(6):
+        stamp = (START + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        lines.append(f"{stamp},{100 + i},{500 + 10 * i},{600 + 10 * i}")
+    path = tmp_path / "fk.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.fixture
+def actual_only(tmp_path: Path) -> str:
+    lines = ["timestamp,intensity"]
+    for i in range(6):
+        stamp = (START + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        lines.append(f"{stamp},{100 + i}")
+    path = tmp_path / "plain.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_current_is_the_measured_value_of_the_step(with_forecasts: str) -> None:
+    point = TraceProvider(with_forecasts).current(with_forecasts, START + timedelta(hours=2.5))
+    assert point.start == START + timedelta(hours=2)
+    assert point.value == 102.0
+
+
+def test_forecast_uses_the_row_issued_at_now(with_forecasts: str) -> None:
+    now = START + timedelta(hours=1, minutes=30)
+    forecast = TraceProvider(with_forecasts).forecast(with_forecasts, now, timedelta(hours=2))
+    assert forecast.start == START + timedelta(hours=1)
+    # actual of the current step, then f1, f2 issued at row 1 (never row 2's actual 102)
+    assert forecast.values == (101.0, 510.0, 610.0)
+    assert forecast.source == f"trace:{with_forecasts}"
+    assert forecast.warnings == ()
+
+
+def test_forecast_longer_than_the_recorded_horizon_says_so(with_forecasts: str) -> None:
+    forecast = TraceProvider(with_forecasts).forecast(with_forecasts, START, timedelta(hours=5))
+    assert forecast.values == (100.0, 500.0, 600.0)
+    assert any("reaches only" in w for w in forecast.warnings)
+
+
+def test_without_fk_columns_the_forecast_is_perfect_and_says_so(actual_only: str) -> None:
+    forecast = TraceProvider(actual_only).forecast(actual_only, START, timedelta(hours=3))
+    assert forecast.values == (100.0, 101.0, 102.0)
+    assert PERFECT_NOTE in forecast.warnings
+
+
+def test_history_is_actual(with_forecasts: str) -> None:
+    end = START + timedelta(hours=4)
+    history = TraceProvider(with_forecasts).history(with_forecasts, START, end)
+    assert history.values == (100.0, 101.0, 102.0, 103.0)
+
+
+def test_beyond_the_trace_is_a_provider_error(with_forecasts: str) -> None:
+    with pytest.raises(ProviderError, match="outside the trace"):
+        TraceProvider(with_forecasts).current(with_forecasts, START + timedelta(hours=6))
+    with pytest.raises(ProviderError, match="outside the trace"):
+        TraceProvider(with_forecasts).forecast(with_forecasts, START - timedelta(1), timedelta(1))
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        TraceProvider(str(tmp_path / "nope.csv"))
