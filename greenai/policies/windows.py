@@ -92,7 +92,7 @@ class Grid:
         equals); the last one taken is shortened, keeping its earliest part, so the total is
         exact. Returns merged, sorted ``(start, end)`` pieces.
         """
-        if needed <= 0:
+        if needed <= 0 or hi <= lo:
             return []
         first = int(np.floor(lo / self.step))
         last = int(np.ceil(hi / self.step))

@@ -92,3 +92,7 @@ def test_merge_pieces_joins_touching_pieces() -> None:
 def test_grid_rejects_empty_values() -> None:
     with pytest.raises(ValueError, match="non-empty"):
         Grid([], 60)
+
+
+def test_cheapest_slots_of_an_empty_span_is_empty() -> None:
+    assert Grid([1.0, 2.0], 60).cheapest_slots(90, 90, 30) == []

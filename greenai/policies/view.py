@@ -1,0 +1,108 @@
+"""What a fleet policy sees at one decision, on a float-seconds time axis.
+
+Policies work in seconds on the caller's axis (the simulator uses seconds from the trace's start;
+the daemon's adapter uses seconds from the forecast's start) so that one decision costs a few
+numpy operations on prefix sums and never a per-minute Python loop.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from greenai.domain import JobSpec
+from greenai.policies.windows import FloatArray, Grid
+
+EPS = 1e-6  # seconds: anything closer than a microsecond is the same moment
+
+
+@dataclass(frozen=True, slots=True)
+class JobTimes:
+    """A job's window as seconds on the caller's axis."""
+
+    id: str
+    submit: float
+    duration: float
+    deadline: float
+    interruptible: bool = False
+
+    @property
+    def latest_start(self) -> float:
+        return self.deadline - self.duration
+
+    @classmethod
+    def of(cls, job: JobSpec, origin: datetime) -> JobTimes:
+        def seconds(at: datetime) -> float:
+            return (at - origin).total_seconds()
+
+        return cls(
+            job.id,
+            seconds(job.submit),
+            job.duration.total_seconds(),
+            seconds(job.deadline),
+            job.interruptible,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class ForecastView:
+    """Forecast values visible at a decision: ``values[i]`` holds on
+    ``[origin + i*step, origin + (i+1)*step)``. Beyond ``end`` the policy knows nothing; it
+    assumes ``fill`` there (a typical value, e.g. the trailing week's mean), which makes long
+    jobs comparable with short horizons without pretending to know the future."""
+
+    origin: float
+    step: float
+    values: FloatArray
+    fill: float | None = None
+    grid: Grid = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "grid", Grid(self.values, self.step))
+
+    @property
+    def end(self) -> float:
+        return self.origin + self.grid.span
+
+    @property
+    def beyond(self) -> float:
+        """The value assumed after ``end``."""
+        return float(np.mean(self.values)) if self.fill is None else self.fill
+
+    def value_at(self, t: float) -> float:
+        index = int((t - self.origin) // self.step)
+        return float(self.values[min(max(index, 0), self.values.size - 1)])
+
+    def next_boundary(self, t: float) -> float:
+        """The first step boundary strictly after ``t`` (the next chance to re-plan)."""
+        return self.origin + (math.floor((t - self.origin) / self.step + EPS) + 1) * self.step
+
+    def grid_until(self, until: float) -> Grid:
+        """The visible grid, extended with ``beyond`` so that it reaches ``until``."""
+        missing = math.ceil((until - self.end) / self.step - EPS)
+        if missing <= 0:
+            return self.grid
+        return Grid(np.concatenate((self.values, np.full(missing, self.beyond))), self.step)
+
+
+@dataclass(frozen=True, slots=True)
+class StartDecision:
+    """Start a whole job at ``start`` (``start <= now`` means now); ``expected`` is the mean
+    intensity the policy expects over the run, ``None`` when it did not look."""
+
+    start: float
+    expected: float | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PieceDecision:
+    """Run an interruptible job for ``run_for`` seconds from now (0: stay paused this step);
+    ``planned`` is the whole plan the choice came from, for logs and plots."""
+
+    run_for: float
+    planned: tuple[tuple[float, float], ...]
+    reason: str
