@@ -1,5 +1,6 @@
 """greenai: run jobs when the grid is cleanest, without missing deadlines, with evidence."""
 
+from greenai.advice import best_window, should_run
 from greenai.domain import (
     Action,
     Decision,
@@ -24,4 +25,6 @@ __all__ = [
     "Plan",
     "RunRecord",
     "Signal",
+    "best_window",
+    "should_run",
 ]

@@ -23,6 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from greenai.domain import Signal
 from greenai.errors import ConfigError
 
 SECRET_FIELDS = ("watttime_password", "api_token")
@@ -45,6 +46,7 @@ class Settings(BaseSettings):
     deadline: str | None = Field(None, description="latest finish, ISO-8601 UTC")
     trace_start: str | None = Field(None, description="trace time that 'now' maps to")
     trace_speed: float = Field(1.0, gt=0, description="trace seconds per wall second")
+    trace_signal: Signal = Field(Signal.AVERAGE, description="what a trace's values mean")
     gpus: str | None = Field(None, description="GPU indices the job uses, e.g. '0,1'")
     shell: bool = Field(False, description="run the command through /bin/sh")
     request_timeout: float = Field(10.0, gt=0, description="seconds per HTTP request")

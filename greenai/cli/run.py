@@ -58,6 +58,7 @@ def run(
     as_json: Annotated[bool, Opt("--json", help="machine-readable output")] = False,
     trace_start: Annotated[str | None, Opt(help="trace time that now maps to")] = None,
     trace_speed: Annotated[float | None, Opt(help="trace seconds per wall second")] = None,
+    trace_signal: Annotated[str | None, Opt(help="average | marginal (trace values)")] = None,
     shell: Annotated[bool | None, Opt("--shell/--no-shell", help="run via /bin/sh")] = None,
     gpus: Annotated[str | None, Opt(help="GPU indices the job uses, e.g. 0,1")] = None,
     power_watts: Annotated[float | None, Opt(help="declared draw when nothing measures")] = None,
@@ -84,6 +85,7 @@ def run(
             require_signal=require_signal,
             trace_start=trace_start,
             trace_speed=trace_speed,
+            trace_signal=trace_signal,
             shell=shell,
             gpus=gpus,
             power_watts=power_watts,
@@ -163,13 +165,18 @@ def intensity(
     provider: Annotated[str | None, Opt(help="sources in order, e.g. uk:13,egrid:RFCE")] = None,
     as_json: Annotated[bool, Opt("--json", help="machine-readable output")] = False,
     trace_start: Annotated[str | None, Opt(help="trace time that now maps to")] = None,
+    trace_signal: Annotated[str | None, Opt(help="average | marginal (trace values)")] = None,
     hours: Annotated[float | None, Opt(help="forecast hours to show")] = None,
     config: Annotated[Path | None, Opt(help="greenai.toml to read")] = None,
 ) -> None:
     """Show the current intensity and the forecast, and which source answered."""
     with _translate_errors(no_signal_exit=EXIT_PROVIDERS_FAILED):
         settings = wiring.settings_from_flags(
-            config, provider=provider, trace_start=trace_start, horizon_hours=hours
+            config,
+            provider=provider,
+            trace_start=trace_start,
+            trace_signal=trace_signal,
+            horizon_hours=hours,
         )
         session = wiring.build_session(settings)
         if session.deps.source is None:

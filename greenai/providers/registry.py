@@ -71,7 +71,7 @@ def _egrid(ctx: ProviderContext, region: str) -> Provider:
 def _trace(ctx: ProviderContext, region: str) -> Provider:
     if not region:
         raise ConfigError("trace needs a file path, e.g. trace:benchmarks/data/gb.csv")
-    return TraceProvider(region)
+    return TraceProvider(region, signal=ctx.settings.trace_signal)
 
 
 PROVIDERS: dict[str, Factory] = {

@@ -28,19 +28,19 @@ class TraceProvider:
     name = "trace"
     cacheable = False  # a local file cannot have an outage
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, signal: Signal = Signal.AVERAGE) -> None:
         self._traces: dict[str, Trace] = {}
-        self.signal = Signal.AVERAGE
+        self.signal = signal
         if path is not None:
-            self.signal = self.signal_of(str(path))
+            self._trace(str(path))
 
     def check_region(self, region: str) -> str:
         self._trace(region)  # a bad file is a ConfigError (InputError) now, not at run time
         return region
 
     def signal_of(self, region: str) -> Signal:
-        """The trace's signal when the loader records one; traces are average by default."""
-        return Signal(getattr(self._trace(region), "signal", Signal.AVERAGE))
+        """A CSV does not say what its numbers mean: the user does (``--trace-signal``)."""
+        return self.signal
 
     def current(self, region: str, now: datetime) -> IntensityPoint:
         trace = self._trace(region)

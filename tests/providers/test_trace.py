@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from greenai.domain import Signal
 from greenai.errors import ConfigError, ProviderError
 from greenai.providers.trace import PERFECT_NOTE, TraceProvider
 
@@ -79,3 +80,12 @@ def test_beyond_the_trace_is_a_provider_error(with_forecasts: str) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         TraceProvider(str(tmp_path / "nope.csv"))
+
+
+def test_signal_is_what_the_user_declares(with_forecasts: str) -> None:
+    assert (
+        TraceProvider(with_forecasts).forecast(with_forecasts, START, timedelta(hours=2)).signal
+        is Signal.AVERAGE
+    )
+    marginal = TraceProvider(with_forecasts, signal=Signal.MARGINAL)
+    assert marginal.forecast(with_forecasts, START, timedelta(hours=2)).signal is Signal.MARGINAL
