@@ -134,6 +134,8 @@ def benchmark(seconds: float, gpu: int) -> dict[str, Any]:
             GREENAI_HOME=home,
             GREENAI_EVIDENCE_FILE=str(evidence),
             GREENAI_DEFER_SECONDS="0",  # start at once whatever the grid says
+            GREENAI_THRESHOLD="0",
+            GREENAI_PROVIDER="egrid:US",  # offline: the GPU machine has no network
             GREENAI_REQUEST_TIMEOUT="3",
             GREENAI_REQUEST_RETRIES="0",
         )
