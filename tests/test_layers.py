@@ -66,7 +66,11 @@ def test_library_code_never_prints_or_exits() -> None:
                 func = node.func
                 if isinstance(func, ast.Name) and func.id == "print":
                     offenders.append(f"{rel}:{node.lineno} print")
-                if isinstance(func, ast.Attribute) and func.attr == "exit":
-                    if isinstance(func.value, ast.Name) and func.value.id == "sys":
-                        offenders.append(f"{rel}:{node.lineno} sys.exit")
+                if (
+                    isinstance(func, ast.Attribute)
+                    and func.attr == "exit"
+                    and isinstance(func.value, ast.Name)
+                    and func.value.id == "sys"
+                ):
+                    offenders.append(f"{rel}:{node.lineno} sys.exit")
     assert offenders == []

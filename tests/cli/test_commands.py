@@ -25,7 +25,11 @@ NOW = "2023-05-04T12:40:00Z"  # inside the recorded forecast's first period
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {"GREENAI_HOME": str(tmp_path / "home"), "GREENAI_METERS": "estimate"}
+    return {
+        "GREENAI_HOME": str(tmp_path / "home"),
+        "GREENAI_METERS": "estimate",
+        "GREENAI_REQUEST_RETRIES": "0",
+    }
 
 
 @pytest.fixture

@@ -1,0 +1,68 @@
+"""What the API's routes depend on, built once in ``create_app`` and handed in as ``Annotated``
+aliases: no globals, so tests build as many apps as they like."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Protocol
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
+
+from greenai.clock import Clock, SystemClock
+from greenai.domain import Forecast
+from greenai.engine_deps import EngineStats
+from greenai.store import Store
+
+
+class EngineView(Protocol):
+    """The parts of the running engine the API reads (forecast cache, counters)."""
+
+    stats: EngineStats
+
+    def forecast(self, spec: str | None = None) -> Forecast | None: ...
+
+
+@dataclass
+class ApiDeps:
+    store: Store
+    token: SecretStr | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    gpu_slots: int = 1
+    default_max_delay: timedelta = timedelta(hours=1)
+    evidence_path: Path | None = None
+    engine: EngineView | None = None
+
+
+def get_deps(request: Request) -> ApiDeps:
+    deps: ApiDeps = request.app.state.deps
+    return deps
+
+
+Deps = Annotated[ApiDeps, Depends(get_deps)]
+_bearer = HTTPBearer(auto_error=False)
+
+
+def require_token(
+    deps: Deps,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """State-changing endpoints need the bearer token when one is configured (the daemon
+    refuses to listen beyond localhost without one)."""
+    if deps.token is None:
+        return
+    expected = deps.token.get_secret_value().encode()
+    given = credentials.credentials.encode() if credentials else b""
+    if credentials is None or not secrets.compare_digest(given, expected):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing or wrong bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+Authorized = Depends(require_token)

@@ -1,0 +1,432 @@
+"""The only module that speaks SQL: jobs, their decisions and their runs.
+
+Every state change is a compare-and-set (``UPDATE jobs ... WHERE id = :id AND state IN
+(:expected)``) written in the same transaction as the event that explains it, so two loops can
+never both start one job and no transition is ever stored without its reason. SQLite allows one
+writer at a time; an in-process lock queues our own writers so they never spin on the busy
+timeout (other processes still get it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    RowMapping,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from greenai.db import is_sqlite
+from greenai.domain import JobState
+from greenai.errors import InvalidTransition, NotFound
+from greenai.jobs import Event, EventRecord, JobRecord, NewJob, OnDeadline, RunSummary
+from greenai.tables import DecisionRow, Job, RunRow
+from greenai.timeutil import utc_now
+
+log = logging.getLogger(__name__)
+
+jobs = cast(Table, Job.__table__)
+decisions = cast(Table, DecisionRow.__table__)
+runs = cast(Table, RunRow.__table__)
+_CHUNK = 5000
+_HEAVY_COLUMNS = frozenset({"command", "env", "gpu_ids"})
+
+
+@dataclass(frozen=True, slots=True)
+class PlanUpdate:
+    """A new planned start for a queued or scheduled job, with the decision behind it."""
+
+    job_id: str
+    expected: JobState
+    planned_start: datetime
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Sums over every finished run, for /metrics."""
+
+    energy_kwh: float = 0.0
+    operational_g: float = 0.0
+    saved_g: float = 0.0
+    deferral_s: float = 0.0
+    runs: int = 0
+
+
+class Store:
+    """Jobs, decisions and runs on one SQLAlchemy engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if is_sqlite(engine) else contextlib.nullcontext()
+        )
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        with self._write_lock, self.engine.begin() as connection:
+            yield connection
+
+    # -- submissions -------------------------------------------------------------------------
+
+    def submit(self, new: NewJob, now: datetime | None = None) -> tuple[JobRecord, bool]:
+        """Store ``new`` as a queued job; ``(job, created)``. A repeated idempotency key
+        returns the job that key first created instead of a second one."""
+        if new.idempotency_key is not None:
+            existing = self._by_idempotency_key(new.idempotency_key)
+            if existing is not None:
+                return existing, False
+        row = _new_row(new, now or utc_now())
+        try:
+            with self._writing() as connection:
+                connection.execute(insert(jobs), row)
+        except IntegrityError:
+            existing = self._by_idempotency_key(new.idempotency_key or "")
+            if existing is None:
+                raise
+            return existing, False
+        log.info("job %s queued (%s)", row["id"], new.name)
+        return _record(row), True
+
+    def _by_idempotency_key(self, key: str) -> JobRecord | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(jobs).where(jobs.c.idempotency_key == key)).first()
+        return _record(row._mapping) if row is not None else None
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(jobs).where(jobs.c.id == job_id)).first()
+        if row is None:
+            raise NotFound(f"job {job_id} not found")
+        return _record(row._mapping)
+
+    def list_jobs(
+        self,
+        states: Collection[JobState] | None = None,
+        project: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[JobRecord], int]:
+        """One page of jobs, newest first, and how many match in all."""
+        query = select(jobs)
+        counting = select(func.count()).select_from(jobs)
+        if states:
+            query = query.where(jobs.c.state.in_([str(s) for s in states]))
+            counting = counting.where(jobs.c.state.in_([str(s) for s in states]))
+        if project is not None:
+            query = query.where(jobs.c.project == project)
+            counting = counting.where(jobs.c.project == project)
+        query = query.order_by(jobs.c.submitted_at.desc(), jobs.c.id).limit(limit).offset(offset)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+            total = connection.execute(counting).scalar_one()
+        return [_record(r._mapping) for r in rows], int(total)
+
+    def jobs_in(self, states: Collection[JobState]) -> list[JobRecord]:
+        """Every job in ``states``, earliest deadline first (the engine's working set)."""
+        query = (
+            select(jobs)
+            .where(jobs.c.state.in_([str(s) for s in states]))
+            .order_by(jobs.c.deadline, jobs.c.submitted_at, jobs.c.id)
+        )
+        with self.engine.connect() as connection:
+            return [_record(r._mapping) for r in connection.execute(query)]
+
+    def waiting_for_plan(self) -> list[JobRecord]:
+        """Queued and scheduled jobs with only what planning reads (``command`` and ``env``
+        are left empty): re-planning 10,000 jobs must not decode 10,000 argv lists."""
+        columns = [c for c in jobs.c if c.name not in _HEAVY_COLUMNS]
+        query = select(*columns).where(
+            jobs.c.state.in_([str(JobState.QUEUED), str(JobState.SCHEDULED)])
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [_record({**row, "command": (), "env": None, "gpu_ids": None}) for row in rows]
+
+    def waiting_providers(self) -> set[str | None]:
+        """The provider specs waiting jobs asked for (``None``: the default)."""
+        query = (
+            select(jobs.c.provider)
+            .distinct()
+            .where(jobs.c.state.in_([str(JobState.QUEUED), str(JobState.SCHEDULED)]))
+        )
+        with self.engine.connect() as connection:
+            return {row[0] for row in connection.execute(query)}
+
+    def upcoming(self, limit: int = 100) -> list[JobRecord]:
+        """Scheduled jobs by planned start: the plan the daemon is following."""
+        query = (
+            select(jobs)
+            .where(jobs.c.state == str(JobState.SCHEDULED))
+            .order_by(jobs.c.planned_start, jobs.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [_record(r._mapping) for r in connection.execute(query)]
+
+    def events(self, job_id: str) -> list[EventRecord]:
+        query = select(decisions).where(decisions.c.job_id == job_id).order_by(decisions.c.id)
+        with self.engine.connect() as connection:
+            return [_event_record(r._mapping) for r in connection.execute(query)]
+
+    def runs(self, job_id: str) -> list[RunSummary]:
+        query = select(runs).where(runs.c.job_id == job_id).order_by(runs.c.started_at)
+        with self.engine.connect() as connection:
+            return [RunSummary(**dict(r._mapping)) for r in connection.execute(query)]
+
+    def busy_gpu_ids(self) -> set[int]:
+        """GPUs held by running jobs, as the store knows them."""
+        query = select(jobs.c.gpu_ids).where(jobs.c.state == str(JobState.RUNNING))
+        with self.engine.connect() as connection:
+            rows: Sequence[Any] = connection.execute(query).all()
+        return {int(i) for (ids,) in rows for i in ids or ()}
+
+    def count_by_state(self) -> dict[JobState, int]:
+        query = select(jobs.c.state, func.count()).group_by(jobs.c.state)
+        with self.engine.connect() as connection:
+            rows: Sequence[Any] = connection.execute(query).all()
+        counts = {JobState(s): int(n) for s, n in rows}
+        return {state: counts.get(state, 0) for state in JobState}
+
+    def count_by_action(self) -> dict[str, int]:
+        query = select(decisions.c.action, func.count()).group_by(decisions.c.action)
+        with self.engine.connect() as connection:
+            rows: Sequence[Any] = connection.execute(query).all()
+        return {str(a): int(n) for a, n in rows}
+
+    def totals(self) -> Totals:
+        query = select(
+            func.coalesce(func.sum(runs.c.energy_kwh), 0.0),
+            func.coalesce(func.sum(runs.c.operational_g), 0.0),
+            func.coalesce(func.sum(runs.c.saved_g), 0.0),
+            func.coalesce(func.sum(runs.c.delay_s), 0.0),
+            func.count(),
+        )
+        with self.engine.connect() as connection:
+            row: Any = connection.execute(query).one()
+        kwh, grams, saved, delay, count = row
+        return Totals(float(kwh), float(grams), float(saved), float(delay), int(count))
+
+    # -- transitions -------------------------------------------------------------------------
+
+    def transition(
+        self,
+        job_id: str,
+        expected: JobState | Collection[JobState],
+        new: JobState,
+        event: Event,
+        **changes: Any,
+    ) -> JobRecord:
+        """Move a job from one of ``expected`` to ``new`` and record ``event``, atomically.
+
+        Raises ``InvalidTransition`` when the job is no longer in an expected state (someone
+        else moved it first) and ``NotFound`` for an unknown id.
+        """
+        allowed = [str(expected)] if isinstance(expected, JobState) else [str(s) for s in expected]
+        with self._writing() as connection:
+            current = connection.execute(
+                select(jobs.c.state).where(jobs.c.id == job_id).with_for_update()
+            ).scalar()
+            row = None
+            if current in allowed:
+                statement = (
+                    update(jobs)
+                    .where(jobs.c.id == job_id, jobs.c.state == current)
+                    .values(state=str(new), updated_at=event.at, **changes)
+                    .returning(*jobs.c)
+                )
+                row = connection.execute(statement).first()
+            if row is None:
+                raise _refusal(job_id, current, allowed, new)
+            connection.execute(insert(decisions), _event_row(job_id, event, current, str(new)))
+        log.info("job %s %s -> %s: %s", job_id, current, new, event.reason)
+        return _record(row._mapping)
+
+    def update_running(self, job_id: str, **changes: Any) -> None:
+        """Set fields of a running job (pid, log path) without changing its state."""
+        statement = (
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.state == str(JobState.RUNNING))
+            .values(**changes)
+        )
+        with self._writing() as connection:
+            connection.execute(statement)
+
+    def request_cancel(self, job_id: str, at: datetime) -> JobRecord:
+        """Cancel a waiting job now, or flag a running one for the engine to stop."""
+        waiting = (JobState.QUEUED, JobState.SCHEDULED)
+        try:
+            return self.transition(
+                job_id, waiting, JobState.CANCELLED, Event(at, "cancel", "cancelled by a user")
+            )
+        except InvalidTransition:
+            statement = (
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.state == str(JobState.RUNNING))
+                .values(cancel_requested=True, updated_at=at)
+                .returning(*jobs.c)
+            )
+            with self._writing() as connection:
+                row = connection.execute(statement).first()
+                if row is None:
+                    current = self._state_of(connection, job_id)
+                    raise _refusal(
+                        job_id, current, [str(JobState.RUNNING)], JobState.CANCELLED
+                    ) from None
+                event = Event(at, "cancel", "cancel requested by a user; stopping the command")
+                connection.execute(insert(decisions), _event_row(job_id, event, None, None))
+            return _record(row._mapping)
+
+    @staticmethod
+    def _state_of(connection: Connection, job_id: str) -> str | None:
+        return connection.execute(select(jobs.c.state).where(jobs.c.id == job_id)).scalar()
+
+    def set_plans(self, updates: Sequence[PlanUpdate]) -> int:
+        """Apply many planned starts at once (queued/scheduled -> scheduled), each with its
+        decision; jobs that left their expected state meanwhile are skipped. Returns how many
+        were applied."""
+        applied = 0
+        for first in range(0, len(updates), _CHUNK):
+            applied += self._set_plan_chunk(updates[first : first + _CHUNK])
+        return applied
+
+    def _set_plan_chunk(self, chunk: Sequence[PlanUpdate]) -> int:
+        statement = (
+            update(jobs)
+            .where(jobs.c.id == bindparam("b_id"), jobs.c.state == bindparam("b_expected"))
+            .values(state=str(JobState.SCHEDULED), planned_start=bindparam("b_start"))
+            .values(updated_at=bindparam("b_at"))
+        )
+        params = [
+            {
+                "b_id": u.job_id,
+                "b_expected": str(u.expected),
+                "b_start": u.planned_start,
+                "b_at": u.event.at,
+            }
+            for u in chunk
+        ]
+        with self._writing() as connection:
+            connection.execute(statement, params)
+            ids = [u.job_id for u in chunk]
+            still = select(jobs.c.id).where(
+                jobs.c.id.in_(ids), jobs.c.state == str(JobState.SCHEDULED)
+            )
+            applied = {job_id for (job_id,) in connection.execute(still)}
+            rows = [
+                _event_row(u.job_id, u.event, str(u.expected), str(JobState.SCHEDULED))
+                for u in chunk
+                if u.job_id in applied
+            ]
+            if rows:
+                connection.execute(insert(decisions), rows)
+        return len(rows)
+
+    def record_run(self, summary: RunSummary) -> None:
+        with self._writing() as connection:
+            connection.execute(insert(runs), _run_row(summary))
+
+
+def _refusal(job_id: str, current: str | None, allowed: list[str], new: JobState) -> Exception:
+    if current is None:
+        return NotFound(f"job {job_id} not found")
+    return InvalidTransition(
+        f"job {job_id} is {current}, not {' or '.join(allowed)}; cannot move it to {new}"
+    )
+
+
+def _new_row(new: NewJob, now: datetime) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "name": new.name,
+        "command": list(new.command),
+        "cwd": new.cwd,
+        "env": new.env,
+        "state": str(JobState.QUEUED),
+        "on_deadline": str(new.on_deadline),
+        "submitted_at": new.submitted_at,
+        "deadline": new.deadline,
+        "duration_s": new.duration.total_seconds(),
+        "gpus": new.gpus,
+        "interruptible": new.interruptible,
+        "policy": new.policy,
+        "threshold": new.threshold,
+        "project": new.project,
+        "provider": new.provider,
+        "planned_start": None,
+        "attempts": 0,
+        "idempotency_key": new.idempotency_key,
+        "cancel_requested": False,
+        "started_at": None,
+        "finished_at": None,
+        "exit_code": None,
+        "host": None,
+        "gpu_ids": None,
+        "pid": None,
+        "log_path": None,
+        "updated_at": now,
+    }
+
+
+def _record(row: RowMapping | dict[str, Any]) -> JobRecord:
+    values = dict(row)
+    duration_s = values.pop("duration_s")
+    return JobRecord(
+        **{
+            **values,
+            "command": tuple(values["command"]),
+            "state": JobState(values["state"]),
+            "on_deadline": OnDeadline(values["on_deadline"]),
+            "duration": timedelta(seconds=duration_s),
+            "gpu_ids": tuple(values["gpu_ids"] or ()),
+            "interruptible": bool(values["interruptible"]),
+            "cancel_requested": bool(values["cancel_requested"]),
+        }
+    )
+
+
+def _event_row(
+    job_id: str, event: Event, from_state: str | None, to_state: str | None
+) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "at": event.at,
+        "action": event.action,
+        "from_state": from_state,
+        "to_state": to_state,
+        "reason": event.reason,
+        "payload": event.payload,
+    }
+
+
+def _event_record(row: RowMapping) -> EventRecord:
+    return EventRecord(
+        job_id=row["job_id"],
+        at=row["at"],
+        action=row["action"],
+        reason=row["reason"],
+        from_state=JobState(row["from_state"]) if row["from_state"] else None,
+        to_state=JobState(row["to_state"]) if row["to_state"] else None,
+        payload=dict(row["payload"]),
+    )
+
+
+def _run_row(summary: RunSummary) -> dict[str, Any]:
+    return {name: getattr(summary, name) for name in RunSummary.__slots__}
