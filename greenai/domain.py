@@ -126,6 +126,12 @@ class Forecast:
         return replace(self, start=self.start + first * self.step, values=self.values[first:])
 
 
+def provider_of(source: str) -> str:
+    """The provider name in a source label: ``uk:13`` -> ``uk``, ``cache:uk:13`` -> ``uk``."""
+    parts = source.split(":")
+    return parts[1] if parts[0] == "cache" and len(parts) > 1 else parts[0]
+
+
 @dataclass(frozen=True, slots=True)
 class JobSpec:
     """A job as policies see it: it may run anywhere in ``[submit, deadline]``."""

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from greenai.domain import Action, Decision, Forecast
+from greenai.domain import Action, Decision, Forecast, provider_of
 from greenai.jobs import JobRecord
 from greenai.policies.windows import FloatArray, Grid
 
@@ -165,7 +165,7 @@ def _decision(
         forecast_min=context.forecast_min,
         planned_start=max(at, now),
         deadline=job.deadline,
-        provider=forecast.source if forecast else None,
+        provider=provider_of(forecast.source) if forecast else None,
         region=forecast.region if forecast else None,
         signal=forecast.signal if forecast else None,
         fallback=forecast.fallback if forecast else None,

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from greenai.domain import EnergyReading, Forecast, RunRecord, Signal
+from greenai.domain import EnergyReading, Forecast, RunRecord, Signal, provider_of
 from greenai.evidence.accounting import counterfactual, embodied_grams, time_resolved_intensity
 from greenai.settings import Settings
 
@@ -60,7 +60,7 @@ def build_run_record(
         exit_code=exit_code,
         policy=policy,
         decision=decision,
-        provider=provider or (history.source if history else ""),
+        provider=provider or (provider_of(history.source) if history else ""),
         region=region or (history.region if history else ""),
         signal=signal or (history.signal if history else Signal.AVERAGE),
         forecast_intensity=forecast_intensity,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from greenai.domain import Action, Decision, Forecast
+from greenai.domain import Action, Decision, Forecast, provider_of
 from greenai.errors import ConfigError
 from greenai.policies.windows import Grid
 from greenai.timeutil import format_time
@@ -244,7 +244,7 @@ def _decision(
         forecast_min=_forecast_min(forecast, now, request.effective_deadline),
         planned_start=planned_start,
         deadline=request.effective_deadline,
-        provider=_provider_name(forecast.source) if forecast else None,
+        provider=provider_of(forecast.source) if forecast else None,
         region=forecast.region if forecast else None,
         signal=forecast.signal if forecast else None,
         fallback=forecast.fallback if forecast else None,
@@ -258,12 +258,6 @@ def _forecast_min(forecast: Forecast | None, now: datetime, until: datetime) -> 
         return None
     ahead = [p.value for p in forecast.points if p.start + forecast.step > now and p.start < until]
     return min(ahead) if ahead else None
-
-
-def _provider_name(source: str) -> str:
-    """``cache:uk:13`` -> ``uk``; ``egrid:RFCE`` -> ``egrid``."""
-    parts = source.split(":")
-    return parts[1] if parts[0] == "cache" and len(parts) > 1 else parts[0]
 
 
 def _seconds(delta: timedelta) -> int:

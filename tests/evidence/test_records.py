@@ -49,7 +49,7 @@ def test_record_carries_actual_counterfactual_and_embodied() -> None:
     assert (record.operational_g, record.actual_intensity) == pytest.approx((100.0, 250.0))
     assert (record.counterfactual_intensity, record.counterfactual_g) == pytest.approx((100, 40))
     assert record.embodied_g == pytest.approx(300_000 * 1800 / (4 * 365.25 * 86400))
-    assert (record.provider, record.region, record.signal) == ("cache:uk:13", "13", "marginal")
+    assert (record.provider, record.region, record.signal) == ("uk", "13", "marginal")
     assert (record.fallback, record.functional_unit, record.units) == ("cache", "image", 4)
     assert (record.delay_s, record.duration_s) == (900, 1800)
     row = sci_row(record)
