@@ -52,16 +52,26 @@ class ForecastView:
     """Forecast values visible at a decision: ``values[i]`` holds on
     ``[origin + i*step, origin + (i+1)*step)``. Beyond ``end`` the policy knows nothing; it
     assumes ``fill`` there (a typical value, e.g. the trailing week's mean), which makes long
-    jobs comparable with short horizons without pretending to know the future."""
+    jobs comparable with short horizons without pretending to know the future.
+
+    ``spread[i]`` (optional) is the standard deviation of the error expected on ``values[i]``
+    (0 for an observed value), estimated from the forecast's own recent errors; ``signal_sd`` is
+    how much the actual intensity has varied lately. Without them the values are taken as exact.
+    """
 
     origin: float
     step: float
     values: FloatArray
     fill: float | None = None
+    spread: FloatArray | None = None
+    signal_sd: float | None = None
     grid: Grid = field(init=False, repr=False)
+    spread_grid: Grid = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "grid", Grid(self.values, self.step))
+        spread = np.zeros(self.values.size) if self.spread is None else self.spread
+        object.__setattr__(self, "spread_grid", Grid(spread, self.step))
 
     @property
     def end(self) -> float:
@@ -80,12 +90,25 @@ class ForecastView:
         """The first step boundary strictly after ``t`` (the next chance to re-plan)."""
         return self.origin + (math.floor((t - self.origin) / self.step + EPS) + 1) * self.step
 
+    @property
+    def uncertain(self) -> bool:
+        """Whether some visible value has a known error spread and a prior to weigh it with."""
+        return self.spread is not None and bool(np.any(self.spread > 0)) and bool(self.signal_sd)
+
     def grid_until(self, until: float) -> Grid:
         """The visible grid, extended with ``beyond`` so that it reaches ``until``."""
         missing = math.ceil((until - self.end) / self.step - EPS)
         if missing <= 0:
             return self.grid
         return Grid(np.concatenate((self.values, np.full(missing, self.beyond))), self.step)
+
+    def spread_until(self, until: float) -> Grid:
+        """``spread`` as a grid reaching ``until``; 0 beyond the horizon, where ``beyond`` is
+        already a typical value rather than one noisy forecast among many."""
+        missing = math.ceil((until - self.end) / self.step - EPS)
+        if missing <= 0:
+            return self.spread_grid
+        return Grid(np.concatenate((self.spread_grid.values, np.zeros(missing))), self.step)
 
 
 @dataclass(frozen=True, slots=True)

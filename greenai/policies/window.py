@@ -6,11 +6,27 @@ window: each decision compares the visible windows with what a typical (``beyond
 would give later, and only starts now when nothing visible or likely is better. The earliest
 start wins ties, so a forecast that does not change yields the same start at every re-plan.
 ``plan_window_once`` is the plan-at-submit variant existing tools use, kept for comparison.
+
+When the view says how uncertain its values are, windows are compared on their expected actual
+mean rather than on the forecast itself. Picking the lowest of many noisy forecasts picks the
+one most likely to be too low (the winner's curse), so each forecast window mean ``f`` is
+shrunk toward the forecast's mean ``mu`` over the job's reach, in proportion to its error
+variance ``s2`` against the intensity's own recent variance ``t2`` (the empirical-Bayes
+posterior mean of a value seen through noise):
+
+    expected = mu + t2 / (t2 + s2) * (f - mu)
+
+A window whose advantage is within the noise stops luring the job, while a clear one still
+does; a window with no forecast error (``s2 = 0``) keeps its value, so an exact forecast gives
+exactly the plain rule.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from greenai.policies.view import EPS, ForecastView, JobTimes, StartDecision
+from greenai.policies.windows import Grid
 
 
 def plan_window(job: JobTimes, view: ForecastView, now: float) -> StartDecision:
@@ -18,11 +34,36 @@ def plan_window(job: JobTimes, view: ForecastView, now: float) -> StartDecision:
     if now >= job.latest_start - EPS:
         return StartDecision(now, None, "slack spent: latest start reached")
     grid = view.grid_until(job.deadline)
-    offset, mean = grid.best_start(now - view.origin, job.latest_start - view.origin, job.duration)
+    lo, hi = now - view.origin, job.latest_start - view.origin
+    if view.uncertain:
+        offset, mean = best_expected_start(view, grid, lo, hi, job.duration)
+    else:
+        offset, mean = grid.best_start(lo, hi, job.duration)
     start = view.origin + offset
     if start <= now + EPS:
         return StartDecision(now, mean, f"best window starts now (mean {mean:.1f})")
     return StartDecision(start, mean, f"a cleaner window starts later (mean {mean:.1f})")
+
+
+def best_expected_start(
+    view: ForecastView, grid: Grid, lo: float, hi: float, duration: float
+) -> tuple[float, float]:
+    """The earliest start in ``[lo, hi]`` (grid seconds) with the lowest expected mean, each
+    window's forecast mean shrunk toward the mean over ``[lo, hi + duration)`` by its error.
+
+    A window's error spread is the mean of its steps' spreads: the bound for errors that move
+    together, as a forecast's errors at neighbouring leads do.
+    """
+    starts = grid.candidate_starts(lo, hi, duration)
+    means = grid.mean(starts, duration)
+    error_var = view.spread_until(view.origin + hi + duration).mean(starts, duration) ** 2
+    prior_mean = float(grid.mean(lo, hi + duration - lo))
+    prior_var = float(view.signal_sd or 0.0) ** 2
+    weight = prior_var / (prior_var + np.maximum(error_var, 1e-300))
+    expected = np.where(error_var > 0, prior_mean + weight * (means - prior_mean), means)
+    best = float(np.min(expected))
+    chosen = int(np.flatnonzero(expected <= best + 1e-9 * max(1.0, abs(best)))[0])
+    return float(starts[chosen]), float(expected[chosen])
 
 
 def plan_window_once(job: JobTimes, view: ForecastView, now: float) -> StartDecision:

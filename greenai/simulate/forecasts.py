@@ -3,6 +3,10 @@
 A view issued at trace row ``i`` starts at that row: value 0 is the intensity of the step in
 progress, which is observed, not forecast; values 1.. are the model's forecast for the next
 steps, up to the horizon. No model other than ``perfect`` reveals a future actual value.
+With a calibration window (``debias_h``), each view is de-biased per lead and carries how
+uncertain each value is (the spread of that lead's recent errors) and how much the actual
+intensity has varied lately: what a policy needs to tell a real difference from noise. All of
+it comes from errors and values already observed at the view's row.
 Views are cached per row and noise is seeded per trace point, so results are reproducible and
 every job deciding at the same step sees the same forecast.
 """
@@ -40,8 +44,12 @@ class ForecastModel:
         self._build = build
         self._cache: dict[int, ForecastView] = {}
         self._bias: FloatArray | None = None
+        self._spread: FloatArray | None = None
+        self._signal_sd: FloatArray | None = None
         if debias_h > 0:
-            self._bias = lead_bias(self._issued_matrix(), trace.actual, debias_h, trace.step_s)
+            issued = self._issued_matrix()
+            self._bias, self._spread = lead_errors(issued, trace.actual, debias_h, trace.step_s)
+            self._signal_sd = trailing_sd(trace.actual, debias_h, trace.step_s)
         window = max(1, round(FILL_WINDOW_S / trace.step_s))
         cumulative = np.concatenate(([0.0], np.cumsum(trace.actual)))
         rows = np.arange(len(trace))
@@ -54,10 +62,19 @@ class ForecastModel:
         if cached is None:
             last = min(row + self.horizon_steps, len(self.trace) - 1)
             values = self._build(row, last)
-            if self._bias is not None:
+            spread, signal_sd = None, None
+            if self._bias is not None and self._spread is not None and self._signal_sd is not None:
                 values = np.maximum(values - self._bias[row, : values.size], 0.0)
+                spread = self._spread[row, : values.size].copy()
+                spread[0] = 0.0  # the step in progress is observed
+                signal_sd = float(self._signal_sd[row])
             cached = ForecastView(
-                row * self.trace.step_s, self.trace.step_s, values, float(self._fill[row])
+                row * self.trace.step_s,
+                self.trace.step_s,
+                values,
+                float(self._fill[row]),
+                spread,
+                signal_sd,
             )
             self._cache[row] = cached
         return cached
@@ -79,21 +96,48 @@ def lead_bias(issued: FloatArray, actual: FloatArray, window_h: float, step_s: f
     """``bias[i, k]``: the mean error (forecast - actual) at lead ``k`` over the forecasts whose
     target step ended in the trailing ``window_h`` before row ``i`` started. Only the past is
     used, so subtracting it is a calibration a live system could do from its own history."""
+    return lead_errors(issued, actual, window_h, step_s)[0]
+
+
+def lead_errors(
+    issued: FloatArray, actual: FloatArray, window_h: float, step_s: float
+) -> tuple[FloatArray, FloatArray]:
+    """``(bias, spread)``: per row ``i`` and lead ``k``, the mean and the standard deviation of
+    the errors at lead ``k`` observed in the trailing ``window_h`` before row ``i`` (as in
+    ``lead_bias``). ``spread`` is the error left once ``bias`` is subtracted; 0 where fewer than
+    two errors are known yet."""
     n, width = issued.shape
     window = max(1, round(window_h * 3600 / step_s))
-    rows = np.arange(n)
-    bias = np.zeros((n, width))
+    errors = np.zeros((n, width))  # indexed by the row at which the error became known
+    known = np.zeros((n, width))
     for lead in range(1, width):
-        errors = np.zeros(n)  # indexed by the row at which the error became known
-        known = np.zeros(n)
-        errors[lead:] = np.nan_to_num(issued[: n - lead, lead] - actual[lead:])
-        known[lead:] = ~np.isnan(issued[: n - lead, lead])
-        sums = np.concatenate(([0.0], np.cumsum(errors)))
-        counts = np.concatenate(([0.0], np.cumsum(known)))
-        first = np.maximum(rows - window, 0)  # errors known at rows first..row-1
-        count = counts[rows] - counts[first]
-        bias[:, lead] = np.where(count > 0, (sums[rows] - sums[first]) / np.maximum(count, 1), 0)
-    return bias
+        errors[lead:, lead] = np.nan_to_num(issued[: n - lead, lead] - actual[lead:])
+        known[lead:, lead] = ~np.isnan(issued[: n - lead, lead])
+    count = _trailing_sums(known, window)
+    mean = _trailing_sums(errors, window) / np.maximum(count, 1)
+    square = _trailing_sums(errors * errors, window) / np.maximum(count, 1)
+    variance = np.maximum(square - mean * mean, 0.0) * count / np.maximum(count - 1, 1)
+    return np.where(count > 0, mean, 0.0), np.where(count > 1, np.sqrt(variance), 0.0)
+
+
+def trailing_sd(actual: FloatArray, window_h: float, step_s: float) -> FloatArray:
+    """``sd[i]``: the standard deviation of the actual intensity over the trailing ``window_h``
+    before row ``i`` (0 until two values are known): how far apart values typically are."""
+    window = max(1, round(window_h * 3600 / step_s))
+    values = actual[:, None]
+    count = _trailing_sums(np.ones_like(values), window)[:, 0]
+    mean = _trailing_sums(values, window)[:, 0] / np.maximum(count, 1)
+    square = _trailing_sums(values * values, window)[:, 0] / np.maximum(count, 1)
+    variance = np.maximum(square - mean * mean, 0.0) * count / np.maximum(count - 1, 1)
+    return np.where(count > 1, np.sqrt(variance), 0.0)
+
+
+def _trailing_sums(series: FloatArray, window: int) -> FloatArray:
+    """``out[i]``: the sum of ``series`` over rows ``i - window .. i - 1`` (never row ``i``)."""
+    zero = np.zeros((1, series.shape[1]))
+    cumulative = np.concatenate((zero, np.cumsum(series, axis=0)))
+    rows = np.arange(series.shape[0])
+    return cumulative[rows] - cumulative[np.maximum(rows - window, 0)]
 
 
 def make_forecast(
@@ -101,8 +145,9 @@ def make_forecast(
 ) -> ForecastModel:
     """``perfect``, ``noisy:SIGMA``, ``persistence`` or ``trace``; ``ConfigError`` otherwise.
 
-    ``debias_h > 0`` subtracts each lead's mean error over that many trailing hours (never
-    for ``perfect``, whose error is zero by definition).
+    ``debias_h > 0`` subtracts each lead's mean error over that many trailing hours and
+    attaches the spread of those errors and of the actual intensity to every view (never for
+    ``perfect``, whose error is zero by definition).
     """
     actual = trace.actual
     if spec == "perfect":

@@ -17,8 +17,15 @@ from greenai.policies.windows import Grid
 H = 3600.0
 
 
-def view(values: list[float], origin: float = 0.0, fill: float | None = None) -> ForecastView:
-    return ForecastView(origin, H, np.asarray(values, dtype=float), fill)
+def view(
+    values: list[float],
+    origin: float = 0.0,
+    fill: float | None = None,
+    spread: list[float] | None = None,
+    signal_sd: float | None = None,
+) -> ForecastView:
+    errors = None if spread is None else np.asarray(spread, dtype=float)
+    return ForecastView(origin, H, np.asarray(values, dtype=float), fill, errors, signal_sd)
 
 
 def job(submit: float, duration: float, slack: float, interruptible: bool = False) -> JobTimes:
@@ -55,6 +62,48 @@ def test_window_waits_for_a_typical_future_beyond_a_dirty_horizon() -> None:
     assert decision.start > 0
     # A clean visible hour beats the unknown future.
     assert plan_window(job(0, H, 10 * H), view([1, 9, 9], fill=3.0), 0).start == 0
+
+
+def test_window_does_not_chase_a_later_window_whose_advantage_is_within_the_noise() -> None:
+    # Now is observed at 99; a later hour is forecast at 95, but with a 10 g/kWh error while
+    # the intensity itself varies by only 5 g/kWh.
+    values = [99.0, 105.0, 95.0, 105.0]
+    exact = plan_window(job(0, H, 3 * H), view(values), 0)
+    assert exact.start == 2 * H  # taken at face value, 95 < 99 lures the job
+    noisy = view(values, spread=[0, 10, 10, 10], signal_sd=5.0)
+    decision = plan_window(job(0, H, 3 * H), noisy, 0)
+    # 95 is shrunk toward the reach's mean (101) by 25 / (25 + 100) = 0.2: 99.8, above now.
+    assert decision.start == 0 and decision.expected == 99.0
+    # A clear advantage still wins: 50 shrinks to 61, well below 99.
+    clear = view([99.0, 105.0, 50.0, 105.0], spread=[0, 10, 10, 10], signal_sd=5.0)
+    assert plan_window(job(0, H, 3 * H), clear, 0).start == 2 * H
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(st.integers(0, 50), min_size=2, max_size=12),
+    submit_min=st.integers(0, 120),
+    duration_min=st.integers(1, 300),
+    slack_min=st.integers(0, 600),
+    fill=st.none() | st.integers(0, 50),
+    signal_sd=st.none() | st.floats(0, 100),
+)
+def test_window_without_forecast_error_is_the_plain_rule(
+    values: list[int],
+    submit_min: int,
+    duration_min: int,
+    slack_min: int,
+    fill: int | None,
+    signal_sd: float | None,
+) -> None:
+    floats = [float(v) for v in values]
+    target = job(submit_min * 60.0, duration_min * 60.0, slack_min * 60.0)
+    plain = plan_window(target, view(floats, fill=fill), target.submit)
+    zero = view(floats, fill=fill, spread=[0.0] * len(floats), signal_sd=signal_sd)
+    assert plan_window(target, zero, target.submit) == plain
+    # A spread with no prior to weigh it against: the plain rule too.
+    no_prior = view(floats, fill=fill, spread=[5.0] * len(floats), signal_sd=None)
+    assert plan_window(target, no_prior, target.submit) == plain
 
 
 def test_window_once_only_commits_inside_the_forecast() -> None:

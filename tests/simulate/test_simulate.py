@@ -11,7 +11,7 @@ import pytest
 
 from greenai.errors import ConfigError, InputError
 from greenai.simulate import SimulationSettings, run_files, simulate
-from greenai.simulate.forecasts import lead_bias, make_forecast
+from greenai.simulate.forecasts import lead_bias, lead_errors, make_forecast, trailing_sd
 from greenai.traces import load_trace
 from tests.simulate.helpers import make_job, make_trace
 
@@ -133,6 +133,34 @@ def test_lead_bias_uses_only_errors_already_observed() -> None:
     changed[15:] += 100.0  # a different future must not change what row 10 knew
     issued_changed = np.stack([changed, np.r_[changed[1:], np.nan] + 5.0], axis=1)
     assert lead_bias(issued_changed, changed, 3, 3600)[10, 1] == bias[10, 1]
+
+
+def test_error_spread_and_signal_spread_use_only_the_past() -> None:
+    actual = np.tile([10.0, 20.0], 10)
+    errors = np.tile([3.0, -1.0], 10)  # lead-1 errors alternate: mean 1, sample sd ~2.3
+    issued = np.stack([actual, np.r_[actual[1:] + errors[1:], np.nan]], axis=1)
+    bias, spread = lead_errors(issued, actual, window_h=4, step_s=3600)
+    np.testing.assert_array_equal(bias, lead_bias(issued, actual, 4, 3600))
+    assert spread[0, 1] == spread[2, 1] == 0.0  # fewer than two lead-1 errors known
+    assert bias[10, 1] == 1.0 and spread[10, 1] == pytest.approx(np.std([3, -1] * 2, ddof=1))
+    assert (spread[:, 0] == 0).all()  # lead 0 is observed
+    sd = trailing_sd(actual, window_h=4, step_s=3600)
+    assert sd[0] == sd[1] == 0.0 and sd[10] == pytest.approx(np.std([10, 20] * 2, ddof=1))
+    changed = actual.copy()
+    changed[12:] += 100.0  # a different future must not change what row 10 knew
+    changed_issued = np.stack([changed, np.r_[changed[1:] + errors[1:], np.nan]], axis=1)
+    assert lead_errors(changed_issued, changed, 4, 3600)[1][10, 1] == spread[10, 1]
+    assert trailing_sd(changed, 4, 3600)[10] == sd[10]
+
+
+def test_views_carry_their_uncertainty_except_perfect_and_raw() -> None:
+    trace = make_trace([100.0 + 10 * (h % 5) for h in range(72)])
+    noisy = make_forecast("noisy:0.1", trace, seed=1, horizon_h=6, debias_h=24).view(40)
+    assert noisy.spread is not None and noisy.spread[0] == 0.0 and (noisy.spread[1:] > 0).all()
+    assert noisy.signal_sd == pytest.approx(np.std(trace.actual[16:40], ddof=1))
+    assert noisy.uncertain
+    for exact in (make_forecast("perfect", trace), make_forecast("noisy:0.1", trace, seed=1)):
+        assert exact.view(40).spread is None and not exact.view(40).uncertain
 
 
 def test_real_trace_with_recorded_forecasts_end_to_end() -> None:
