@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from greenai.domain import EnergyReading, Forecast, RunRecord
 from greenai.evidence import build_run_record
 from greenai.jobs import JobRecord, RunSummary
+from greenai.planner import effective_policy
 from greenai.settings import Settings
 
 
@@ -32,7 +33,7 @@ def account_run(context: RunContext, reading: EnergyReading, settings: Settings)
         command=job.command,
         submitted_at=job.submitted_at,
         exit_code=context.exit_code,
-        policy=job.policy or settings.policy,
+        policy=effective_policy(job, settings.policy, settings.threshold),
         decision="start",
         history=context.history,
         forecast_intensity=context.planned_intensity,

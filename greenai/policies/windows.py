@@ -85,6 +85,27 @@ class Grid:
         chosen = int(np.flatnonzero(means <= best + tolerance)[0])
         return float(starts[chosen]), float(means[chosen])
 
+    def best_starts(self, lo: float, his: FloatArray, duration: float) -> list[tuple[float, float]]:
+        """``[self.best_start(lo, hi, duration) for hi in his]``, sharing the work: for a fixed
+        ``lo`` the candidates of each ``hi`` are the shared candidates up to ``hi`` plus ``hi``
+        itself, so one pass and a prefix minimum answer every ``hi`` (many jobs, one forecast)."""
+        candidates = self.candidate_starts(lo, float(his.max()), duration)
+        means = self.mean(candidates, duration)
+        prefix_min = np.minimum.accumulate(means)
+        counts = np.searchsorted(candidates, his, side="right")
+        hi_means = self.mean(his, duration)
+        best = np.minimum(prefix_min[counts - 1], hi_means)
+        limits = best + 1e-9 * np.maximum(1.0, np.abs(best))
+        starts = []
+        rows = zip(counts.tolist(), limits.tolist(), his.tolist(), hi_means.tolist(), strict=True)
+        for count, limit, hi, hi_mean in rows:
+            good = np.flatnonzero(means[:count] <= limit)
+            if good.size:
+                starts.append((float(candidates[good[0]]), float(means[good[0]])))
+            else:
+                starts.append((hi, hi_mean))
+        return starts
+
     def cheapest_slots(self, lo: float, hi: float, needed: float) -> list[tuple[float, float]]:
         """The cheapest set of pieces inside ``[lo, hi)`` adding up to ``needed`` seconds.
 

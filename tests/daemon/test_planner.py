@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from greenai.domain import Action, JobState
 from greenai.jobs import JobRecord, OnDeadline
-from greenai.planner import best_starts, plan_jobs
+from greenai.planner import plan_jobs
 from greenai.policies.windows import Grid
 from tests.daemon.helpers import T0, forecast
 
@@ -51,7 +51,7 @@ def test_batched_best_starts_equal_one_by_one(
         return
     lo = lo_frac * top
     his_s = np.asarray([lo + h * (top - lo) for h in his])
-    batched = best_starts(grid, lo, his_s, duration)
+    batched = grid.best_starts(lo, his_s, duration)
     single = [grid.best_start(lo, float(hi), duration) for hi in his_s]
     assert [s for s, _ in batched] == [s for s, _ in single]
     assert [m for _, m in batched] == pytest.approx([m for _, m in single])
@@ -73,8 +73,18 @@ def test_threshold_plan_takes_the_first_clean_step() -> None:
     (decision,) = plan_jobs([record("a", 1, 12)], forecast(values), T0, "threshold", 150.0)
     assert decision.planned_start == T0 + timedelta(minutes=30)
     assert decision.policy == "threshold" and decision.threshold == 150.0
-    (never,) = plan_jobs([record("b", 1, 12, threshold=10.0)], forecast(values), T0, "threshold")
-    assert never.planned_start == T0 + timedelta(hours=1.5)  # none that clean: best window
+    strict = record("b", 1, 12, threshold=10.0)
+    (never,) = plan_jobs([strict], forecast(values), T0, "threshold")
+    assert never.action is Action.DEFER and never.threshold == 10.0
+    # Nothing that clean: it waits, re-checking, until the latest start that meets the deadline.
+    (last,) = plan_jobs([strict], forecast(values), T0 + timedelta(hours=11), "threshold")
+    assert last.action is Action.START and last.policy == "threshold"
+    assert "latest start" in last.reason
+
+
+def test_threshold_without_any_threshold_is_the_window_policy() -> None:
+    (decision,) = plan_jobs([record("a", 1, 12)], forecast([300.0, 100.0] * 12), T0, "threshold")
+    assert decision.policy == "window"
 
 
 def test_without_a_usable_forecast_jobs_start_now() -> None:

@@ -1,0 +1,47 @@
+"""The daemon's batched window planning is exactly the simulator's one-job policy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from greenai.policies.view import ForecastView, JobTimes
+from greenai.policies.window import plan_window, plan_window_many
+
+STEP = 1800.0
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(st.integers(0, 400).map(float), min_size=2, max_size=40),
+    jobs=st.lists(
+        st.tuples(st.integers(1, 8), st.integers(0, 200)),  # (duration steps/2, slack steps/2)
+        min_size=1,
+        max_size=15,
+    ),
+    now_steps=st.floats(0, 3),
+)
+def test_batched_equals_one_by_one(
+    values: list[float], jobs: list[tuple[int, int]], now_steps: float
+) -> None:
+    view = ForecastView(0.0, STEP, np.asarray(values))
+    now = now_steps * STEP
+    times = [
+        JobTimes(f"j{i}", 0.0, d * STEP / 2, now + d * STEP / 2 + slack * STEP / 2)
+        for i, (d, slack) in enumerate(jobs)
+    ]
+    batched = plan_window_many(times, view, now)
+    single = [plan_window(job, view, now) for job in times]
+    assert [b.start for b in batched] == pytest.approx([s.start for s in single])
+    assert [b.expected for b in batched] == pytest.approx([s.expected for s in single])
+
+
+def test_uncertain_views_take_the_one_job_path() -> None:
+    values = np.asarray([100.0, 90.0, 95.0, 10.0])
+    view = ForecastView(
+        0.0, STEP, values, spread=np.asarray([0.0, 50.0, 50.0, 50.0]), signal_sd=30.0
+    )
+    job = JobTimes("j", 0.0, STEP, 4 * STEP)
+    assert plan_window_many([job], view, 0.0) == [plan_window(job, view, 0.0)]
