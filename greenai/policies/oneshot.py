@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
+
 from greenai.domain import Action, Decision, Forecast, provider_of
 from greenai.errors import ConfigError
-from greenai.policies.windows import Grid
+from greenai.policies.view import ForecastView, JobTimes
+from greenai.policies.window import plan_window
 from greenai.timeutil import format_time
 
 POLICIES = ("threshold", "window")
@@ -150,34 +153,27 @@ def best_window_in(
     forecast: Forecast, duration: timedelta, earliest: datetime, latest_start: datetime
 ) -> Window:
     """The earliest start in ``[earliest, latest_start]`` with the lowest mean forecast
-    intensity over ``duration``, integrating the piecewise-constant forecast exactly.
+    intensity over ``duration``: the fleet ``window`` policy (``plan_window``) on this forecast,
+    so `greenai run`, the daemon and the simulator choose windows with the same code.
 
-    Windows that would run past the forecast's end are not candidates (nothing is known there);
-    when even a start at ``earliest`` runs past it, the forecast's last value is assumed to hold.
+    Beyond the forecast's end a typical value (the forecast's mean) is assumed, so a job whose
+    deadline outlasts the forecast still waits for a clearly cleaner visible window, and at every
+    re-check the horizon moves on.
     """
-    grid = Grid(forecast.values, forecast.step.total_seconds())
     origin = forecast.start
+    view = ForecastView(0.0, forecast.step.total_seconds(), np.asarray(forecast.values))
     length = duration.total_seconds()
     lo = max(0.0, (earliest - origin).total_seconds())
-    hi = min((latest_start - origin).total_seconds(), grid.span - length)
-    if hi < lo:
-        padded = _padded_grid(forecast, lo + length)
-        mean = float(padded.mean(lo, length))
-        return Window(origin + timedelta(seconds=lo), mean, mean)
-    start, mean = grid.best_start(lo, hi, length)
-    now_mean = float(grid.mean(lo, length))
-    return Window(origin + timedelta(seconds=start), mean, now_mean)
+    deadline = max((latest_start - origin).total_seconds(), lo) + length
+    planned = plan_window(JobTimes("", lo, length, deadline), view, lo)
+    now_mean = float(view.grid_until(lo + length).mean(lo, length))
+    mean = now_mean if planned.expected is None else planned.expected
+    return Window(origin + timedelta(seconds=max(planned.start, lo)), mean, now_mean)
 
 
 def _current(forecast: Forecast, now: datetime) -> float:
     """The value of the step holding now (the first value when the forecast starts later)."""
     return forecast.value_at(now) if forecast.covers(now) else forecast.values[0]
-
-
-def _padded_grid(forecast: Forecast, until_s: float) -> Grid:
-    step = forecast.step.total_seconds()
-    missing = max(0, int(-(-until_s // step)) - len(forecast.values))
-    return Grid(list(forecast.values) + [forecast.values[-1]] * missing, step)
 
 
 def _first_at_or_below(
@@ -217,9 +213,10 @@ def _start(
 
 
 def _window_mean_from(forecast: Forecast, start: datetime, duration: timedelta) -> float:
-    length = duration.total_seconds()
+    view = ForecastView(0.0, forecast.step.total_seconds(), np.asarray(forecast.values))
     offset = max(0.0, (start - forecast.start).total_seconds())
-    return float(_padded_grid(forecast, offset + length).mean(offset, length))
+    length = duration.total_seconds()
+    return float(view.grid_until(offset + length).mean(offset, length))
 
 
 def _decision(

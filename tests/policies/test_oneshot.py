@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from greenai.domain import Action, Forecast, Signal
 from greenai.errors import ConfigError
 from greenai.policies.oneshot import Request, best_window_in, decide
+from greenai.policies.view import ForecastView, JobTimes
+from greenai.policies.window import plan_window
 
 T0 = datetime(2023, 5, 4, 12, 0, tzinfo=UTC)
 HALF_HOUR = timedelta(minutes=30)
@@ -130,10 +133,20 @@ def test_best_window_integrates_partial_steps() -> None:
     assert window.mean == pytest.approx((100 * 15 + 50 * 30) / 45)
 
 
-def test_best_window_assumes_last_value_when_forecast_is_too_short() -> None:
+def test_best_window_assumes_the_typical_value_beyond_the_forecast() -> None:
+    # Two known half hours (100, 200), then the forecast's mean (150) is assumed.
     window = best_window_in(forecast([100, 200]), timedelta(hours=2), T0, T0 + timedelta(hours=5))
     assert window.start == T0
-    assert window.mean == pytest.approx((100 + 200 * 3) / 4)
+    assert window.mean == pytest.approx((100 + 200 + 150 + 150) / 4)
+
+
+def test_best_window_is_the_fleet_window_policy() -> None:
+    values = [300.0, 250.0, 100.0, 80.0, 200.0, 400.0]
+    window = best_window_in(forecast(values), timedelta(hours=1), T0, T0 + timedelta(hours=2))
+    view = ForecastView(0.0, 1800.0, np.asarray(values))
+    planned = plan_window(JobTimes("j", 0.0, 3600.0, 3 * 3600.0), view, 0.0)
+    assert window.start == T0 + timedelta(seconds=planned.start)
+    assert window.mean == planned.expected
 
 
 @pytest.mark.parametrize(
