@@ -1,10 +1,15 @@
 """Submit load: concurrent clients POST /jobs to a real `greenai serve` for a while.
 
-Starts the daemon as its own process on a fresh SQLite file (so the load generator does not
-share its interpreter), drives it with keep-alive HTTP/1.1 clients on asyncio, then checks that
-every accepted job is in the table. Prints one JSON line:
+Starts the daemon as its own process on a fresh SQLite file, drives it with keep-alive
+HTTP/1.1 connections, then checks that every accepted job id is in the table. Prints one JSON
+line:
 
     .venv/bin/python benchmarks/submit_load.py --seconds 30 --clients 16
+
+The load generator shares the machine with the daemon, so it must be lean or it measures
+itself: ``wrk`` (C, one thread, a Lua script collecting the ids; Debian package ``wrk``) when
+it is installed, else an asyncio client over raw sockets. ``--client`` picks one;
+``--install-wrk`` installs it with apt-get first (root only).
 """
 
 from __future__ import annotations
@@ -13,17 +18,65 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 LAUNCH = "import greenai.cli.serve; from greenai.cli.app import app; app()"
 TOKEN = "bench-token"
 BODY = json.dumps({"command": ["python", "train.py"], "duration": "1h", "max_delay": "12h"})
+ID_MARK = b'"id":"'
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = [==[%(body)s]==]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(token)s"
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) ids = {}; accepted = 0; failed = {} end
+function response(status, headers, body)
+  if status == 201 then
+    accepted = accepted + 1
+    ids[accepted] = string.match(body, '"id":"([^"]+)"')
+  else
+    failed[#failed + 1] = tostring(status)
+  end
+end
+function done(summary, latency, requests)
+  local out = io.open("%(ids_path)s", "w")
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout
+  for _, thread in ipairs(threads) do
+    for _, id in ipairs(thread:get("ids")) do out:write(id, "\\n") end
+    errors = errors + #thread:get("failed")
+  end
+  out:close()
+  local stats = io.open("%(stats_path)s", "w")
+  stats:write(string.format('{"requests": %%d, "errors": %%d, "duration_us": %%d, '
+    .. '"p50_us": %%d, "p99_us": %%d}', summary.requests, errors, summary.duration,
+    latency:percentile(50), latency:percentile(99)))
+  stats:close()
+end
+"""
+
+
+@dataclass
+class Outcome:
+    """What a load generator saw: request count, errors, latencies, accepted ids."""
+
+    requests: int
+    errors: list[str]
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    ids: list[str] = field(default_factory=list)
 
 
 def free_port() -> int:
@@ -57,7 +110,39 @@ def start_daemon(home: Path, port: int) -> subprocess.Popen[str]:
     return process
 
 
-async def client(port: int, until: float, latencies: list[float], errors: list[str]) -> None:
+# -- wrk -------------------------------------------------------------------------------------
+
+
+def find_wrk(install: bool) -> str | None:
+    found = shutil.which("wrk")
+    if found is None and install and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, capture_output=True)
+        found = shutil.which("wrk")
+    return found
+
+
+def run_wrk(wrk: str, port: int, seconds: float, clients: int, tmp: Path) -> Outcome:
+    ids_path, stats_path, script = tmp / "ids.txt", tmp / "stats.json", tmp / "submit.lua"
+    script.write_text(
+        WRK_SCRIPT % {"body": BODY, "token": TOKEN, "ids_path": ids_path, "stats_path": stats_path}
+    )
+    argv = [wrk, "-t1", f"-c{clients}", f"-d{seconds:g}s", "-s", str(script)]
+    subprocess.run([*argv, f"http://127.0.0.1:{port}/jobs"], check=True, capture_output=True)
+    stats = json.loads(stats_path.read_text())
+    return Outcome(
+        requests=stats["requests"],
+        errors=["error"] * stats["errors"],
+        seconds=stats["duration_us"] / 1e6,
+        p50_ms=stats["p50_us"] / 1000,
+        p99_ms=stats["p99_us"] / 1000,
+        ids=ids_path.read_text().split(),
+    )
+
+
+# -- the asyncio fallback --------------------------------------------------------------------
+
+
+async def client(port: int, until: float, latencies: list[float], outcome: Outcome) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     body = BODY.encode()
     request = (
@@ -73,20 +158,28 @@ async def client(port: int, until: float, latencies: list[float], errors: list[s
             for line in head.split(b"\r\n")
             if line.lower().startswith(b"content-length")
         )
-        await reader.readexactly(length)
+        answer = await reader.readexactly(length)
         latencies.append(time.perf_counter() - began)
-        if not head.startswith(b"HTTP/1.1 201"):
-            errors.append(head.split(b"\r\n", 1)[0].decode())
+        if head.startswith(b"HTTP/1.1 201"):
+            start = answer.index(ID_MARK) + len(ID_MARK)
+            outcome.ids.append(answer[start : answer.index(b'"', start)].decode())
+        else:
+            outcome.errors.append(head.split(b"\r\n", 1)[0].decode())
     writer.close()
     await writer.wait_closed()
 
 
-async def load(port: int, seconds: float, clients: int) -> tuple[list[float], list[str]]:
+async def run_python(port: int, seconds: float, clients: int) -> Outcome:
     latencies: list[float] = []
-    errors: list[str] = []
-    until = time.perf_counter() + seconds
-    await asyncio.gather(*(client(port, until, latencies, errors) for _ in range(clients)))
-    return latencies, errors
+    outcome = Outcome(0, [], 0.0, 0.0, 0.0)
+    began = time.perf_counter()
+    until = began + seconds
+    await asyncio.gather(*(client(port, until, latencies, outcome) for _ in range(clients)))
+    outcome.seconds = time.perf_counter() - began
+    outcome.requests = len(latencies)
+    outcome.p50_ms = percentile(latencies, 0.50) * 1000
+    outcome.p99_ms = percentile(latencies, 0.99) * 1000
+    return outcome
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -94,37 +187,54 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+# -- main ------------------------------------------------------------------------------------
+
+
+def stored_ids(database: Path) -> set[str]:
+    with sqlite3.connect(database) as connection:
+        return {row[0] for row in connection.execute("SELECT id FROM jobs")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--install-wrk", action="store_true", help="apt-get install wrk")
     args = parser.parse_args()
+    wrk = find_wrk(args.install_wrk) if args.client != "python" else None
+    if args.client == "wrk" and wrk is None:
+        raise SystemExit("wrk not found: apt-get install wrk, or --client python")
+    if args.client == "auto" and wrk is None:
+        print("wrk not found; using the asyncio client (apt-get install wrk)", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="greenai-bench-") as tmp:
         home, port = Path(tmp), free_port()
         daemon = start_daemon(home, port)
         try:
-            began = time.perf_counter()
-            latencies, errors = asyncio.run(load(port, args.seconds, args.clients))
-            elapsed = time.perf_counter() - began
+            if wrk is not None:
+                outcome = run_wrk(wrk, port, args.seconds, args.clients, home)
+            else:
+                outcome = asyncio.run(run_python(port, args.seconds, args.clients))
         finally:
             daemon.terminate()
             daemon.wait(timeout=30)
-        with sqlite3.connect(home / "greenai.db") as connection:
-            stored = connection.execute("SELECT count(*) FROM jobs").fetchone()[0]
-    accepted = len(latencies) - len(errors)
+        stored = stored_ids(home / "greenai.db")
+    missing = set(outcome.ids) - stored
     print(
         json.dumps(
             {
+                "client": "wrk" if wrk is not None else "python-asyncio",
                 "clients": args.clients,
-                "seconds": round(elapsed, 1),
-                "requests": len(latencies),
-                "errors": len(errors),
-                "throughput_per_s": round(len(latencies) / elapsed, 1),
-                "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
-                "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
-                "accepted": accepted,
-                "in_table": stored,
-                "all_accepted_stored": stored == accepted,
+                "seconds": round(outcome.seconds, 1),
+                "requests": outcome.requests,
+                "errors": len(outcome.errors),
+                "throughput_per_s": round(outcome.requests / outcome.seconds, 1),
+                "p50_ms": round(outcome.p50_ms, 2),
+                "p99_ms": round(outcome.p99_ms, 2),
+                "accepted": len(outcome.ids),
+                "in_table": len(stored),
+                "accepted_missing_from_table": len(missing),
+                "all_accepted_stored": not missing and len(set(outcome.ids)) == len(outcome.ids),
             }
         )
     )

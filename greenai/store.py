@@ -12,39 +12,49 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import uuid
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, cast
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    RowMapping,
-    Table,
-    bindparam,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from greenai.db import is_sqlite
 from greenai.domain import JobState
 from greenai.errors import InvalidTransition, NotFound
-from greenai.jobs import Event, EventRecord, JobRecord, NewJob, OnDeadline, RunSummary
-from greenai.tables import DecisionRow, Job, RunRow
+from greenai.jobs import Event, EventRecord, JobRecord, NewJob, RunSummary
+from greenai.store_rows import (
+    EVENT_COLUMNS,
+    JOB_COLUMNS,
+    PLAN_COLUMNS,
+    bulk_execute,
+    decisions,
+    event_record,
+    event_row,
+    job_record,
+    jobs,
+    new_row,
+    plan_record,
+    run_row,
+    runs,
+)
 from greenai.timeutil import utc_now
 
 log = logging.getLogger(__name__)
 
-jobs = cast(Table, Job.__table__)
-decisions = cast(Table, DecisionRow.__table__)
-runs = cast(Table, RunRow.__table__)
 _CHUNK = 5000
-_HEAVY_COLUMNS = frozenset({"command", "env", "gpu_ids"})
+_INSERT_JOB = insert(jobs)
+_INSERT_DECISION = insert(decisions)
+_SET_PLAN = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("b_id"), jobs.c.state == bindparam("b_expected"))
+    .values(
+        state=bindparam("b_state"),
+        planned_start=bindparam("b_start"),
+        updated_at=bindparam("b_at"),
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,26 +97,56 @@ class Store:
     def submit(self, new: NewJob, now: datetime | None = None) -> tuple[JobRecord, bool]:
         """Store ``new`` as a queued job; ``(job, created)``. A repeated idempotency key
         returns the job that key first created instead of a second one."""
-        if new.idempotency_key is not None:
-            existing = self._by_idempotency_key(new.idempotency_key)
-            if existing is not None:
-                return existing, False
-        row = _new_row(new, now or utc_now())
         try:
-            with self._writing() as connection:
-                connection.execute(insert(jobs), row)
-        except IntegrityError:
+            return self.submit_many([(new, now or utc_now())])[0]
+        except IntegrityError:  # another writer stored the same key meanwhile
             existing = self._by_idempotency_key(new.idempotency_key or "")
             if existing is None:
                 raise
             return existing, False
-        log.info("job %s queued (%s)", row["id"], new.name)
-        return _record(row), True
+
+    def submit_many(self, batch: Sequence[tuple[NewJob, datetime]]) -> list[tuple[JobRecord, bool]]:
+        """Store many submissions in one transaction: ``(job, created)`` for each, in order.
+
+        Idempotency keys hold inside the batch as across batches: the first submission of a
+        key creates the job, later ones (in this batch or in the table) get that job back.
+        Raises ``IntegrityError``, with nothing of the batch written, when another writer
+        stored one of its keys between our read and our insert.
+        """
+        rows = [new_row(new, now) for new, now in batch]
+        keys = {str(row["idempotency_key"]) for row in rows if row["idempotency_key"] is not None}
+        results: list[tuple[JobRecord, bool]] = []
+        fresh: list[dict[str, Any]] = []
+        with self._writing() as connection:
+            known = self._keyed(connection, keys)
+            for row in rows:
+                key = row["idempotency_key"]
+                if key is not None and key in known:
+                    results.append((known[key], False))
+                    continue
+                record = job_record(row)
+                if key is not None:
+                    known[key] = record
+                fresh.append(row)
+                results.append((record, True))
+            bulk_execute(connection, _INSERT_JOB, fresh, JOB_COLUMNS)
+        if fresh:  # one line per commit: at a thousand submissions a second, not one each
+            queued = ", ".join(f"{row['id']} ({row['name']})" for row in fresh)
+            log.info("%d job(s) queued: %s", len(fresh), queued)
+        return results
+
+    @staticmethod
+    def _keyed(connection: Connection, keys: set[str]) -> dict[str, JobRecord]:
+        if not keys:
+            return {}
+        query = select(jobs).where(jobs.c.idempotency_key.in_(sorted(keys)))
+        rows = connection.execute(query).mappings()
+        return {str(row["idempotency_key"]): job_record(row) for row in rows}
 
     def _by_idempotency_key(self, key: str) -> JobRecord | None:
         with self.engine.connect() as connection:
             row = connection.execute(select(jobs).where(jobs.c.idempotency_key == key)).first()
-        return _record(row._mapping) if row is not None else None
+        return job_record(row._mapping) if row is not None else None
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -115,7 +155,7 @@ class Store:
             row = connection.execute(select(jobs).where(jobs.c.id == job_id)).first()
         if row is None:
             raise NotFound(f"job {job_id} not found")
-        return _record(row._mapping)
+        return job_record(row._mapping)
 
     def list_jobs(
         self,
@@ -137,7 +177,7 @@ class Store:
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
             total = connection.execute(counting).scalar_one()
-        return [_record(r._mapping) for r in rows], int(total)
+        return [job_record(r._mapping) for r in rows], int(total)
 
     def jobs_in(self, states: Collection[JobState]) -> list[JobRecord]:
         """Every job in ``states``, earliest deadline first (the engine's working set)."""
@@ -147,18 +187,18 @@ class Store:
             .order_by(jobs.c.deadline, jobs.c.submitted_at, jobs.c.id)
         )
         with self.engine.connect() as connection:
-            return [_record(r._mapping) for r in connection.execute(query)]
+            return [job_record(r._mapping) for r in connection.execute(query)]
 
     def waiting_for_plan(self) -> list[JobRecord]:
-        """Queued and scheduled jobs with only what planning reads (``command`` and ``env``
-        are left empty): re-planning 10,000 jobs must not decode 10,000 argv lists."""
-        columns = [c for c in jobs.c if c.name not in _HEAVY_COLUMNS]
-        query = select(*columns).where(
+        """Queued and scheduled jobs with only what planning reads (``command``, ``env``, the
+        run fields and the rest stay at their defaults): re-planning 10,000 jobs must not
+        decode 10,000 argv lists."""
+        query = select(*PLAN_COLUMNS).where(
             jobs.c.state.in_([str(JobState.QUEUED), str(JobState.SCHEDULED)])
         )
         with self.engine.connect() as connection:
-            rows = connection.execute(query).mappings().all()
-        return [_record({**row, "command": (), "env": None, "gpu_ids": None}) for row in rows]
+            rows: Sequence[Any] = connection.execute(query).all()
+        return [plan_record(*row) for row in rows]
 
     def waiting_providers(self) -> set[str | None]:
         """The provider specs waiting jobs asked for (``None``: the default)."""
@@ -179,12 +219,12 @@ class Store:
             .limit(limit)
         )
         with self.engine.connect() as connection:
-            return [_record(r._mapping) for r in connection.execute(query)]
+            return [job_record(r._mapping) for r in connection.execute(query)]
 
     def events(self, job_id: str) -> list[EventRecord]:
         query = select(decisions).where(decisions.c.job_id == job_id).order_by(decisions.c.id)
         with self.engine.connect() as connection:
-            return [_event_record(r._mapping) for r in connection.execute(query)]
+            return [event_record(r._mapping) for r in connection.execute(query)]
 
     def runs(self, job_id: str) -> list[RunSummary]:
         query = select(runs).where(runs.c.job_id == job_id).order_by(runs.c.started_at)
@@ -255,9 +295,9 @@ class Store:
                 row = connection.execute(statement).first()
             if row is None:
                 raise _refusal(job_id, current, allowed, new)
-            connection.execute(insert(decisions), _event_row(job_id, event, current, str(new)))
+            connection.execute(insert(decisions), event_row(job_id, event, current, str(new)))
         log.info("job %s %s -> %s: %s", job_id, current, new, event.reason)
-        return _record(row._mapping)
+        return job_record(row._mapping)
 
     def update_running(self, job_id: str, **changes: Any) -> None:
         """Set fields of a running job (pid, log path) without changing its state."""
@@ -291,57 +331,52 @@ class Store:
                         job_id, current, [str(JobState.RUNNING)], JobState.CANCELLED
                     ) from None
                 event = Event(at, "cancel", "cancel requested by a user; stopping the command")
-                connection.execute(insert(decisions), _event_row(job_id, event, None, None))
-            return _record(row._mapping)
+                connection.execute(insert(decisions), event_row(job_id, event, None, None))
+            return job_record(row._mapping)
 
     @staticmethod
     def _state_of(connection: Connection, job_id: str) -> str | None:
         return connection.execute(select(jobs.c.state).where(jobs.c.id == job_id)).scalar()
 
     def set_plans(self, updates: Sequence[PlanUpdate]) -> int:
-        """Apply many planned starts at once (queued/scheduled -> scheduled), each with its
-        decision; jobs that left their expected state meanwhile are skipped. Returns how many
-        were applied."""
-        applied = 0
-        for first in range(0, len(updates), _CHUNK):
-            applied += self._set_plan_chunk(updates[first : first + _CHUNK])
-        return applied
-
-    def _set_plan_chunk(self, chunk: Sequence[PlanUpdate]) -> int:
-        statement = (
-            update(jobs)
-            .where(jobs.c.id == bindparam("b_id"), jobs.c.state == bindparam("b_expected"))
-            .values(state=str(JobState.SCHEDULED), planned_start=bindparam("b_start"))
-            .values(updated_at=bindparam("b_at"))
-        )
+        """Apply many planned starts in one transaction (queued/scheduled -> scheduled), each
+        with its decision; jobs that left their expected state meanwhile are skipped. Returns
+        how many were applied."""
+        scheduled = str(JobState.SCHEDULED)
         params = [
             {
                 "b_id": u.job_id,
                 "b_expected": str(u.expected),
+                "b_state": scheduled,
                 "b_start": u.planned_start,
                 "b_at": u.event.at,
             }
-            for u in chunk
+            for u in updates
         ]
         with self._writing() as connection:
-            connection.execute(statement, params)
-            ids = [u.job_id for u in chunk]
+            changed = bulk_execute(connection, _SET_PLAN, params)
+            applied = updates if changed == len(updates) else self._still(connection, updates)
+            rows = [event_row(u.job_id, u.event, str(u.expected), scheduled) for u in applied]
+            bulk_execute(connection, _INSERT_DECISION, rows, EVENT_COLUMNS)
+        return len(rows)
+
+    @staticmethod
+    def _still(connection: Connection, updates: Sequence[PlanUpdate]) -> list[PlanUpdate]:
+        """The updates that took (some jobs moved meanwhile): those now scheduled. Each
+        UPDATE matches one id at most, so a full row count already means all of them."""
+        applied: set[str] = set()
+        for first in range(0, len(updates), _CHUNK):
+            ids = [u.job_id for u in updates[first : first + _CHUNK]]
             still = select(jobs.c.id).where(
                 jobs.c.id.in_(ids), jobs.c.state == str(JobState.SCHEDULED)
             )
-            applied = {job_id for (job_id,) in connection.execute(still)}
-            rows = [
-                _event_row(u.job_id, u.event, str(u.expected), str(JobState.SCHEDULED))
-                for u in chunk
-                if u.job_id in applied
-            ]
-            if rows:
-                connection.execute(insert(decisions), rows)
-        return len(rows)
+            found: Sequence[Any] = connection.execute(still).scalars().all()
+            applied.update(str(job_id) for job_id in found)
+        return [u for u in updates if u.job_id in applied]
 
     def record_run(self, summary: RunSummary) -> None:
         with self._writing() as connection:
-            connection.execute(insert(runs), _run_row(summary))
+            connection.execute(insert(runs), run_row(summary))
 
 
 def _refusal(job_id: str, current: str | None, allowed: list[str], new: JobState) -> Exception:
@@ -350,83 +385,3 @@ def _refusal(job_id: str, current: str | None, allowed: list[str], new: JobState
     return InvalidTransition(
         f"job {job_id} is {current}, not {' or '.join(allowed)}; cannot move it to {new}"
     )
-
-
-def _new_row(new: NewJob, now: datetime) -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid4()),
-        "name": new.name,
-        "command": list(new.command),
-        "cwd": new.cwd,
-        "env": new.env,
-        "state": str(JobState.QUEUED),
-        "on_deadline": str(new.on_deadline),
-        "submitted_at": new.submitted_at,
-        "deadline": new.deadline,
-        "duration_s": new.duration.total_seconds(),
-        "gpus": new.gpus,
-        "interruptible": new.interruptible,
-        "policy": new.policy,
-        "threshold": new.threshold,
-        "project": new.project,
-        "provider": new.provider,
-        "planned_start": None,
-        "attempts": 0,
-        "idempotency_key": new.idempotency_key,
-        "cancel_requested": False,
-        "started_at": None,
-        "finished_at": None,
-        "exit_code": None,
-        "host": None,
-        "gpu_ids": None,
-        "pid": None,
-        "log_path": None,
-        "updated_at": now,
-    }
-
-
-def _record(row: RowMapping | dict[str, Any]) -> JobRecord:
-    values = dict(row)
-    duration_s = values.pop("duration_s")
-    return JobRecord(
-        **{
-            **values,
-            "command": tuple(values["command"]),
-            "state": JobState(values["state"]),
-            "on_deadline": OnDeadline(values["on_deadline"]),
-            "duration": timedelta(seconds=duration_s),
-            "gpu_ids": tuple(values["gpu_ids"] or ()),
-            "interruptible": bool(values["interruptible"]),
-            "cancel_requested": bool(values["cancel_requested"]),
-        }
-    )
-
-
-def _event_row(
-    job_id: str, event: Event, from_state: str | None, to_state: str | None
-) -> dict[str, Any]:
-    return {
-        "job_id": job_id,
-        "at": event.at,
-        "action": event.action,
-        "from_state": from_state,
-        "to_state": to_state,
-        "reason": event.reason,
-        "payload": event.payload,
-    }
-
-
-def _event_record(row: RowMapping) -> EventRecord:
-    return EventRecord(
-        job_id=row["job_id"],
-        at=row["at"],
-        action=row["action"],
-        reason=row["reason"],
-        from_state=JobState(row["from_state"]) if row["from_state"] else None,
-        to_state=JobState(row["to_state"]) if row["to_state"] else None,
-        payload=dict(row["payload"]),
-    )
-
-
-def _run_row(summary: RunSummary) -> dict[str, Any]:
-    return {name: getattr(summary, name) for name in RunSummary.__slots__}

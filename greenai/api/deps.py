@@ -17,6 +17,7 @@ from greenai.clock import Clock, SystemClock
 from greenai.domain import Forecast
 from greenai.engine_deps import EngineStats
 from greenai.store import Store
+from greenai.store_writer import SubmitWriter
 
 
 class EngineView(Protocol):
@@ -36,9 +37,12 @@ class ApiDeps:
     default_max_delay: timedelta = timedelta(hours=1)
     evidence_path: Path | None = None
     engine: EngineView | None = None
+    writer: SubmitWriter | None = None  # group commit of submissions (the daemon starts one)
 
 
-def get_deps(request: Request) -> ApiDeps:
+# The dependencies are ``async def``: they never block, and a plain ``def`` would cost each
+# request a hop through the threadpool even on the ``async`` submit route.
+async def get_deps(request: Request) -> ApiDeps:
     deps: ApiDeps = request.app.state.deps
     return deps
 
@@ -47,7 +51,7 @@ Deps = Annotated[ApiDeps, Depends(get_deps)]
 _bearer = HTTPBearer(auto_error=False)
 
 
-def require_token(
+async def require_token(
     deps: Deps,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

@@ -16,6 +16,7 @@ from greenai.engine import Engine
 from greenai.engine_deps import EngineConfig
 from greenai.executors.local import LocalExecutor
 from greenai.store import Store
+from greenai.store_writer import SubmitWriter
 from tests.daemon.conftest import LiveServer
 from tests.daemon.helpers import T0, FakeSource, forecast
 from tests.fakes import FrozenClock
@@ -35,6 +36,8 @@ def api(sqlite_store: Store, tmp_path: Path) -> Iterator[tuple[httpx.Client, Eng
     )
     evidence = tmp_path / "evidence.csv"
     evidence.write_text("run_id,job_id\nr1,j1\n")
+    writer = SubmitWriter(sqlite_store)  # submissions go through group commit, as in the daemon
+    writer.start()
     deps = ApiDeps(
         sqlite_store,
         SecretStr(TOKEN),
@@ -42,9 +45,11 @@ def api(sqlite_store: Store, tmp_path: Path) -> Iterator[tuple[httpx.Client, Eng
         gpu_slots=2,
         evidence_path=evidence,
         engine=engine,
+        writer=writer,
     )
     with LiveServer(create_app(deps)) as server, httpx.Client(base_url=server.url) as client:
         yield client, engine
+    writer.stop()
     engine.drain(FrozenClock(T0), grace_s=0)
 
 
@@ -148,7 +153,7 @@ def test_plan_intensity_metrics_evidence_health(api: tuple[httpx.Client, Engine]
     assert "/jobs/{job_id}/cancel" in client.get("/openapi.json").json()["paths"]
 
 
-def test_without_a_token_configured_localhost_needs_none(
+def test_without_a_token_configured_localhost_needs_none(  # and without a writer
     sqlite_store: Store,
 ) -> None:
     deps = ApiDeps(sqlite_store, None, FrozenClock(T0), default_max_delay=timedelta(hours=2))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +225,31 @@ def _gone(pid: int) -> bool:
     except OSError:
         return True
     return state == "Z"
+
+
+def test_every_submit_answered_201_survives_a_sigkill(
+    start_daemon: Callable[[], subprocess.Popen[str]], serve_env: dict[str, str]
+) -> None:
+    """A 201 means committed: kill the daemon the moment the answers are in, then read the
+    table directly."""
+    url = f"http://127.0.0.1:{serve_env['GREENAI_API_PORT']}"
+    daemon = start_daemon()
+    body = {"command": ["true"], "duration": 60, "max_delay": "12h"}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    def submit(n: int) -> httpx.Response:
+        return httpx.post(f"{url}/jobs", json=body, headers={**headers, "Idempotency-Key": str(n)})
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(submit, range(64)))
+    daemon.send_signal(signal.SIGKILL)
+    daemon.wait(timeout=10)
+    assert [a.status_code for a in answers] == [201] * 64
+    import sqlite3
+
+    with sqlite3.connect(Path(serve_env["GREENAI_HOME"]) / "greenai.db") as connection:
+        stored = {row[0] for row in connection.execute("SELECT id FROM jobs")}
+    assert {a.json()["id"] for a in answers} <= stored
 
 
 def test_sigterm_stops_dispatching_and_requeues_what_outlives_the_grace(

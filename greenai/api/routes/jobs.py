@@ -7,9 +7,10 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
-from greenai.api.deps import Authorized, Deps
+from greenai.api.deps import ApiDeps, Authorized, Deps
 from greenai.api.schemas import DecisionOut, JobDetail, JobIn, JobOut, JobPage, RunOut
 from greenai.domain import JobState
 from greenai.jobs import NewJob, OnDeadline
@@ -27,15 +28,33 @@ def _invalid(field: str, message: str) -> RequestValidationError:
     "/jobs",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Authorized],
+    response_model=JobOut,
     responses={200: {"model": JobOut, "description": "the job an earlier, same-key submit made"}},
 )
-def submit_job(
+async def submit_job(
     body: JobIn,
     deps: Deps,
-    response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> JobOut:
-    """Queue a job. A retried request with the same ``Idempotency-Key`` returns the first job."""
+) -> Response:
+    """Queue a job. A retried request with the same ``Idempotency-Key`` returns the first job.
+
+    ``async``: the group-commit writer stores the job while this coroutine waits, so a
+    submission holds no thread; 201 (or 200 for a repeated key) comes only after the commit.
+    """
+    new = _new_job(body, deps, idempotency_key)
+    if deps.writer is not None:
+        job, created = await deps.writer.submit_async(new, new.submitted_at)
+    else:
+        job, created = await run_in_threadpool(deps.store.submit, new, new.submitted_at)
+    return Response(
+        JobOut.of(job).model_dump_json(),
+        status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        media_type="application/json",
+    )
+
+
+def _new_job(body: JobIn, deps: ApiDeps, idempotency_key: str | None) -> NewJob:
+    """The submission ``body`` asks for, or a 422 naming the field at fault."""
     now = deps.clock.now()
     deadline = body.resolved_deadline(now, deps.default_max_delay)
     if body.deadline is not None and body.max_delay is not None:
@@ -44,7 +63,7 @@ def submit_job(
         raise _invalid("deadline", "is in the past")
     if body.gpus > deps.gpu_slots:
         raise _invalid("gpus", f"more than the {deps.gpu_slots} GPU slots of this daemon")
-    new = NewJob(
+    return NewJob(
         name=body.name or os.path.basename(body.command[0]),
         command=tuple(body.command),
         submitted_at=now,
@@ -61,10 +80,6 @@ def submit_job(
         provider=body.provider,
         idempotency_key=idempotency_key,
     )
-    job, created = deps.store.submit(new, now)
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return JobOut.of(job)
 
 
 @router.get("/jobs")
