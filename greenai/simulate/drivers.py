@@ -40,10 +40,10 @@ class Driver:
         return plan_now(job, now).start, True
 
     def run_for(self, job: JobTimes, now: float, remaining: float) -> float:
-        raise NotImplementedError(f"{self.name} runs whole jobs only")
+        raise TypeError(f"{self.name} runs whole jobs only: run_for is for step-mode drivers")
 
     def fixed(self, job: JobTimes) -> list[tuple[float, float]]:
-        raise NotImplementedError(f"{self.name} has no fixed schedule")
+        raise TypeError(f"{self.name} has no fixed schedule: fixed is for fixed-mode drivers")
 
 
 class ThresholdDriver(Driver):
