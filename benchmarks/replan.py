@@ -3,7 +3,7 @@
 Uses a real SQLite store (migrated), the real planner and the real store writes; prints one
 JSON line with the first plan (every job queued -> scheduled, one decision each), a re-plan
 over the same forecast (nothing moves: nothing written) and a re-plan after the forecast
-changed (every planned start moves: 10,000 updates and decisions).
+changed (nearly every planned start moves: 9,869 updates and decisions with this seed).
 
     .venv/bin/python benchmarks/replan.py --jobs 10000
 """

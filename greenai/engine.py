@@ -28,9 +28,9 @@ from greenai.engine_deps import (
 from greenai.errors import ExecutorError, GreenAIError, InvalidTransition
 from greenai.executors.base import Executor, Handle, Launch, pick_gpus
 from greenai.jobs import Event, JobRecord, OnDeadline
-from greenai.planner import plan_jobs
+from greenai.planner import plan_waiting
 from greenai.run_accounting import RunContext, account_run, run_summary
-from greenai.store import PlanUpdate, Store
+from greenai.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -137,26 +137,18 @@ class Engine:
                 self._log_decision(decision)
 
     def _plan(self, now: datetime) -> None:
-        by_spec: dict[str, list[JobRecord]] = {}
-        for job in self.store.waiting_for_plan():
-            by_spec.setdefault(job.provider or self.config.default_provider, []).append(job)
-        for spec, group in by_spec.items():
-            decisions = plan_jobs(
+        waiting = self.store.waiting_for_plan()
+        for spec, group in waiting.by_provider(self.config.default_provider).items():
+            plan = plan_waiting(
                 group, self.forecast(spec), now, self.config.policy, self.config.threshold
             )
-            changed = [
-                (job, d) for job, d in zip(group, decisions, strict=True) if _plan_changed(job, d)
-            ]
-            applied = self.store.set_plans(
-                [
-                    PlanUpdate(job.id, job.state, d.planned_start or now, Event.from_decision(d))
-                    for job, d in changed
-                ]
-            )
+            moved = plan.moved(REPLAN_TOLERANCE)
+            applied = self.store.set_plans(plan.rows(moved))
             if applied:
                 log.info("re-planned %d of %d waiting jobs for %s", applied, len(group), spec)
-            for _, decision in changed:
-                self._log_decision(decision)
+            if self.evidence is not None:
+                for i in moved:
+                    self._log_decision(plan.decision(i))
 
     def _dispatch(self, now: datetime) -> None:
         if not self.dispatching:
@@ -375,13 +367,6 @@ class Engine:
     def _log_decision(self, decision: Decision) -> None:
         if self.evidence is not None:
             self.evidence.record_decision(decision)
-
-
-def _plan_changed(job: JobRecord, decision: Decision) -> bool:
-    if job.state is JobState.QUEUED or job.planned_start is None:
-        return True
-    start = decision.planned_start or decision.at
-    return abs(start - job.planned_start) > REPLAN_TOLERANCE
 
 
 def run_until_idle(engine: Engine, clock: Clock, step_s: float = 60.0, max_ticks: int = 100) -> int:

@@ -7,8 +7,11 @@ reconcile or a cancel), so the history of each job explains itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -134,6 +137,82 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat().replace("+00:00", "Z") if at is not None else None
 
 
+class PayloadWriter:
+    """``json.dumps(decision_payload(d))``, byte for byte, for the many decisions of one planning
+    pass: what they all share (time, forecast, provider) is encoded once from ``shared``, the
+    rest per decision with the encoder's own string and float formatting. A re-plan of 10,000
+    jobs spent more on building and dumping payload dicts than on planning them."""
+
+    __slots__ = ("_head", "_intensity", "_isos", "_minimum", "_tail")
+
+    def __init__(self, shared: Decision) -> None:
+        text = {key: json.dumps(value) for key, value in decision_payload(shared).items()}
+        self._head = f'{{"at": {text["at"]}, "job_id": '
+        self._intensity = f', "intensity": {text["intensity"]}, "threshold": '
+        self._minimum = f', "forecast_min": {text["forecast_min"]}, "planned_start": '
+        self._tail = (
+            "".join(
+                f', "{key}": {text[key]}' for key in ("provider", "region", "signal", "fallback")
+            )
+            + f', "warnings": {text["warnings"]}, "forecast_intensity": '
+        )
+        self._isos: dict[datetime, str] = {}
+
+    def render(
+        self,
+        job_ids: Sequence[str],
+        policies: Sequence[str],
+        actions: Sequence[str],
+        reasons: Sequence[str],
+        thresholds: Sequence[float | None],
+        planned_starts: Sequence[datetime],
+        deadlines: Sequence[datetime],
+        expected: Sequence[float | None],
+    ) -> list[str]:
+        """The payloads of the decisions made of ``shared`` and these per-job fields (entry
+        ``i`` of each for decision ``i``), encoded column by column."""
+        head, intensity, minimum, tail = self._head, self._intensity, self._minimum, self._tail
+        columns = zip(
+            map(_string, job_ids),
+            map(_string, policies),
+            map(_string, actions),
+            map(_string, reasons),
+            map(_json, thresholds),
+            map(self._time, planned_starts),
+            map(self._time, deadlines),
+            map(_json, expected),
+            strict=True,
+        )
+        return [
+            f'{head}{i}, "policy": {p}, "action": {a}, "reason": {r}{intensity}{t}{minimum}{s}'
+            f', "deadline": {d}{tail}{e}}}'
+            for i, p, a, r, t, s, d, e in columns
+        ]
+
+    def _time(self, at: datetime) -> str:
+        """``_iso`` as JSON, once per distinct UTC time (a pass has few planned starts)."""
+        if at.tzinfo is not UTC:  # equal times in other zones would share one text
+            return _json(_iso(at))
+        text = self._isos.get(at)
+        if text is None:
+            text = self._isos[at] = _json(_iso(at))
+        return text
+
+
+_string = json.encoder.encode_basestring_ascii  # what json.dumps writes a str with
+
+
+def _json(value: Any) -> str:
+    """``json.dumps(value)``, skipping the encoder's set-up for the common cases."""
+    if value is None:
+        return "null"
+    if value.__class__ is str:
+        return _string(value)
+    if value.__class__ is float and math.isfinite(value):
+        return float.__repr__(value)
+    return json.dumps(value)
+
+
 @dataclass(frozen=True, slots=True)
 class EventRecord:
     """One stored decision or lifecycle event of a job."""
@@ -166,3 +245,73 @@ class RunSummary:
     saved_g: float | None = None
     delay_s: float = 0.0
     evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingJobs:
+    """Queued and scheduled jobs as columns, entry ``i`` of each for job ``i``: what a re-plan
+    reads. Planning 10,000 jobs needs ten fields of each, not 10,000 records of twenty-eight."""
+
+    ids: list[str]
+    states: list[JobState]
+    policies: list[str | None]
+    thresholds: list[float | None]
+    providers: list[str | None]
+    submitted: list[datetime]
+    deadlines: list[datetime]
+    durations: list[float]  # seconds, in whole microseconds as a ``timedelta`` keeps them
+    interruptible: list[bool]
+    planned: list[datetime | None]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def of(cls, records: Sequence[JobRecord]) -> WaitingJobs:
+        return cls(
+            [r.id for r in records],
+            [r.state for r in records],
+            [r.policy for r in records],
+            [r.threshold for r in records],
+            [r.provider for r in records],
+            [r.submitted_at for r in records],
+            [r.deadline for r in records],
+            [r.duration.total_seconds() for r in records],
+            [r.interruptible for r in records],
+            [r.planned_start for r in records],
+        )
+
+    def take(self, indices: Sequence[int]) -> WaitingJobs:
+        """The jobs at ``indices``, in that order."""
+        columns = (getattr(self, column.name) for column in fields(self))
+        return WaitingJobs(*([column[i] for i in indices] for column in columns))
+
+    def by_provider(self, default: str) -> dict[str, WaitingJobs]:
+        """The jobs grouped by the provider spec they plan with, in order of first appearance."""
+        groups: dict[str, list[int]] = {}
+        for index, provider in enumerate(self.providers):
+            groups.setdefault(provider or default, []).append(index)
+        if len(groups) == 1:
+            return dict.fromkeys(groups, self)
+        return {spec: self.take(indices) for spec, indices in groups.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRows:
+    """New planned starts of waiting jobs with the decision behind each, as columns: what
+    ``Store.set_plans`` writes in one transaction. ``payloads`` are JSON text already."""
+
+    job_ids: list[str]
+    expected: list[str]  # the state each job must still be in (``JobState`` values)
+    starts: list[datetime]
+    ats: list[datetime]
+    actions: list[str]
+    reasons: list[str]
+    payloads: list[str]
+
+    def __len__(self) -> int:
+        return len(self.job_ids)
+
+    def take(self, indices: Sequence[int]) -> PlanRows:
+        columns = (getattr(self, column.name) for column in fields(self))
+        return PlanRows(*([column[i] for i in indices] for column in columns))

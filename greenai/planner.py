@@ -16,14 +16,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
 from greenai.domain import Action, Decision, Forecast, provider_of
-from greenai.jobs import JobRecord
+from greenai.jobs import JobRecord, PayloadWriter, PlanRows, WaitingJobs
 from greenai.policies.threshold import plan_threshold
-from greenai.policies.view import EPS, ForecastView, JobTimes, StartDecision
-from greenai.policies.window import plan_window_many
+from greenai.policies.view import EPS, ForecastView, JobTimes
+from greenai.policies.window import SPENT, plan_window_arrays, window_reason
 
 POLICIES = ("window", "threshold")
 
@@ -38,11 +39,73 @@ class _Context:
     forecast_min: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PassPlan:
+    """One pass's decisions as columns, entry ``i`` for job ``i`` of ``jobs``: a re-plan of
+    10,000 jobs writes most of them and needs few as ``Decision`` objects (``decision(i)``)."""
+
+    jobs: WaitingJobs
+    context: _Context
+    policies: list[str]
+    thresholds: list[float | None]
+    starts: list[datetime]  # the planned starts: never before now
+    expected: list[float | None]
+    reasons: list[str]
+
+    def decision(self, i: int) -> Decision:
+        return _decision(
+            self.context,
+            self.jobs.ids[i],
+            self.policies[i],
+            self.reasons[i],
+            self.thresholds[i],
+            self.starts[i],
+            self.jobs.deadlines[i],
+            self.expected[i],
+        )
+
+    def decisions(self) -> list[Decision]:
+        return [self.decision(i) for i in range(len(self.jobs))]
+
+    def moved(self, tolerance: timedelta) -> list[int]:
+        """The jobs whose stored plan this pass changes: queued or unplanned ones, and those
+        whose planned start moved by more than ``tolerance``."""
+        jobs = self.jobs
+        rows = zip(jobs.states, jobs.planned, self.starts, strict=True)
+        return [
+            i
+            for i, (state, old, new) in enumerate(rows)
+            if state == "queued" or old is None or abs(new - old) > tolerance
+        ]
+
+    def rows(self, indices: Sequence[int]) -> PlanRows:
+        """The store rows of the decisions at ``indices``, payloads as JSON text."""
+        now, jobs = self.context.now, self.jobs
+        ids, starts, reasons = _pick(indices, jobs.ids, self.starts, self.reasons)
+        actions = [_action(start, now) for start in starts]
+        policies, thresholds, deadlines, expected = _pick(
+            indices, self.policies, self.thresholds, jobs.deadlines, self.expected
+        )
+        writer = PayloadWriter(_decision(self.context, "", "", "", None, now, now, None))
+        payloads = writer.render(
+            ids, policies, actions, reasons, thresholds, starts, deadlines, expected
+        )
+        states = [str(jobs.states[i]) for i in indices]
+        return PlanRows(ids, states, starts, [now] * len(ids), actions, reasons, payloads)
+
+
+def _pick(indices: Sequence[int], *columns: list[Any]) -> list[list[Any]]:
+    return [[column[i] for i in indices] for column in columns]
+
+
 def effective_policy(job: JobRecord, policy: str, threshold: float | None) -> str:
     """``threshold`` only when a threshold is known for the job; otherwise ``window``."""
-    wanted = job.policy or policy
-    has_threshold = job.threshold is not None or threshold is not None
-    return "threshold" if wanted == "threshold" and has_threshold else "window"
+    return _effective(job.policy, job.threshold, policy, threshold)
+
+
+def _effective(wanted: str | None, own: float | None, policy: str, threshold: float | None) -> str:
+    has_threshold = own is not None or threshold is not None
+    return "threshold" if (wanted or policy) == "threshold" and has_threshold else "window"
 
 
 def plan_jobs(
@@ -53,50 +116,98 @@ def plan_jobs(
     threshold: float | None = None,
 ) -> list[Decision]:
     """One decision per job (START when its planned start is now, else DEFER)."""
-    policies = [effective_policy(job, policy, threshold) for job in jobs]
+    return plan_waiting(WaitingJobs.of(jobs), forecast, now, policy, threshold).decisions()
+
+
+def plan_waiting(
+    jobs: WaitingJobs,
+    forecast: Forecast | None,
+    now: datetime,
+    policy: str = "window",
+    threshold: float | None = None,
+) -> PassPlan:
+    """``plan_jobs`` on columns: the daemon's re-plan of its whole queue."""
+    policies = [
+        _effective(wanted, own, policy, threshold)
+        for wanted, own in zip(jobs.policies, jobs.thresholds, strict=True)
+    ]
+    count = len(jobs)
     if forecast is None or forecast.static or not forecast.covers(now):
-        blind = _Context(now, forecast)
         why = _no_choice_reason(forecast, now)
-        return [
-            _decision(job, blind, now, None, chosen, why, None)
-            for job, chosen in zip(jobs, policies, strict=True)
-        ]
+        nothing: list[float | None] = [None] * count
+        blind = _Context(now, forecast)
+        return PassPlan(jobs, blind, policies, nothing, [now] * count, nothing, [why] * count)
     visible = forecast.since(now)
     origin = visible.start
     view = ForecastView(0.0, visible.step.total_seconds(), np.asarray(visible.values))
     at = (now - origin).total_seconds()
-    times = [_job_times(job, origin) for job in jobs]
-    window_jobs = [i for i, chosen in enumerate(policies) if chosen == "window"]
-    planned: dict[int, StartDecision] = dict(
-        zip(window_jobs, plan_window_many([times[i] for i in window_jobs], view, at), strict=True)
-    )
-    thresholds: dict[int, float | None] = {}
+    expected: list[float | None] = [None] * count
+    offsets, reasons = [at] * count, [""] * count
+    _plan_windows(jobs, policies, view, origin, at, (offsets, expected, reasons))
+    thresholds: list[float | None] = [None] * count
     for i, chosen in enumerate(policies):
         if chosen == "threshold":
-            thresholds[i] = jobs[i].threshold if jobs[i].threshold is not None else threshold
-            planned[i] = plan_threshold(times[i], view, at, thresholds[i])
+            own = jobs.thresholds[i]
+            thresholds[i] = own if own is not None else threshold
+            times = _job_times(jobs, i, origin)
+            decided = plan_threshold(times, view, at, thresholds[i])
+            offsets[i], expected[i], reasons[i] = decided.start, decided.expected, decided.reason
     context = _Context(now, visible, visible.values[0], min(visible.values))
-    return [
-        _decision(
-            job,
-            context,
-            origin + timedelta(seconds=planned[i].start) if planned[i].start > at + EPS else now,
-            planned[i].expected,
-            policies[i],
-            planned[i].reason,
-            thresholds.get(i),
-        )
-        for i, job in enumerate(jobs)
-    ]
+    starts = _starts(offsets, origin, at, now)
+    return PassPlan(jobs, context, policies, thresholds, starts, expected, reasons)
 
 
-def _job_times(job: JobRecord, origin: datetime) -> JobTimes:
+def _plan_windows(
+    jobs: WaitingJobs,
+    policies: list[str],
+    view: ForecastView,
+    origin: datetime,
+    at: float,
+    out: tuple[list[float], list[float | None], list[str]],
+) -> None:
+    """Plan the ``window`` jobs (one array pass), writing their starts (seconds from
+    ``origin``), expected means and reasons into ``out``."""
+    window = [i for i, chosen in enumerate(policies) if chosen == "window"]
+    if not window:
+        return
+    durations = np.asarray([jobs.durations[i] for i in window], dtype=np.float64)
+    deadlines = [(jobs.deadlines[i] - origin).total_seconds() for i in window]
+    starts, means, kinds = plan_window_arrays(durations, np.asarray(deadlines), view, at)
+    offsets, expected, reasons = out
+    said: dict[tuple[int, float], str] = {}  # few distinct windows: format each reason once
+    rows = zip(window, starts.tolist(), means.tolist(), kinds.tolist(), strict=True)
+    for i, start, mean, kind in rows:
+        offsets[i] = start
+        if kind != SPENT:
+            expected[i] = mean
+        reason = said.get((kind, mean))
+        if reason is None:
+            reason = said[(kind, mean)] = window_reason(kind, mean)
+        reasons[i] = reason
+
+
+def _starts(offsets: list[float], origin: datetime, at: float, now: datetime) -> list[datetime]:
+    """Planned starts from seconds after ``origin``; anything not after ``at`` starts now."""
+    made: dict[float, datetime] = {}
+    starts = []
+    for offset in offsets:
+        if offset > at + EPS:
+            start = made.get(offset)
+            if start is None:
+                start = made[offset] = max(origin + timedelta(seconds=offset), now)
+            starts.append(start)
+        else:
+            starts.append(now)
+    return starts
+
+
+def _job_times(jobs: WaitingJobs, i: int, origin: datetime) -> JobTimes:
     return JobTimes(
-        job.id,
-        (job.submitted_at - origin).total_seconds(),
-        job.duration.total_seconds(),
-        (job.deadline - origin).total_seconds(),
-        job.interruptible,
+        jobs.ids[i],
+        (jobs.submitted[i] - origin).total_seconds(),
+        jobs.durations[i],
+        (jobs.deadlines[i] - origin).total_seconds(),
+        jobs.interruptible[i],
     )
 
 
@@ -108,27 +219,32 @@ def _no_choice_reason(forecast: Forecast | None, now: datetime) -> str:
     return f"forecast {forecast.source} does not cover {now.isoformat()}: starting now"
 
 
+def _action(start: datetime, now: datetime) -> str:
+    return "start" if start <= now else "defer"
+
+
 def _decision(
-    job: JobRecord,
     context: _Context,
-    at: datetime,
-    expected: float | None,
+    job_id: str,
     policy: str,
     why: str,
     threshold: float | None,
+    start: datetime,
+    deadline: datetime,
+    expected: float | None,
 ) -> Decision:
     now, forecast = context.now, context.forecast
     return Decision(
         at=now,
-        job_id=job.id,
+        job_id=job_id,
         policy=policy,
-        action=Action.START if at <= now else Action.DEFER,
+        action=Action(_action(start, now)),
         reason=why,
         intensity=context.intensity_now,
         threshold=threshold,
         forecast_min=context.forecast_min,
-        planned_start=max(at, now),
-        deadline=job.deadline,
+        planned_start=start,
+        deadline=deadline,
         provider=provider_of(forecast.source) if forecast else None,
         region=forecast.region if forecast else None,
         signal=forecast.signal if forecast else None,

@@ -10,6 +10,7 @@ timeout (other processes still get it).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Collection, Iterator, Sequence
@@ -23,21 +24,23 @@ from sqlalchemy.exc import IntegrityError
 from greenai.db import is_sqlite
 from greenai.domain import JobState
 from greenai.errors import InvalidTransition, NotFound
-from greenai.jobs import Event, EventRecord, JobRecord, NewJob, RunSummary
+from greenai.jobs import Event, EventRecord, JobRecord, NewJob, PlanRows, RunSummary, WaitingJobs
 from greenai.store_rows import (
-    EVENT_COLUMNS,
     JOB_COLUMNS,
     PLAN_COLUMNS,
     bulk_execute,
+    bulk_execute_columns,
+    decision_columns,
     decisions,
     event_record,
     event_row,
     job_record,
     jobs,
     new_row,
-    plan_record,
+    plan_columns,
     run_row,
     runs,
+    waiting_jobs,
 )
 from greenai.timeutil import utc_now
 
@@ -189,16 +192,15 @@ class Store:
         with self.engine.connect() as connection:
             return [job_record(r._mapping) for r in connection.execute(query)]
 
-    def waiting_for_plan(self) -> list[JobRecord]:
-        """Queued and scheduled jobs with only what planning reads (``command``, ``env``, the
-        run fields and the rest stay at their defaults): re-planning 10,000 jobs must not
-        decode 10,000 argv lists."""
+    def waiting_for_plan(self) -> WaitingJobs:
+        """Queued and scheduled jobs, as columns of only what planning reads: re-planning
+        10,000 jobs must not decode 10,000 argv lists nor build 10,000 records."""
         query = select(*PLAN_COLUMNS).where(
             jobs.c.state.in_([str(JobState.QUEUED), str(JobState.SCHEDULED)])
         )
         with self.engine.connect() as connection:
             rows: Sequence[Any] = connection.execute(query).all()
-        return [plan_record(*row) for row in rows]
+        return waiting_jobs(rows)
 
     def waiting_providers(self) -> set[str | None]:
         """The provider specs waiting jobs asked for (``None``: the default)."""
@@ -338,45 +340,50 @@ class Store:
     def _state_of(connection: Connection, job_id: str) -> str | None:
         return connection.execute(select(jobs.c.state).where(jobs.c.id == job_id)).scalar()
 
-    def set_plans(self, updates: Sequence[PlanUpdate]) -> int:
+    def set_plans(self, updates: PlanRows | Sequence[PlanUpdate]) -> int:
         """Apply many planned starts in one transaction (queued/scheduled -> scheduled), each
         with its decision; jobs that left their expected state meanwhile are skipped. Returns
         how many were applied."""
-        scheduled = str(JobState.SCHEDULED)
-        params = [
-            {
-                "b_id": u.job_id,
-                "b_expected": str(u.expected),
-                "b_state": scheduled,
-                "b_start": u.planned_start,
-                "b_at": u.event.at,
-            }
-            for u in updates
-        ]
+        rows = updates if isinstance(updates, PlanRows) else _plan_rows(updates)
+        if not rows:
+            return 0
         with self._writing() as connection:
-            changed = bulk_execute(connection, _SET_PLAN, params)
-            applied = updates if changed == len(updates) else self._still(connection, updates)
-            rows = [event_row(u.job_id, u.event, str(u.expected), scheduled) for u in applied]
-            bulk_execute(connection, _INSERT_DECISION, rows, EVENT_COLUMNS)
+            if bulk_execute_columns(connection, _SET_PLAN, plan_columns(rows)) != len(rows):
+                rows = rows.take(self._still(connection, rows.job_ids))
+            events = decision_columns(rows)
+            bulk_execute_columns(connection, _INSERT_DECISION, events, json_text=("payload",))
         return len(rows)
 
     @staticmethod
-    def _still(connection: Connection, updates: Sequence[PlanUpdate]) -> list[PlanUpdate]:
-        """The updates that took (some jobs moved meanwhile): those now scheduled. Each
-        UPDATE matches one id at most, so a full row count already means all of them."""
+    def _still(connection: Connection, job_ids: Sequence[str]) -> list[int]:
+        """Which updates took (some jobs moved meanwhile): the indices of the jobs now
+        scheduled. Each UPDATE matches one id at most, so a full row count already means all
+        of them."""
         applied: set[str] = set()
-        for first in range(0, len(updates), _CHUNK):
-            ids = [u.job_id for u in updates[first : first + _CHUNK]]
+        for first in range(0, len(job_ids), _CHUNK):
+            ids = list(job_ids[first : first + _CHUNK])
             still = select(jobs.c.id).where(
                 jobs.c.id.in_(ids), jobs.c.state == str(JobState.SCHEDULED)
             )
             found: Sequence[Any] = connection.execute(still).scalars().all()
             applied.update(str(job_id) for job_id in found)
-        return [u for u in updates if u.job_id in applied]
+        return [i for i, job_id in enumerate(job_ids) if job_id in applied]
 
     def record_run(self, summary: RunSummary) -> None:
         with self._writing() as connection:
             connection.execute(insert(runs), run_row(summary))
+
+
+def _plan_rows(updates: Sequence[PlanUpdate]) -> PlanRows:
+    return PlanRows(
+        [u.job_id for u in updates],
+        [str(u.expected) for u in updates],
+        [u.planned_start for u in updates],
+        [u.event.at for u in updates],
+        [u.event.action for u in updates],
+        [u.event.reason for u in updates],
+        [json.dumps(u.event.payload) for u in updates],
+    )
 
 
 def _refusal(job_id: str, current: str | None, allowed: list[str], new: JobState) -> Exception:

@@ -7,42 +7,50 @@ Kept apart from ``store.py`` (which holds the queries) and shared with ``store_w
 from __future__ import annotations
 
 import functools
+import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Dialect, RowMapping, Table
+from sqlalchemy import Connection, Dialect, RowMapping, Table, type_coerce
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
+from sqlalchemy.types import NullType
 
 from greenai.domain import JobState
-from greenai.jobs import Event, EventRecord, JobRecord, NewJob, OnDeadline, RunSummary
-from greenai.tables import DecisionRow, Job, RunRow
+from greenai.jobs import (
+    Event,
+    EventRecord,
+    JobRecord,
+    NewJob,
+    OnDeadline,
+    PlanRows,
+    RunSummary,
+    WaitingJobs,
+)
+from greenai.tables import DecisionRow, Job, RunRow, stored_utc
+
+_Processor = Callable[[Any], Any]
 
 jobs = cast(Table, Job.__table__)
 decisions = cast(Table, DecisionRow.__table__)
 runs = cast(Table, RunRow.__table__)
 JOB_COLUMNS = tuple(column.name for column in jobs.c)
-# What re-planning reads of a waiting job; the rest of its ``JobRecord`` keeps the defaults.
+# What re-planning reads of a waiting job (``WaitingJobs``); times come raw (``stored_utc``).
 PLAN_COLUMNS = (
     jobs.c.id,
-    jobs.c.name,
     jobs.c.state,
-    jobs.c.on_deadline,
-    jobs.c.submitted_at,
-    jobs.c.deadline,
-    jobs.c.duration_s,
-    jobs.c.gpus,
-    jobs.c.interruptible,
-    jobs.c.attempts,
-    jobs.c.updated_at,
     jobs.c.policy,
     jobs.c.threshold,
     jobs.c.provider,
-    jobs.c.planned_start,
+    type_coerce(jobs.c.submitted_at, NullType()),
+    type_coerce(jobs.c.deadline, NullType()),
+    jobs.c.duration_s,
+    jobs.c.interruptible,
+    type_coerce(jobs.c.planned_start, NullType()),
 )
-EVENT_COLUMNS = ("job_id", "at", "action", "from_state", "to_state", "reason", "payload")
+_STATES = {str(state): state for state in JobState}
 
 
 def bulk_execute(
@@ -52,79 +60,131 @@ def bulk_execute(
     names: Sequence[str] | None = None,
 ) -> int:
     """``executemany`` of ``statement`` over ``rows`` (dicts keyed by bind name); returns the
-    driver's row count (-1 where it has none).
-
-    The columns' bind processing (aware UTC, JSON) is the tables' own, looked up once per
-    column; SQLAlchemy's per-row parameter building would cost more than the database's work
-    on 10,000 rows. ``names``: the columns an INSERT sets (default: every key of the first row).
-    """
+    driver's row count (-1 where it has none). ``names``: the columns an INSERT sets (default:
+    every key of the first row)."""
     if not rows:
         return 0
-    compiled, processors = _compiled(statement, connection.dialect, tuple(names or rows[0]))
+    keys = tuple(names or rows[0])
+    return bulk_execute_columns(connection, statement, {k: [row[k] for row in rows] for k in keys})
+
+
+def bulk_execute_columns(
+    connection: Connection,
+    statement: ClauseElement,
+    columns: Mapping[str, Sequence[Any]],
+    json_text: Collection[str] = (),
+) -> int:
+    """``bulk_execute`` with the parameters given as columns (bind name -> values, all of one
+    length); ``json_text`` names JSON columns whose values are already ``json.dumps`` text.
+
+    The columns' bind processing (aware UTC, JSON) is the tables' own, looked up once per
+    column and applied column by column; times go through it once per distinct value (a
+    re-plan writes one decision time and a few hundred planned starts for 10,000 rows).
+    SQLAlchemy's per-row parameter building would cost more than the database's work.
+    """
+    keys = tuple(columns)
+    compiled, processors = _compiled(statement, connection.dialect, keys)
+    values = {
+        name: _processed(columns[name], processor, name in json_text, connection.dialect)
+        for name, processor in processors.items()
+    }
     params: list[Any]
     if compiled.positiontup:  # qmark (SQLite): tuples in the statement's order
-        order = [(name, processors[name]) for name in compiled.positiontup]
-        params = [tuple(p(row[n]) if p else row[n] for n, p in order) for row in rows]
+        params = list(zip(*(values[name] for name in compiled.positiontup), strict=True))
     else:  # named (psycopg)
-        named = list(processors.items())
-        params = [{n: (p(row[n]) if p else row[n]) for n, p in named} for row in rows]
+        names = list(values)
+        params = [dict(zip(names, row, strict=True)) for row in zip(*values.values(), strict=True)]
+    if not params:
+        return 0
     result = connection.exec_driver_sql(compiled.string, params)
     return int(result.rowcount)
 
 
-def plan_record(
-    job_id: str,
-    name: str,
-    state: str,
-    on_deadline: str,
-    submitted_at: datetime,
-    deadline: datetime,
-    duration_s: float,
-    gpus: int,
-    interruptible: bool,
-    attempts: int,
-    updated_at: datetime,
-    policy: str | None,
-    threshold: float | None,
-    provider: str | None,
-    planned_start: datetime | None,
-) -> JobRecord:
-    """A waiting job from the ``PLAN_COLUMNS`` of its row."""
-    return JobRecord(
-        id=job_id,
-        name=name,
-        command=(),
-        state=JobState(state),
-        on_deadline=OnDeadline(on_deadline),
-        submitted_at=submitted_at,
-        deadline=deadline,
-        duration=timedelta(seconds=duration_s),
-        gpus=gpus,
-        interruptible=bool(interruptible),
-        attempts=attempts,
-        updated_at=updated_at,
-        policy=policy,
-        threshold=threshold,
-        provider=provider,
-        planned_start=planned_start,
+def _processed(
+    values: Sequence[Any], processor: _Processor | None, is_json_text: bool, dialect: Dialect
+) -> Sequence[Any]:
+    if is_json_text:  # SQLite stores the very text json.dumps wrote; others wrap the value
+        if processor is None or dialect.name == "sqlite":
+            return values
+        return [processor(json.loads(text)) for text in values]
+    if processor is None:
+        return values
+    if values and isinstance(values[0], datetime):
+        done: dict[Any, Any] = {}
+        return [done[v] if v in done else done.setdefault(v, processor(v)) for v in values]
+    return [processor(v) for v in values]
+
+
+def waiting_jobs(rows: Sequence[Any]) -> WaitingJobs:
+    """Waiting jobs from rows of ``PLAN_COLUMNS``, converted column by column."""
+    if not rows:
+        return WaitingJobs([], [], [], [], [], [], [], [], [], [])
+    columns = zip(*rows, strict=True)
+    ids, states, policies, thresholds, providers, submitted, deadlines, *rest = columns
+    durations, interruptible, planned = rest
+    seconds: dict[float, float] = {}  # as ``timedelta`` keeps them: whole microseconds
+    for value in set(durations):
+        seconds[value] = timedelta(seconds=value).total_seconds()
+    return WaitingJobs(
+        list(ids),
+        [_STATES[state] for state in states],
+        list(policies),
+        list(thresholds),
+        list(providers),
+        cast(list[datetime], _times(submitted)),
+        cast(list[datetime], _times(deadlines)),
+        [seconds[value] for value in durations],
+        [bool(value) for value in interruptible],
+        _times(planned),
     )
+
+
+def _times(values: Sequence[Any]) -> list[datetime | None]:
+    """``stored_utc`` of each value, once per distinct one: a queue shares submission times
+    and, once planned, a few hundred planned starts."""
+    done: dict[Any, datetime | None] = {}
+    return [done[v] if v in done else done.setdefault(v, stored_utc(v)) for v in values]
 
 
 @functools.lru_cache(maxsize=32)
 def _compiled(
     statement: ClauseElement, dialect: Dialect, keys: tuple[str, ...]
-) -> tuple[SQLCompiler, dict[str, Callable[[Any], Any] | None]]:
+) -> tuple[SQLCompiler, dict[str, _Processor | None]]:
     """``statement`` compiled for ``executemany`` and its binds' processors, once per
     statement (the store's are module constants), dialect and column set."""
     compiled = cast(
         SQLCompiler,
         statement.compile(dialect=dialect, column_keys=list(keys), for_executemany=True),
     )
-    processors: dict[str, Callable[[Any], Any] | None] = {
+    processors: dict[str, _Processor | None] = {
         name: compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
         for name in dict.fromkeys(compiled.positiontup or compiled.binds)
     }
     return compiled, processors
+
+
+def plan_columns(rows: PlanRows) -> dict[str, Sequence[Any]]:
+    """The parameters of ``store._SET_PLAN`` for ``rows``: each job becomes scheduled."""
+    return {
+        "b_id": rows.job_ids,
+        "b_expected": rows.expected,
+        "b_state": [str(JobState.SCHEDULED)] * len(rows),
+        "b_start": rows.starts,
+        "b_at": rows.ats,
+    }
+
+
+def decision_columns(rows: PlanRows) -> dict[str, Sequence[Any]]:
+    """The ``decisions`` rows recording ``rows``, payloads as JSON text."""
+    return {
+        "job_id": rows.job_ids,
+        "at": rows.ats,
+        "action": rows.actions,
+        "from_state": rows.expected,
+        "to_state": [str(JobState.SCHEDULED)] * len(rows),
+        "reason": rows.reasons,
+        "payload": rows.payloads,
+    }
 
 
 def new_row(new: NewJob, now: datetime) -> dict[str, Any]:

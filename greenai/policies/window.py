@@ -23,13 +23,13 @@ exactly the plain rule.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from greenai.policies.view import EPS, ForecastView, JobTimes, StartDecision
-from greenai.policies.windows import Grid
+from greenai.policies.windows import FloatArray, Grid
 
 
 def plan_window(job: JobTimes, view: ForecastView, now: float) -> StartDecision:
@@ -48,33 +48,66 @@ def plan_window(job: JobTimes, view: ForecastView, now: float) -> StartDecision:
 def plan_window_many(
     jobs: Sequence[JobTimes], view: ForecastView, now: float
 ) -> list[StartDecision]:
-    """``[plan_window(job, view, now) for job in jobs]``, fast enough for a daemon's queue.
-
-    With exact values, jobs of one duration share a single pass over the candidate starts
-    (``Grid.best_starts``); with uncertain values each job takes the one-job path.
-    """
+    """``[plan_window(job, view, now) for job in jobs]``, fast enough for a daemon's queue."""
     if view.uncertain or not jobs:
         return [plan_window(job, view, now) for job in jobs]
-    grid = view.grid_until(max(job.deadline for job in jobs))
+    durations = np.asarray([job.duration for job in jobs], dtype=np.float64)
+    deadlines = np.asarray([job.deadline for job in jobs], dtype=np.float64)
+    starts, means, kinds = plan_window_arrays(durations, deadlines, view, now)
+    rows = zip(starts.tolist(), means.tolist(), kinds.tolist(), strict=True)
+    return [
+        StartDecision(start, None if kind == SPENT else mean, window_reason(kind, mean))
+        for start, mean, kind in rows
+    ]
+
+
+SPENT, NOW, LATER = 0, 1, 2  # the kinds of window decision (``window_reason``)
+
+
+def plan_window_arrays(
+    durations: FloatArray, deadlines: FloatArray, view: ForecastView, now: float
+) -> tuple[FloatArray, FloatArray, NDArray[np.int64]]:
+    """``plan_window`` for many jobs given as arrays: ``(starts, means, kinds)``, where a
+    start is ``now`` unless the kind is ``LATER`` and a mean is NaN where the slack is spent.
+
+    With exact values, jobs of one duration share a single pass over the candidate starts
+    (``Grid.best_starts_arrays``); with uncertain values each job takes the one-job search.
+    """
+    latest = deadlines - durations
+    spent = now >= latest - EPS
+    offsets = np.zeros(durations.size)
+    means = np.full(durations.size, np.nan)
+    live = np.flatnonzero(~spent)
     lo = now - view.origin
-    decisions: dict[int, StartDecision] = {}
-    by_duration: dict[float, list[int]] = defaultdict(list)
-    for index, job in enumerate(jobs):
-        if now >= job.latest_start - EPS:
-            decisions[index] = StartDecision(now, None, "slack spent: latest start reached")
-        else:
-            by_duration[job.duration].append(index)
-    for duration, members in by_duration.items():
-        his = np.asarray([jobs[i].latest_start - view.origin for i in members])
-        for index, (offset, mean) in zip(members, grid.best_starts(lo, his, duration), strict=True):
-            decisions[index] = _window_decision(view.origin + offset, mean, now)
-    return [decisions[index] for index in range(len(jobs))]
+    if view.uncertain:
+        for i in live.tolist():
+            grid = view.grid_until(float(deadlines[i]))
+            hi, duration = float(latest[i]) - view.origin, float(durations[i])
+            offsets[i], means[i] = best_expected_start(view, grid, lo, hi, duration)
+    elif live.size:
+        grid = view.grid_until(float(deadlines[live].max()))
+        for duration in np.unique(durations[live]).tolist():
+            members = live[durations[live] == duration]
+            his = latest[members] - view.origin
+            offsets[members], means[members] = grid.best_starts_arrays(lo, his, duration)
+    starts = view.origin + offsets
+    later = starts > now + EPS
+    kinds = np.where(spent, SPENT, np.where(later, LATER, NOW))
+    return np.where(later & ~spent, starts, now), means, kinds
+
+
+def window_reason(kind: int, mean: float) -> str:
+    """Why a window decision of ``kind`` (``plan_window_arrays``) was made."""
+    if kind == SPENT:
+        return "slack spent: latest start reached"
+    if kind == NOW:
+        return f"best window starts now (mean {mean:.1f})"
+    return f"a cleaner window starts later (mean {mean:.1f})"
 
 
 def _window_decision(start: float, mean: float, now: float) -> StartDecision:
-    if start <= now + EPS:
-        return StartDecision(now, mean, f"best window starts now (mean {mean:.1f})")
-    return StartDecision(start, mean, f"a cleaner window starts later (mean {mean:.1f})")
+    kind = NOW if start <= now + EPS else LATER
+    return StartDecision(now if kind == NOW else start, mean, window_reason(kind, mean))
 
 
 def best_expected_start(

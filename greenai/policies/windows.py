@@ -86,9 +86,21 @@ class Grid:
         return float(starts[chosen]), float(means[chosen])
 
     def best_starts(self, lo: float, his: FloatArray, duration: float) -> list[tuple[float, float]]:
-        """``[self.best_start(lo, hi, duration) for hi in his]``, sharing the work: for a fixed
-        ``lo`` the candidates of each ``hi`` are the shared candidates up to ``hi`` plus ``hi``
-        itself, so one pass and a prefix minimum answer every ``hi`` (many jobs, one forecast)."""
+        """``[self.best_start(lo, hi, duration) for hi in his]``, sharing the work (see
+        ``best_starts_arrays``)."""
+        starts, means = self.best_starts_arrays(lo, his, duration)
+        return list(zip(starts.tolist(), means.tolist(), strict=True))
+
+    def best_starts_arrays(
+        self, lo: float, his: FloatArray, duration: float
+    ) -> tuple[FloatArray, FloatArray]:
+        """``best_start(lo, hi, duration)`` for every ``hi`` in ``his``, as ``(starts, means)``.
+
+        For a fixed ``lo`` the candidates of each ``hi`` are the shared candidates up to ``hi``
+        plus ``hi`` itself, so one pass answers every ``hi`` (many jobs, one forecast). The
+        earliest candidate within the tolerance of the best is the first one where the running
+        minimum of the means drops to that limit: a binary search, not a scan per job.
+        """
         candidates = self.candidate_starts(lo, float(his.max()), duration)
         means = self.mean(candidates, duration)
         prefix_min = np.minimum.accumulate(means)
@@ -96,15 +108,10 @@ class Grid:
         hi_means = self.mean(his, duration)
         best = np.minimum(prefix_min[counts - 1], hi_means)
         limits = best + 1e-9 * np.maximum(1.0, np.abs(best))
-        starts = []
-        rows = zip(counts.tolist(), limits.tolist(), his.tolist(), hi_means.tolist(), strict=True)
-        for count, limit, hi, hi_mean in rows:
-            good = np.flatnonzero(means[:count] <= limit)
-            if good.size:
-                starts.append((float(candidates[good[0]]), float(means[good[0]])))
-            else:
-                starts.append((hi, hi_mean))
-        return starts
+        first = np.searchsorted(-prefix_min, -limits, side="left")  # prefix_min is non-increasing
+        found = first < counts
+        first = np.minimum(first, candidates.size - 1)
+        return np.where(found, candidates[first], his), np.where(found, means[first], hi_means)
 
     def cheapest_slots(self, lo: float, hi: float, needed: float) -> list[tuple[float, float]]:
         """The cheapest set of pieces inside ``[lo, hi)`` adding up to ``needed`` seconds.

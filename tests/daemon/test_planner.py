@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greenai.domain import Action, JobState
-from greenai.jobs import JobRecord, OnDeadline
-from greenai.planner import plan_jobs
+from greenai.domain import Action, Decision, JobState, Signal
+from greenai.jobs import JobRecord, OnDeadline, PayloadWriter, WaitingJobs, decision_payload
+from greenai.planner import plan_jobs, plan_waiting
 from greenai.policies.windows import Grid
 from tests.daemon.helpers import T0, forecast
 
@@ -92,3 +94,108 @@ def test_without_a_usable_forecast_jobs_start_now() -> None:
     for given_forecast in (None, flat, forecast([1.0], start=T0 - timedelta(days=1))):
         (decision,) = plan_jobs([record("a", 1, 12)], given_forecast, T0)
         assert decision.action is Action.START and decision.planned_start == T0
+
+
+def _scan_best_starts(grid: Grid, lo: float, his: np.ndarray, duration: float) -> list[tuple]:
+    """The batched search as it was, one scan per ``hi``: the binary search must agree exactly."""
+    candidates = grid.candidate_starts(lo, float(his.max()), duration)
+    means = grid.mean(candidates, duration)
+    prefix_min = np.minimum.accumulate(means)
+    counts = np.searchsorted(candidates, his, side="right")
+    hi_means = grid.mean(his, duration)
+    best = np.minimum(prefix_min[counts - 1], hi_means)
+    limits = best + 1e-9 * np.maximum(1.0, np.abs(best))
+    found = []
+    for count, limit, hi, hi_mean in zip(counts, limits, his, hi_means, strict=True):
+        good = np.flatnonzero(means[:count] <= limit)
+        found.append((candidates[good[0]], means[good[0]]) if good.size else (hi, hi_mean))
+    return [(float(s), float(m)) for s, m in found]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(st.integers(0, 5).map(float), min_size=4, max_size=60),
+    lo_frac=st.floats(0, 0.5),
+    his=st.lists(st.floats(0, 1), min_size=1, max_size=12),
+    duration_steps=st.floats(0.1, 3),
+)
+def test_binary_search_equals_the_scan_exactly(
+    values: list[float], lo_frac: float, his: list[float], duration_steps: float
+) -> None:
+    grid = Grid(values, 1800.0)
+    duration = duration_steps * 1800.0
+    top = grid.span - duration
+    if top <= 0:
+        return
+    lo = lo_frac * top
+    his_s = np.asarray([lo + h * (top - lo) for h in his])
+    assert grid.best_starts(lo, his_s, duration) == _scan_best_starts(grid, lo, his_s, duration)
+
+
+texts = st.text(max_size=12)
+maybe_float = st.one_of(st.none(), st.floats(allow_nan=True), st.integers(-5, 500))
+times = st.datetimes(
+    min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    shared=st.tuples(times, maybe_float, maybe_float, st.one_of(st.none(), texts)),
+    region=st.one_of(st.none(), texts),
+    signal=st.one_of(st.none(), st.sampled_from(Signal)),
+    warnings=st.lists(texts, max_size=2).map(tuple),
+    job=st.tuples(texts, texts, texts, maybe_float, times, times, maybe_float),
+    action=st.sampled_from(["start", "defer"]),
+)
+def test_payload_text_is_what_json_dumps_writes(
+    shared: tuple,
+    region: str | None,
+    signal: Signal | None,
+    warnings: tuple,
+    job: tuple,
+    action: str,
+) -> None:
+    at, intensity, minimum, provider = shared
+    job_id, policy, reason, threshold, start, deadline, expected = job
+    common = {"intensity": intensity, "forecast_min": minimum, "provider": provider}
+    base = Decision(at, "", "", Action.DEFER, "", region=region, signal=signal, **common)
+    base = replace(base, fallback=provider, warnings=warnings)
+    decision = replace(
+        base,
+        job_id=job_id,
+        policy=policy,
+        action=Action(action),
+        reason=reason,
+        threshold=threshold,
+        planned_start=start,
+        deadline=deadline,
+        forecast_intensity=expected,
+    )
+    (text,) = PayloadWriter(base).render(
+        [job_id], [policy], [action], [reason], [threshold], [start], [deadline], [expected]
+    )
+    assert text == json.dumps(decision_payload(decision))
+
+
+def scheduled(job: JobRecord, start: datetime) -> JobRecord:
+    return replace(job, state=JobState.SCHEDULED, planned_start=start)
+
+
+def test_a_pass_as_columns_is_the_pass_as_decisions() -> None:
+    values = [300.0, 300.0, 100.0, 100.0, 300.0, 50.0, 50.0, 300.0] * 2
+    jobs = [
+        record("a", 1, 12),
+        scheduled(record("b", 1, 2.5), T0 + timedelta(hours=1)),
+        record("c", 1, 0.5, policy="threshold", threshold=120.0),
+        scheduled(record("d", 0.5, 12), T0 + timedelta(hours=9)),
+    ]
+    plan = plan_waiting(WaitingJobs.of(jobs), forecast(values), T0)
+    decisions = plan_jobs(jobs, forecast(values), T0)
+    assert plan.decisions() == decisions
+    moved = plan.moved(timedelta(seconds=1))
+    assert moved == [0, 2, 3]  # b keeps its start; d's moves from 9 h to 2.5 h
+    rows = plan.rows(moved)
+    assert rows.job_ids == ["a", "c", "d"] and rows.expected == ["queued", "queued", "scheduled"]
+    assert rows.actions == [str(decisions[i].action) for i in moved]
+    assert [json.loads(p) for p in rows.payloads] == [decision_payload(decisions[i]) for i in moved]

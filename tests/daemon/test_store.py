@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from dataclasses import astuple
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 
 from greenai.domain import JobState
 from greenai.errors import InvalidTransition, NotFound
-from greenai.jobs import Event, RunSummary
+from greenai.jobs import Event, RunSummary, WaitingJobs, decision_payload
+from greenai.planner import plan_waiting
 from greenai.store import PlanUpdate, Store
-from tests.daemon.helpers import T0, new_job
+from greenai.tables import UTCDateTime, stored_utc
+from tests.daemon.helpers import T0, forecast, new_job
 
 
 def test_submit_then_get_round_trips_every_field(store: Store) -> None:
@@ -163,3 +167,36 @@ def test_busy_gpus_and_run_totals(store: Store) -> None:
         1,
     )
     assert store.runs(job.id)[0].id == "r1"
+
+
+def test_the_plan_read_and_write_agree_with_the_record_paths(store: Store) -> None:
+    deadlines = [T0 + timedelta(hours=5), T0 + timedelta(hours=7, microseconds=250_001)]
+    *_, last = (store.submit(new_job(deadline=d, threshold=90.0))[0] for d in deadlines)
+    store.transition(last.id, JobState.QUEUED, JobState.SCHEDULED, Event(T0, "defer", "x"))
+    waiting = store.waiting_for_plan()
+    records = WaitingJobs.of(store.jobs_in([JobState.QUEUED, JobState.SCHEDULED]))
+    assert sorted(zip(*astuple(waiting), strict=True)) == sorted(
+        zip(*astuple(records), strict=True)
+    )
+    plan = plan_waiting(waiting, forecast([300.0, 100.0, 50.0, 300.0] * 6), T0)
+    assert store.set_plans(plan.rows(plan.moved(timedelta(seconds=1)))) == 2
+    for i, job_id in enumerate(waiting.ids):
+        (*_, event) = store.events(job_id)
+        decision = plan.decision(i)
+        assert event.payload == decision_payload(decision)
+        assert (event.at, event.action, event.reason) == (T0, str(decision.action), decision.reason)
+        assert store.get(job_id).planned_start == decision.planned_start
+    replanned = store.waiting_for_plan()
+    records = WaitingJobs.of(store.jobs_in([JobState.SCHEDULED]))
+    assert sorted(zip(*astuple(replanned), strict=True)) == sorted(
+        zip(*astuple(records), strict=True)
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2023-05-04 12:00:00.000000", "2023-05-04 12:00:00.250001", "2023-05-04", "2023-05-04T12:00Z"],
+)
+def test_stored_text_reads_as_utc_like_the_column_type(text: str) -> None:
+    column = UTCDateTime().process_result_value(datetime.fromisoformat(text), sqlite_dialect())
+    assert stored_utc(text) == column and stored_utc(text).tzinfo is UTC  # type: ignore[union-attr]

@@ -7,8 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greenai.policies.view import ForecastView, JobTimes
-from greenai.policies.window import plan_window, plan_window_many
+from greenai.policies.view import ForecastView, JobTimes, StartDecision
+from greenai.policies.window import (
+    SPENT,
+    plan_window,
+    plan_window_arrays,
+    plan_window_many,
+    window_reason,
+)
 
 STEP = 1800.0
 
@@ -45,3 +51,27 @@ def test_uncertain_views_take_the_one_job_path() -> None:
     )
     job = JobTimes("j", 0.0, STEP, 4 * STEP)
     assert plan_window_many([job], view, 0.0) == [plan_window(job, view, 0.0)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=st.lists(st.integers(0, 400).map(float), min_size=2, max_size=20),
+    spreads=st.lists(st.integers(0, 60).map(float), min_size=20, max_size=20),
+    jobs=st.lists(st.tuples(st.integers(1, 8), st.integers(0, 60)), min_size=1, max_size=8),
+    now_steps=st.floats(0, 3),
+)
+def test_arrays_take_the_one_job_path_exactly_when_uncertain(
+    values: list[float], spreads: list[float], jobs: list[tuple[int, int]], now_steps: float
+) -> None:
+    spread = np.asarray(spreads[: len(values)])
+    view = ForecastView(0.0, STEP, np.asarray(values), spread=spread, signal_sd=40.0)
+    now = now_steps * STEP
+    times = [JobTimes("j", 0.0, d * STEP / 2, now + (d + s) * STEP / 2) for d, s in jobs]
+    durations = np.asarray([job.duration for job in times])
+    deadlines = np.asarray([job.deadline for job in times])
+    starts, means, kinds = plan_window_arrays(durations, deadlines, view, now)
+    arrays = [
+        StartDecision(s, None if k == SPENT else m, window_reason(k, m))
+        for s, m, k in zip(starts.tolist(), means.tolist(), kinds.tolist(), strict=True)
+    ]
+    assert arrays == [plan_window(job, view, now) for job in times]
