@@ -13,7 +13,7 @@ import ipaddress
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from functools import cache
@@ -64,6 +64,11 @@ class EvidenceFiles:
         from greenai.evidence import append_decision
 
         append_decision(self.settings.decision_log_path, decision)
+
+    def record_decisions(self, decisions: Sequence[Decision]) -> None:
+        from greenai.evidence import append_decisions
+
+        append_decisions(self.settings.decision_log_path, decisions)
 
     def record_run(self, record: RunRecord) -> None:
         from greenai.evidence import append_run

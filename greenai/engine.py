@@ -146,9 +146,8 @@ class Engine:
             applied = self.store.set_plans(plan.rows(moved))
             if applied:
                 log.info("re-planned %d of %d waiting jobs for %s", applied, len(group), spec)
-            if self.evidence is not None:
-                for i in moved:
-                    self._log_decision(plan.decision(i))
+            if self.evidence is not None and moved:
+                self.evidence.record_decisions([plan.decision(i) for i in moved])
 
     def _dispatch(self, now: datetime) -> None:
         if not self.dispatching:

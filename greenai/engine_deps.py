@@ -7,6 +7,7 @@ writers are wired in by the daemon; tests pass fakes.
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,10 @@ class EvidenceSink(Protocol):
     """Where decisions and finished runs are written (decision JSONL, SCI CSV)."""
 
     def record_decision(self, decision: Decision) -> None: ...
+
+    def record_decisions(self, decisions: Sequence[Decision]) -> None:
+        """Many at once (a re-plan): one lock and one write instead of one per decision."""
+        ...
 
     def record_run(self, record: RunRecord) -> None: ...
 

@@ -5,7 +5,12 @@ from greenai.evidence.accounting import (
     embodied_grams,
     time_resolved_intensity,
 )
-from greenai.evidence.decisions import DECISION_KEYS, append_decision, decision_to_dict
+from greenai.evidence.decisions import (
+    DECISION_KEYS,
+    append_decision,
+    append_decisions,
+    decision_to_dict,
+)
 from greenai.evidence.records import build_run_record
 from greenai.evidence.sci import SCI_COLUMNS, append_run
 
@@ -13,6 +18,7 @@ __all__ = [
     "DECISION_KEYS",
     "SCI_COLUMNS",
     "append_decision",
+    "append_decisions",
     "append_run",
     "build_run_record",
     "counterfactual",

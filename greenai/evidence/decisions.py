@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,10 @@ def append_decision(path: Path, decision: Decision) -> None:
     """Append one line for ``decision`` to the JSONL log at ``path``, under its lock."""
     append_locked(Path(path), decision_line(decision), sync=False)
     logger.debug("decision log: %s %s for job %s", path, decision.action, decision.job_id)
+
+
+def append_decisions(path: Path, decisions: Sequence[Decision]) -> None:
+    """Append many decisions (a daemon re-plan) under one lock, in one write."""
+    if decisions:
+        append_locked(Path(path), "".join(map(decision_line, decisions)), sync=False)
+        logger.debug("decision log: %s +%d decisions", path, len(decisions))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -91,6 +92,9 @@ class FakeEvidence:
 
     def record_decision(self, decision: Decision) -> None:
         self.decisions.append(decision)
+
+    def record_decisions(self, decisions: Sequence[Decision]) -> None:
+        self.decisions.extend(decisions)
 
     def record_run(self, record: RunRecord) -> None:
         self.runs.append(record)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from greenai.domain import Action, Decision, Signal
-from greenai.evidence.decisions import DECISION_KEYS, append_decision, decision_to_dict
+from greenai.evidence.decisions import (
+    DECISION_KEYS,
+    append_decision,
+    append_decisions,
+    decision_to_dict,
+)
 
 T0 = datetime(2024, 5, 4, 12, 0, tzinfo=UTC)
 # formats.md §5 in order, then the two documented extras.
@@ -68,3 +74,12 @@ def test_append_writes_one_line_per_decision(tmp_path: Path) -> None:
     assert first == decision_to_dict(defer())
     assert (second["job_id"], second["action"]) == ("j2", "start")
     assert list(first) == list(DECISION_KEYS)
+
+
+def test_many_decisions_are_appended_in_order_in_one_write(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.jsonl"
+    first, second = replace(defer(), job_id="a"), replace(defer(), job_id="b")
+    append_decisions(path, [first, second])
+    append_decisions(path, [])
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [line["job_id"] for line in lines] == ["a", "b"]
