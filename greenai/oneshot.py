@@ -11,15 +11,15 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from greenai.clock import Clock
-from greenai.domain import Action, Decision, EnergyReading, Forecast, RunRecord, Signal
+from greenai.domain import Action, Decision, EnergyReading, Forecast, RunRecord
 from greenai.errors import ExecutorError, NoSignalError, ProviderError
 from greenai.meters.base import Meter
-from greenai.policies.oneshot import Request, decide
+from greenai.policies.oneshot import Request, decide, next_check
 from greenai.runner import Finished, describe_command, start_child, wait_forwarding_signals
 
 log = logging.getLogger(__name__)
@@ -107,38 +107,20 @@ def wait_for_start(request: Request, deps: OneShotDeps) -> tuple[Decision, Forec
         deps.record_decision(decision)
         if decision.action is Action.START:
             return decision, forecast
-        wait = _next_check(decision, request, now)
+        wait = next_check(request, now, decision.planned_start)
         deps.on_defer(decision, request.latest_start - now, now)
         if deps.clock.wait(wait.total_seconds(), deps.cancel):
             return _cancelled(request, deps, decision), forecast
 
 
-def _next_check(decision: Decision, request: Request, now: datetime) -> timedelta:
-    until_planned = (decision.planned_start or now) - now
-    wait = min(request.check_interval, request.latest_start - now)
-    if until_planned > timedelta(0):
-        wait = min(wait, until_planned)
-    return max(wait, timedelta(seconds=1))
-
-
 def _cancelled(request: Request, deps: OneShotDeps, last: Decision) -> Decision:
     why = deps.cancel_reason[0] if deps.cancel_reason else "cancelled"
-    decision = Decision(
+    decision = replace(
+        last,
         at=deps.clock.now(),
-        job_id=request.job_id,
-        policy=request.policy,
         action=Action.EXPIRE,
         reason=f"{why} while deferring: the command was not started",
-        intensity=last.intensity,
-        threshold=last.threshold,
-        forecast_min=last.forecast_min,
-        planned_start=last.planned_start,
-        deadline=last.deadline,
-        provider=last.provider,
-        region=last.region,
-        signal=last.signal,
-        fallback=last.fallback,
-        warnings=last.warnings,
+        forecast_intensity=None,
     )
     deps.record_decision(decision)
     return decision
@@ -208,7 +190,3 @@ def record_run(deps: OneShotDeps, run: CompletedRun) -> RunRecord:
     record = deps.account(run, intensity_history(deps, run))
     deps.record_run(record)
     return record
-
-
-def signal_of(forecast: Forecast | None) -> Signal:
-    return forecast.signal if forecast is not None else Signal.AVERAGE

@@ -25,7 +25,7 @@ from greenai.oneshot import CompletedRun, OneShotDeps, new_job_id
 from greenai.policies.oneshot import Request
 from greenai.providers import build_chain, parse_chain
 from greenai.settings import Settings, load_settings
-from greenai.timeutil import format_time, parse_duration, parse_time
+from greenai.timeutil import parse_duration, parse_time
 from greenai.traces import load_trace
 
 
@@ -39,10 +39,6 @@ class Session:
 def settings_from_flags(config: Path | None, **flags: Any) -> Settings:
     """Settings with the flags a user typed laid over env and greenai.toml."""
     return load_settings(config_file=config, **flags)
-
-
-def env_requires_signal() -> bool:
-    return os.environ.get("GREENAI_REQUIRE_SIGNAL", "").lower() in {"1", "true", "yes"}
 
 
 def build_clock(settings: Settings) -> Clock:
@@ -155,4 +151,4 @@ def _parse_duration_setting(field: str, text: str | None) -> timedelta | None:
         raise ConfigError(f"{field}: {exc}") from exc
 
 
-__all__ = ["Session", "build_request", "build_session", "format_time", "settings_from_flags"]
+__all__ = ["Session", "build_request", "build_session", "settings_from_flags", "summary_line"]

@@ -89,8 +89,9 @@ def _decide_threshold(request: Request, forecast: Forecast, now: datetime) -> De
             f"{budget} s is spent: running now"
         )
         return _start(request, now, forecast, reason, current)
-    wait = min(request.check_interval, remaining)
     expected = _first_at_or_below(forecast, now, request.latest_start, threshold)
+    planned = expected[0] if expected else request.latest_start
+    wait = next_check(request, now, planned)
     if expected is None:
         outlook = "no period at or below the threshold is expected within the budget"
     else:
@@ -106,7 +107,7 @@ def _decide_threshold(request: Request, forecast: Forecast, now: datetime) -> De
         Action.DEFER,
         reason,
         intensity=current,
-        planned_start=expected[0] if expected else request.latest_start,
+        planned_start=planned,
     )
 
 
@@ -123,7 +124,7 @@ def _decide_window(request: Request, forecast: Forecast, now: datetime) -> Decis
             f"{_seconds(request.duration)} s"
         )
         return _start(request, now, forecast, reason, current, window.mean)
-    wait = min(request.check_interval, window.start - now)
+    wait = next_check(request, now, window.start)
     reason = (
         f"best window starts {format_time(window.start)} (mean {window.mean:.1f} vs "
         f"{window.now_mean:.1f} now); next check in {_seconds(wait)} s"
@@ -138,6 +139,15 @@ def _decide_window(request: Request, forecast: Forecast, now: datetime) -> Decis
         planned_start=window.start,
         forecast_intensity=window.mean,
     )
+
+
+def next_check(request: Request, now: datetime, planned_start: datetime | None) -> timedelta:
+    """How long a deferred job waits before it is decided again: the check interval, cut short
+    by the planned start and the latest start, and never under a second."""
+    wait = min(request.check_interval, request.latest_start - now)
+    if planned_start is not None and planned_start > now:
+        wait = min(wait, planned_start - now)
+    return max(wait, timedelta(seconds=1))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ import pytest
 
 from greenai.domain import Action, Forecast, Signal
 from greenai.errors import ConfigError
-from greenai.policies.oneshot import Request, best_window_in, decide
+from greenai.policies.oneshot import Request, best_window_in, decide, next_check
 from greenai.policies.view import ForecastView, JobTimes
 from greenai.policies.window import plan_window
 
@@ -161,3 +161,10 @@ def test_best_window_is_the_fleet_window_policy() -> None:
 def test_bad_requests_name_the_field(changes: dict[str, object], field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         threshold_request(**changes)
+
+
+def test_next_check_is_cut_short_by_the_expected_clean_period() -> None:
+    request = threshold_request(check_interval=timedelta(minutes=45))
+    decision = decide(request, forecast([212, 140, 300]), T0)
+    assert "next check in 1800 s" in decision.reason
+    assert next_check(request, T0, decision.planned_start) == timedelta(minutes=30)
