@@ -95,9 +95,15 @@ class ForecastView:
         """Whether some visible value has a known error spread and a prior to weigh it with."""
         return self.spread is not None and bool(np.any(self.spread > 0)) and bool(self.signal_sd)
 
+    def _steps_missing_until(self, until: float) -> int:
+        """Whole steps to add so the grid covers ``until`` entirely. Rounded up with no
+        tolerance: a window end even a microsecond past the grid would be clipped (and its mean
+        understated), while an extra step of padding changes no mean."""
+        return math.ceil((until - self.end) / self.step)
+
     def grid_until(self, until: float) -> Grid:
         """The visible grid, extended with ``beyond`` so that it reaches ``until``."""
-        missing = math.ceil((until - self.end) / self.step - EPS)
+        missing = self._steps_missing_until(until)
         if missing <= 0:
             return self.grid
         return Grid(np.concatenate((self.values, np.full(missing, self.beyond))), self.step)
@@ -105,7 +111,7 @@ class ForecastView:
     def spread_until(self, until: float) -> Grid:
         """``spread`` as a grid reaching ``until``; 0 beyond the horizon, where ``beyond`` is
         already a typical value rather than one noisy forecast among many."""
-        missing = math.ceil((until - self.end) / self.step - EPS)
+        missing = self._steps_missing_until(until)
         if missing <= 0:
             return self.spread_grid
         return Grid(np.concatenate((self.spread_grid.values, np.zeros(missing))), self.step)

@@ -75,3 +75,15 @@ def test_arrays_take_the_one_job_path_exactly_when_uncertain(
         for s, m, k in zip(starts.tolist(), means.tolist(), kinds.tolist(), strict=True)
     ]
     assert arrays == [plan_window(job, view, now) for job in times]
+
+
+def test_a_window_ending_just_past_the_padded_grid_is_not_clipped() -> None:
+    # The window [5400.0002, 9000.0002) ends 0.0002 s past five whole steps; clipping it there
+    # understated its mean (0.49999997 < 0.5) and made a tie look like a better window.
+    view = ForecastView(0.0, STEP, np.asarray([0.0, 1.0]))
+    now = 0.0002
+    job = JobTimes("j", 0.0, 3600.0, now + 9000.0)
+    planned = plan_window(job, view, now)
+    assert planned == plan_window_many([job, JobTimes("k", 0.0, 900.0, 20000.0)], view, now)[0]
+    assert planned.start == pytest.approx(3600.0)
+    assert planned.expected == 0.5
