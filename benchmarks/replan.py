@@ -18,13 +18,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from greenai.db import make_engine, upgrade
-from greenai.domain import Forecast, JobState, Signal
-from greenai.engine import Engine
-from greenai.engine_deps import EngineConfig
+from greenai.core.domain import Forecast, JobState, Signal
 from greenai.executors.local import LocalExecutor
-from greenai.jobs import NewJob
-from greenai.store import Store
+from greenai.scheduling.config import EngineConfig
+from greenai.scheduling.engine import Engine
+from greenai.storage.database import make_engine, upgrade
+from greenai.storage.records import NewJob
+from greenai.storage.store import Store
 
 NOW = datetime(2023, 5, 4, 12, 0, tzinfo=UTC)
 

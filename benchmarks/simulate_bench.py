@@ -19,9 +19,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from simulate_workloads import case_a, case_b, case_c, case_d, case_year  # noqa: E402
 
-from greenai.domain import JobSpec  # noqa: E402
+from greenai.core.domain import JobSpec  # noqa: E402
+from greenai.formats.traces import Trace, load_trace  # noqa: E402
 from greenai.simulate import SimulationSettings, simulate  # noqa: E402
-from greenai.traces import Trace, load_trace  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
 DOC = ROOT / "docs" / "benchmarks.md"

@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import numpy as np
 
-from greenai.domain import JobSpec
-from greenai.traces import Trace
+from greenai.core.domain import JobSpec
+from greenai.formats.traces import Trace
 
 
 def random_jobs(

@@ -1,7 +1,6 @@
 """greenai: run jobs when the grid is cleanest, without missing deadlines, with evidence."""
 
-from greenai.advice import best_window, should_run
-from greenai.domain import (
+from greenai.core.domain import (
     Action,
     Decision,
     EnergyReading,
@@ -13,6 +12,7 @@ from greenai.domain import (
     RunRecord,
     Signal,
 )
+from greenai.oneshot.advice import best_window, should_run
 
 __all__ = [
     "Action",

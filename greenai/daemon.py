@@ -23,18 +23,18 @@ import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from greenai.api import ApiDeps, create_app
-from greenai.clock import Clock, SystemClock
-from greenai.db import make_engine, upgrade
-from greenai.domain import Decision, RunRecord
-from greenai.engine import Engine
-from greenai.engine_deps import EngineConfig, ForecastSource, Meter
-from greenai.errors import ConfigError
+from greenai.core.domain import Decision, RunRecord
+from greenai.core.errors import ConfigError
+from greenai.core.settings import Settings
+from greenai.core.time import Clock, SystemClock
 from greenai.executors.base import Executor, parse_gpu_slots
 from greenai.executors.local import LocalExecutor
-from greenai.planner import POLICIES
-from greenai.settings import Settings
-from greenai.store import Store
-from greenai.store_writer import SubmitWriter
+from greenai.scheduling.config import EngineConfig, ForecastSource, Meter
+from greenai.scheduling.engine import Engine
+from greenai.scheduling.planner import POLICIES
+from greenai.storage.database import make_engine, upgrade
+from greenai.storage.store import Store
+from greenai.storage.writer import SubmitWriter
 
 log = logging.getLogger(__name__)
 

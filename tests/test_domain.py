@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from greenai.domain import Forecast, JobState, Signal, provider_of
+from greenai.core.domain import Forecast, JobState, Signal, provider_of
 
 T0 = datetime(2023, 5, 4, 12, 0, tzinfo=UTC)
 

@@ -9,23 +9,33 @@ PACKAGE = Path(__file__).resolve().parents[1] / "greenai"
 
 # Modules (or packages) and what they may never import.
 FORBIDDEN = {
-    "greenai/domain.py": ("greenai.",),  # standard library only (and nothing of ours)
+    "greenai/core/domain.py": ("greenai.",),  # standard library only (and nothing of ours)
     "greenai/policies": (
         "greenai.providers",
-        "greenai.store",
+        "greenai.storage.store",
         "greenai.api",
-        "greenai.engine",
+        "greenai.scheduling.engine",
         "greenai.cli",
         "greenai.meters",
         "greenai.evidence",
         "greenai.daemon",
         "httpx",
     ),
-    "greenai/providers": ("greenai.policies", "greenai.store", "greenai.api", "greenai.cli"),
+    "greenai/providers": (
+        "greenai.policies",
+        "greenai.storage.store",
+        "greenai.api",
+        "greenai.cli",
+    ),
     "greenai/meters": ("greenai.providers", "greenai.policies", "greenai.api", "greenai.cli"),
-    "greenai/evidence": ("greenai.providers", "greenai.api", "greenai.cli", "greenai.store"),
+    "greenai/evidence": (
+        "greenai.providers",
+        "greenai.api",
+        "greenai.cli",
+        "greenai.storage.store",
+    ),
 }
-ALLOWED_IN_DOMAIN = ("greenai.domain",)
+ALLOWED_IN_DOMAIN = ("greenai.core.domain",)
 
 
 def imports_of(path: Path) -> set[str]:

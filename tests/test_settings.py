@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from greenai.errors import ConfigError
-from greenai.settings import load_settings
+from greenai.core.errors import ConfigError
+from greenai.core.settings import load_settings
 
 
 def test_environment_mapping_is_read_without_touching_os_environ(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from greenai.errors import InputError
-from greenai.traces import load_trace
+from greenai.core.errors import InputError
+from greenai.formats.traces import load_trace
 
 DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data"
 

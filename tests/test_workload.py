@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from greenai.domain import JobSpec
-from greenai.errors import InputError
-from greenai.workload import load_workload, read_workload, write_workload
+from greenai.core.domain import JobSpec
+from greenai.core.errors import InputError
+from greenai.formats.workload import load_workload, read_workload, write_workload
 
 FULL = "id,submit,duration_min,max_delay_min,power_kw,interruptible,gpus,flexible\n"
 BASIC = "id,submit,duration_min,max_delay_min,power_kw\n"

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from greenai.api.deps import ApiDeps
 from greenai.api.routes import health, intensity, jobs
-from greenai.errors import (
+from greenai.core.errors import (
     ConfigError,
     ExecutorError,
     GreenAIError,

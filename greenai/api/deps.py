@@ -13,11 +13,11 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
-from greenai.clock import Clock, SystemClock
-from greenai.domain import Forecast
-from greenai.engine_deps import EngineStats
-from greenai.store import Store
-from greenai.store_writer import SubmitWriter
+from greenai.core.domain import Forecast
+from greenai.core.time import Clock, SystemClock
+from greenai.scheduling.config import EngineStats
+from greenai.storage.store import Store
+from greenai.storage.writer import SubmitWriter
 
 
 class EngineView(Protocol):

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from greenai.jobs import EventRecord, JobRecord, RunSummary
-from greenai.timeutil import parse_duration
+from greenai.core.time import parse_duration
+from greenai.storage.records import EventRecord, JobRecord, RunSummary
 
 
 def _seconds(value: Any) -> float:

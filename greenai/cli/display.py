@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from greenai.domain import Decision
-from greenai.timeutil import format_time
+from greenai.core.domain import Decision
+from greenai.core.time import format_time
 
 
 def _short(delta: timedelta) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from greenai.domain import Forecast
-from greenai.timeutil import format_time
+from greenai.core.domain import Forecast
+from greenai.core.time import format_time
 
 
 def forecast_json(forecast: Forecast, now: datetime) -> dict[str, Any]:

@@ -8,8 +8,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from greenai.errors import GreenAIError
-from greenai.settings import Settings
+from greenai.core.errors import GreenAIError
+from greenai.core.settings import Settings
 
 
 class ApiError(GreenAIError):

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from greenai import session as wiring
 from greenai.cli.app import (
     EXIT_CANNOT_START,
     EXIT_NO_SIGNAL,
@@ -26,10 +25,11 @@ from greenai.cli.app import (
 )
 from greenai.cli.display import DeferralDisplay
 from greenai.cli.intensity_view import forecast_json, print_forecast
-from greenai.domain import Action
-from greenai.errors import ConfigError, ExecutorError, GreenAIError, NoSignalError
+from greenai.core.domain import Action
+from greenai.core.errors import ConfigError, ExecutorError, GreenAIError, NoSignalError
 from greenai.evidence.decisions import decision_to_dict
-from greenai.oneshot import fetch_forecast, record_run, run_measured, wait_for_start
+from greenai.oneshot import session as wiring
+from greenai.oneshot.flow import fetch_forecast, record_run, run_measured, wait_for_start
 from greenai.policies.oneshot import decide
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from rich.console import Console
 
 from greenai.cli.app import EXIT_USAGE, app
 from greenai.cli.jobs_client import ApiError, DaemonClient, jobs_table, print_job
-from greenai.errors import ConfigError
-from greenai.settings import Settings, load_settings
+from greenai.core.errors import ConfigError
+from greenai.core.settings import Settings, load_settings
 
 EXIT_API = 1
 out = Console()
@@ -67,7 +67,7 @@ def db_upgrade(
     database_url: Annotated[str | None, Opt(help="SQLAlchemy URL (default SQLite in home)")] = None,
 ) -> None:
     """Bring the database schema up to date (serve does this at start too)."""
-    from greenai.db import current_revision, make_engine, upgrade
+    from greenai.storage.database import current_revision, make_engine, upgrade
 
     settings = _settings(database_url=database_url)
     engine = make_engine(settings.resolved_database_url)

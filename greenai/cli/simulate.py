@@ -11,9 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from greenai.cli.app import EXIT_USAGE, app
-from greenai.errors import GreenAIError
+from greenai.core.errors import GreenAIError
+from greenai.formats.traces import Trace
 from greenai.simulate import SimulationSettings, run_files, simulate
-from greenai.traces import Trace
 
 PLOT_POLICIES = ("now", "threshold", "window", "interruptible", "oracle")
 

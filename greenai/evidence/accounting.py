@@ -29,9 +29,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from greenai.domain import EnergyReading, Forecast
+from greenai.core.domain import EnergyReading, Forecast
+from greenai.core.settings import Settings
 from greenai.meters.sampling import cumulative_at
-from greenai.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from greenai.domain import Decision
+from greenai.core.domain import Decision
+from greenai.core.time import format_time
 from greenai.evidence.files import append_locked
-from greenai.timeutil import format_time
 
 logger = logging.getLogger(__name__)
 

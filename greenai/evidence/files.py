@@ -13,7 +13,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from greenai.errors import InputError
+from greenai.core.errors import InputError
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from greenai.domain import EnergyReading, Forecast, RunRecord, Signal, provider_of
+from greenai.core.domain import EnergyReading, Forecast, RunRecord, Signal, provider_of
+from greenai.core.settings import Settings
 from greenai.evidence.accounting import counterfactual, embodied_grams, time_resolved_intensity
-from greenai.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import logging
 import math
 from pathlib import Path
 
-from greenai.domain import RunRecord
+from greenai.core.domain import RunRecord
+from greenai.core.time import format_time
 from greenai.evidence.files import append_locked
-from greenai.timeutil import format_time
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from greenai.errors import ConfigError
+from greenai.core.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from greenai.errors import ExecutorError
+from greenai.core.errors import ExecutorError
 from greenai.executors.base import Handle, Launch
 
 log = logging.getLogger(__name__)

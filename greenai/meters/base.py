@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from greenai.domain import EnergyReading
+from greenai.core.domain import EnergyReading
 
 JOULES_PER_KWH = 3_600_000.0
 

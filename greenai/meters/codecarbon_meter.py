@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from greenai.clock import Clock
-from greenai.domain import EnergyReading
-from greenai.errors import MeterUnavailable
+from greenai.core.domain import EnergyReading
+from greenai.core.errors import MeterUnavailable
+from greenai.core.time import Clock
 
 logger = logging.getLogger(__name__)
 

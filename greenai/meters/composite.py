@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from greenai.clock import Clock
-from greenai.domain import EnergyReading
-from greenai.errors import ConfigError, MeterUnavailable
+from greenai.core.domain import EnergyReading
+from greenai.core.errors import ConfigError, MeterUnavailable
+from greenai.core.settings import Settings
+from greenai.core.time import Clock
 from greenai.meters.base import Meter
 from greenai.meters.codecarbon_meter import (
     CodecarbonMeter,
@@ -32,7 +33,6 @@ from greenai.meters.estimate import EstimateMeter
 from greenai.meters.nvml import NvmlLibrary, NvmlMeter, parse_visible_devices
 from greenai.meters.rapl import DEFAULT_ROOT, RaplMeter
 from greenai.meters.sampling import cumulative_at
-from greenai.settings import Settings
 
 logger = logging.getLogger(__name__)
 

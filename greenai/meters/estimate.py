@@ -18,8 +18,8 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 
-from greenai.clock import Clock
-from greenai.domain import EnergyReading
+from greenai.core.domain import EnergyReading
+from greenai.core.time import Clock
 from greenai.meters.base import joules_to_kwh
 
 logger = logging.getLogger(__name__)

@@ -20,9 +20,9 @@ from typing import Any, Protocol
 
 import pynvml
 
-from greenai.clock import Clock
-from greenai.domain import EnergyReading
-from greenai.errors import MeterUnavailable
+from greenai.core.domain import EnergyReading
+from greenai.core.errors import MeterUnavailable
+from greenai.core.time import Clock
 from greenai.meters.base import joules_to_kwh
 from greenai.meters.sampling import CumulativeSampler
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from greenai.clock import Clock
-from greenai.domain import EnergyReading
-from greenai.errors import MeterUnavailable
+from greenai.core.domain import EnergyReading
+from greenai.core.errors import MeterUnavailable
+from greenai.core.time import Clock
 from greenai.meters.base import joules_to_kwh
 from greenai.meters.sampling import CumulativeSampler
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from greenai.clock import Clock
+from greenai.core.time import Clock
 
 logger = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from greenai.domain import Action, Decision, Forecast, provider_of
-from greenai.errors import ConfigError
+from greenai.core.domain import Action, Decision, Forecast, provider_of
+from greenai.core.errors import ConfigError
+from greenai.core.time import format_time
 from greenai.policies.view import ForecastView, JobTimes
 from greenai.policies.window import plan_window
-from greenai.timeutil import format_time
 
 POLICIES = ("threshold", "window")
 

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import numpy as np
 
-from greenai.domain import JobSpec
+from greenai.core.domain import JobSpec
 from greenai.policies.windows import FloatArray, Grid
 
 EPS = 1e-6  # seconds: anything closer than a microsecond is the same moment

@@ -18,9 +18,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
-from greenai.domain import Forecast, IntensityPoint, Signal
-from greenai.errors import ProviderError
-from greenai.timeutil import format_time
+from greenai.core.domain import Forecast, IntensityPoint, Signal
+from greenai.core.errors import ProviderError
+from greenai.core.time import format_time
 
 logger = logging.getLogger(__name__)
 

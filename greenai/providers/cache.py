@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from greenai.domain import Forecast, Signal
-from greenai.timeutil import format_time, parse_time
+from greenai.core.domain import Forecast, Signal
+from greenai.core.time import format_time, parse_time
 
 logger = logging.getLogger(__name__)
 

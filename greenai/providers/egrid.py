@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from functools import cache
 from importlib.resources import files
 
-from greenai.domain import Forecast, IntensityPoint, Signal
-from greenai.errors import ConfigError
+from greenai.core.domain import Forecast, IntensityPoint, Signal
+from greenai.core.errors import ConfigError
+from greenai.core.time import floor_time
 from greenai.providers.base import steps_between
-from greenai.timeutil import floor_time
 
 logger = logging.getLogger(__name__)
 

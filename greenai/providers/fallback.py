@@ -19,14 +19,13 @@ from typing import TypeVar
 
 import httpx
 
-from greenai.clock import Clock, SystemClock
-from greenai.domain import Forecast, Signal
-from greenai.errors import NoSignalError, ProviderError
+from greenai.core.domain import Forecast, Signal
+from greenai.core.errors import NoSignalError, ProviderError
+from greenai.core.settings import Settings
+from greenai.core.time import Clock, SystemClock, format_time
 from greenai.providers.base import CurrentIntensity, Provider
 from greenai.providers.cache import ForecastCache
 from greenai.providers.registry import ProviderContext, create_provider, parse_chain
-from greenai.settings import Settings
-from greenai.timeutil import format_time
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from greenai.settings import Settings
+from greenai.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from greenai.clock import Clock
-from greenai.errors import ConfigError
+from greenai.core.errors import ConfigError
+from greenai.core.settings import Settings
+from greenai.core.time import Clock
 from greenai.providers.base import Provider
 from greenai.providers.egrid import EgridProvider
 from greenai.providers.http import build_http_client
 from greenai.providers.trace import TraceProvider
 from greenai.providers.uk import UkProvider
 from greenai.providers.watttime import WattTimeProvider
-from greenai.settings import Settings
 
 # a comma followed by a provider name (then ':' or the end of that item) starts a new item;
 # other commas belong to the region, as in ``watttime:51.5,-0.1``

@@ -11,11 +11,11 @@ import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from greenai.domain import Forecast, IntensityPoint, Signal
-from greenai.errors import ProviderError
+from greenai.core.domain import Forecast, IntensityPoint, Signal
+from greenai.core.errors import ProviderError
+from greenai.core.time import format_time
+from greenai.formats.traces import Trace, load_trace
 from greenai.providers.base import steps_between
-from greenai.timeutil import format_time
-from greenai.traces import Trace, load_trace
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,9 @@ from typing import Any
 
 import httpx
 
-from greenai.domain import Forecast, IntensityPoint, Signal
-from greenai.errors import ConfigError, ProviderError
+from greenai.core.domain import Forecast, IntensityPoint, Signal
+from greenai.core.errors import ConfigError, ProviderError
+from greenai.core.time import floor_time, parse_time
 from greenai.providers.base import (
     contiguous_run,
     decode_json,
@@ -27,7 +28,6 @@ from greenai.providers.base import (
     send,
     steps_between,
 )
-from greenai.timeutil import floor_time, parse_time
 
 logger = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from greenai.clock import Clock
-from greenai.domain import Forecast, IntensityPoint, Signal
-from greenai.errors import ConfigError, ProviderError
+from greenai.core.domain import Forecast, IntensityPoint, Signal
+from greenai.core.errors import ConfigError, ProviderError
+from greenai.core.time import Clock, floor_time, format_time, parse_time
 from greenai.providers.base import (
     contiguous_run,
     decode_json,
@@ -33,7 +33,6 @@ from greenai.providers.base import (
     send,
     steps_between,
 )
-from greenai.timeutil import floor_time, format_time, parse_time
 
 logger = logging.getLogger(__name__)
 

@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from greenai.domain import JobSpec
-from greenai.errors import ConfigError, InputError
+from greenai.core.domain import JobSpec
+from greenai.core.errors import ConfigError, InputError
+from greenai.formats.traces import Trace, load_trace
+from greenai.formats.workload import WorkloadRow, read_workload
 from greenai.policies.view import JobTimes
 from greenai.policies.windows import Grid
 from greenai.simulate.drivers import POLICIES, Driver, make_driver
 from greenai.simulate.engine import Engine, JobRun
 from greenai.simulate.forecasts import ForecastModel, make_forecast
 from greenai.simulate.result import build_result
-from greenai.traces import Trace, load_trace
-from greenai.workload import WorkloadRow, read_workload
 
 __all__ = ["POLICIES", "SimulationSettings", "check_inside_trace", "run_files", "simulate"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from greenai.errors import ConfigError
+from greenai.core.errors import ConfigError
 from greenai.policies.interruptible import plan_pieces
 from greenai.policies.now import plan_now
 from greenai.policies.oracle import oracle_pieces, oracle_start

@@ -16,7 +16,7 @@ import heapq
 import math
 from dataclasses import dataclass, field
 
-from greenai.domain import JobSpec
+from greenai.core.domain import JobSpec
 from greenai.policies.view import EPS, JobTimes
 from greenai.simulate.drivers import Driver
 

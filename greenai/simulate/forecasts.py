@@ -18,10 +18,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from greenai.errors import ConfigError
+from greenai.core.errors import ConfigError
+from greenai.formats.traces import Trace
 from greenai.policies.view import ForecastView
 from greenai.policies.windows import FloatArray
-from greenai.traces import Trace
 
 FILL_WINDOW_S = 7 * 86400.0  # the trailing week: what "typical" means beyond the horizon
 DAY_S = 86400.0

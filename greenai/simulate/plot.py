@@ -12,8 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # after use("Agg"): the backend must be chosen first
 
-from greenai.timeutil import parse_time
-from greenai.traces import Trace
+from greenai.core.time import parse_time
+from greenai.formats.traces import Trace
 
 MAX_LANES = 40  # job rows drawn under the intensity; more would be unreadable
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from greenai.core.time import format_time
 from greenai.policies.view import EPS
 from greenai.policies.windows import Grid, merge_pieces
 from greenai.simulate.engine import JobRun
-from greenai.timeutil import format_time
 
 GRAMS_PER_KG = 1000.0
 SECONDS_PER_HOUR = 3600.0

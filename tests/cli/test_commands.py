@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import greenai
 from greenai.cli import app
-from greenai.domain import Action
+from greenai.core.domain import Action
 from tests.cli.conftest import GB_TRACE
 
 DATA = Path(__file__).resolve().parents[1] / "data"

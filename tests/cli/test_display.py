@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from rich.console import Console
 
 from greenai.cli.display import DeferralDisplay, status_line
-from greenai.domain import Action, Decision
+from greenai.core.domain import Action, Decision
 
 NOW = datetime(2023, 3, 15, 18, 0, tzinfo=UTC)
 

@@ -21,8 +21,8 @@ import psycopg
 import pytest
 import uvicorn
 
-from greenai.db import make_engine, upgrade
-from greenai.store import Store
+from greenai.storage.database import make_engine, upgrade
+from greenai.storage.store import Store
 
 
 def free_port() -> int:

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from greenai.domain import Decision, EnergyReading, Forecast, RunRecord, Signal
-from greenai.errors import ProviderError
-from greenai.jobs import NewJob, OnDeadline
+from greenai.core.domain import Decision, EnergyReading, Forecast, RunRecord, Signal
+from greenai.core.errors import ProviderError
+from greenai.storage.records import NewJob, OnDeadline
 
 T0 = datetime(2023, 5, 4, 12, 0, tzinfo=UTC)
 

@@ -12,11 +12,11 @@ import pytest
 from pydantic import SecretStr
 
 from greenai.api import ApiDeps, create_app
-from greenai.engine import Engine
-from greenai.engine_deps import EngineConfig
 from greenai.executors.local import LocalExecutor
-from greenai.store import Store
-from greenai.store_writer import SubmitWriter
+from greenai.scheduling.config import EngineConfig
+from greenai.scheduling.engine import Engine
+from greenai.storage.store import Store
+from greenai.storage.writer import SubmitWriter
 from tests.daemon.conftest import LiveServer
 from tests.daemon.helpers import T0, FakeSource, forecast
 from tests.fakes import FrozenClock

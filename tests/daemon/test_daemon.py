@@ -18,9 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from greenai.cli.app import app
+from greenai.core.errors import ConfigError
+from greenai.core.settings import load_settings
 from greenai.daemon import Daemon, check_bind
-from greenai.errors import ConfigError
-from greenai.settings import load_settings
 from tests.daemon.conftest import free_port
 from tests.daemon.helpers import FakeMeter, FakeSource, forecast, python
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from greenai.domain import Action, JobState
-from greenai.engine import Engine, run_until_idle
-from greenai.engine_deps import EngineConfig
+from greenai.core.domain import Action, JobState
 from greenai.executors.local import LocalExecutor
-from greenai.jobs import Event, OnDeadline
-from greenai.store import Store
+from greenai.scheduling.config import EngineConfig
+from greenai.scheduling.engine import Engine, run_until_idle
+from greenai.storage.records import Event, OnDeadline
+from greenai.storage.store import Store
 from tests.daemon.helpers import T0, FakeEvidence, FakeMeter, FakeSource, forecast, new_job, python
 from tests.fakes import FrozenClock
 

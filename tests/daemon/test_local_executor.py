@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from greenai.errors import ConfigError, ExecutorError
+from greenai.core.errors import ConfigError, ExecutorError
 from greenai.executors.base import Handle, Launch, parse_gpu_slots, pick_gpus
 from greenai.executors.local import LocalExecutor
 from tests.daemon.helpers import python

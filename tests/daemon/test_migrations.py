@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from greenai.db import current_revision, downgrade, make_engine, upgrade
-from greenai.tables import Base
+from greenai.storage.database import current_revision, downgrade, make_engine, upgrade
+from greenai.storage.models import Base
 
 
 def test_migrations_match_models_and_downgrade_cleanly(db_url: str) -> None:

@@ -11,10 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greenai.domain import Action, Decision, JobState, Signal
-from greenai.jobs import JobRecord, OnDeadline, PayloadWriter, WaitingJobs, decision_payload
-from greenai.planner import plan_jobs, plan_waiting
+from greenai.core.domain import Action, Decision, JobState, Signal
 from greenai.policies.windows import Grid
+from greenai.scheduling.planner import plan_jobs, plan_waiting
+from greenai.storage.records import (
+    JobRecord,
+    OnDeadline,
+    PayloadWriter,
+    WaitingJobs,
+    decision_payload,
+)
 from tests.daemon.helpers import T0, forecast
 
 

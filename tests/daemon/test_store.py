@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 
-from greenai.domain import JobState
-from greenai.errors import InvalidTransition, NotFound
-from greenai.jobs import Event, RunSummary, WaitingJobs, decision_payload
-from greenai.planner import plan_waiting
-from greenai.store import PlanUpdate, Store
-from greenai.tables import UTCDateTime, stored_utc
+from greenai.core.domain import JobState
+from greenai.core.errors import InvalidTransition, NotFound
+from greenai.scheduling.planner import plan_waiting
+from greenai.storage.models import UTCDateTime, stored_utc
+from greenai.storage.records import Event, RunSummary, WaitingJobs, decision_payload
+from greenai.storage.store import PlanUpdate, Store
 from tests.daemon.helpers import T0, forecast, new_job
 
 

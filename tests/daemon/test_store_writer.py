@@ -12,9 +12,9 @@ from datetime import datetime
 import pytest
 from sqlalchemy import text
 
-from greenai.jobs import JobRecord
-from greenai.store import Store
-from greenai.store_writer import SubmitWriter, WriterStopped
+from greenai.storage.records import JobRecord
+from greenai.storage.store import Store
+from greenai.storage.writer import SubmitWriter, WriterStopped
 from tests.daemon.helpers import T0, new_job
 
 

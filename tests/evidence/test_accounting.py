@@ -12,14 +12,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from greenai.domain import EnergyReading, Forecast, Signal
+from greenai.core.domain import EnergyReading, Forecast, Signal
+from greenai.core.settings import load_settings
 from greenai.evidence.accounting import (
     counterfactual,
     embodied_grams,
     energy_timeline,
     time_resolved_intensity,
 )
-from greenai.settings import load_settings
 
 NOON = datetime(2024, 5, 4, 12, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from greenai.domain import Action, Decision, Signal
+from greenai.core.domain import Action, Decision, Signal
 from greenai.evidence.decisions import (
     DECISION_KEYS,
     append_decision,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from greenai.domain import EnergyReading, Forecast, Signal
+from greenai.core.domain import EnergyReading, Forecast, Signal
+from greenai.core.settings import load_settings
 from greenai.evidence import append_run, build_run_record
 from greenai.evidence.sci import sci_row
-from greenai.settings import load_settings
 
 NOON = datetime(2024, 5, 4, 12, 0, tzinfo=UTC)
 HISTORY = Forecast(

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from greenai.domain import EnergyReading, RunRecord, Signal
-from greenai.errors import InputError
+from greenai.core.domain import EnergyReading, RunRecord, Signal
+from greenai.core.errors import InputError
 from greenai.evidence.sci import SCI_COLUMNS, append_run
 
 # formats.md §4, copied literally.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from greenai.errors import MeterUnavailable
+from greenai.core.errors import MeterUnavailable
 from greenai.meters.codecarbon_meter import CodecarbonMeter, offline_tracker_factory
 from tests.fakes import FrozenClock
 from tests.meters.fakes import FakeTracker, tracker_factory

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from greenai.domain import EnergyReading
-from greenai.errors import ConfigError, MeterUnavailable
+from greenai.core.domain import EnergyReading
+from greenai.core.errors import ConfigError, MeterUnavailable
+from greenai.core.settings import Settings, load_settings
 from greenai.meters import Meter, build_meter, merge_readings
 from greenai.meters.codecarbon_meter import CodecarbonMeter
 from greenai.meters.estimate import EstimateMeter
 from greenai.meters.nvml import NvmlMeter
 from greenai.meters.rapl import RaplMeter
-from greenai.settings import Settings, load_settings
 from tests.fakes import FrozenClock
 from tests.meters.fakes import FakeNvml, FakeTracker, tracker_factory, write_rapl_domain
 

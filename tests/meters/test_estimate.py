@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from greenai.domain import EnergyReading
+from greenai.core.domain import EnergyReading
 from greenai.meters.estimate import EstimateMeter
 from tests.fakes import FrozenClock
 

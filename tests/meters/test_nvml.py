@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pynvml
 import pytest
 
-from greenai.errors import MeterUnavailable
+from greenai.core.errors import MeterUnavailable
 from greenai.meters.nvml import (
     CounterUnsupported,
     NvmlCallError,

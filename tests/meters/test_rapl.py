@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from greenai.errors import MeterUnavailable
+from greenai.core.errors import MeterUnavailable
 from greenai.meters.rapl import RaplMeter, find_domains
 from tests.fakes import FrozenClock
 from tests.meters.fakes import write_rapl_domain

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from greenai.domain import Action, Forecast, Signal
-from greenai.errors import ConfigError
+from greenai.core.domain import Action, Forecast, Signal
+from greenai.core.errors import ConfigError
 from greenai.policies.oneshot import Request, best_window_in, decide, next_check
 from greenai.policies.view import ForecastView, JobTimes
 from greenai.policies.window import plan_window

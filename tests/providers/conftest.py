@@ -12,7 +12,7 @@ import httpx
 import pytest
 import respx
 
-from greenai.settings import Settings, load_settings
+from greenai.core.settings import Settings, load_settings
 from tests.fakes import FrozenClock
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from greenai.errors import ProviderError
+from greenai.core.errors import ProviderError
 from greenai.providers.base import contiguous_run, decode_json, steps_between
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

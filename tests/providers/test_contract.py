@@ -11,7 +11,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from greenai.domain import Signal
+from greenai.core.domain import Signal
 from greenai.providers.base import Provider
 from greenai.providers.egrid import EgridProvider
 from greenai.providers.trace import TraceProvider

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from greenai.domain import Signal
-from greenai.errors import ConfigError
+from greenai.core.domain import Signal
+from greenai.core.errors import ConfigError
 from greenai.providers.egrid import EgridProvider, egrid_rates
 
 NOW = datetime(2024, 3, 1, 12, 40, tzinfo=UTC)

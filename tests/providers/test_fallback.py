@@ -11,12 +11,12 @@ import httpx
 import pytest
 import respx
 
-from greenai.domain import Forecast, IntensityPoint, Signal
-from greenai.errors import NoSignalError, ProviderError
+from greenai.core.domain import Forecast, IntensityPoint, Signal
+from greenai.core.errors import NoSignalError, ProviderError
+from greenai.core.settings import Settings
 from greenai.providers import FallbackChain, build_chain
 from greenai.providers.egrid import EgridProvider
 from greenai.providers.fallback import ChainEntry
-from greenai.settings import Settings
 from tests.fakes import FrozenClock
 from tests.providers.conftest import UK_NOW, WT_NOW, WT_PASSWORD, WT_TOKEN, load_json
 

@@ -8,10 +8,10 @@ import httpx
 import pytest
 import respx
 
-from greenai.errors import ProviderError
+from greenai.core.errors import ProviderError
+from greenai.core.settings import Settings
 from greenai.providers.http import build_http_client
 from greenai.providers.uk import UkProvider
-from greenai.settings import Settings
 from tests.providers.conftest import UK_NOW, load_json
 
 URL = "/intensity/2023-05-04T12:30Z/fw48h"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from greenai.errors import ConfigError
+from greenai.core.errors import ConfigError
+from greenai.core.settings import Settings, load_settings
 from greenai.providers import PROVIDERS, build_chain, parse_chain
-from greenai.settings import Settings, load_settings
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from greenai.domain import Signal
-from greenai.errors import ConfigError, ProviderError
+from greenai.core.domain import Signal
+from greenai.core.errors import ConfigError, ProviderError
 from greenai.providers.trace import PERFECT_NOTE, TraceProvider
 
 START = datetime(2021, 7, 1, tzinfo=UTC)

@@ -10,8 +10,8 @@ import httpx
 import pytest
 import respx
 
-from greenai.domain import Signal
-from greenai.errors import ConfigError, ProviderError
+from greenai.core.domain import Signal
+from greenai.core.errors import ConfigError, ProviderError
 from greenai.providers.uk import UkProvider, parse_uk_points, parse_uk_region
 from tests.providers.conftest import DATA, UK_NOW, load_json, uk_periods
 

@@ -11,8 +11,8 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from greenai.domain import Signal
-from greenai.errors import ConfigError, ProviderError
+from greenai.core.domain import Signal
+from greenai.core.errors import ConfigError, ProviderError
 from greenai.providers.watttime import WattTimeProvider, parse_lat_lon
 from tests.fakes import FrozenClock
 from tests.providers.conftest import WT_NOW, WT_PASSWORD, WT_TOKEN, load_json

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from greenai.domain import JobSpec
-from greenai.traces import Trace
+from greenai.core.domain import JobSpec
+from greenai.formats.traces import Trace
 
 T0 = datetime(2023, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

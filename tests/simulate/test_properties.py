@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greenai.domain import JobSpec
+from greenai.core.domain import JobSpec
+from greenai.core.time import parse_time
+from greenai.formats.traces import Trace
 from greenai.simulate import SimulationSettings, simulate
-from greenai.timeutil import parse_time
-from greenai.traces import Trace
 from tests.simulate.helpers import make_job, make_trace
 
 HORIZON_H = 12.0

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from greenai.errors import ConfigError, InputError
+from greenai.core.errors import ConfigError, InputError
+from greenai.formats.traces import load_trace
 from greenai.simulate import SimulationSettings, run_files, simulate
 from greenai.simulate.forecasts import lead_bias, lead_errors, make_forecast, trailing_sd
-from greenai.traces import load_trace
 from tests.simulate.helpers import make_job, make_trace
 
 RESULT_KEYS = [

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from greenai.api.deps import Deps
 from greenai.api.schemas import JobOut
-from greenai.errors import NotFound
+from greenai.core.errors import NotFound
 
 router = APIRouter(tags=["plan"])
 

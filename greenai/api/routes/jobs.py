@@ -12,8 +12,8 @@ from fastapi.exceptions import RequestValidationError
 
 from greenai.api.deps import ApiDeps, Authorized, Deps
 from greenai.api.schemas import DecisionOut, JobDetail, JobIn, JobOut, JobPage, RunOut
-from greenai.domain import JobState
-from greenai.jobs import NewJob, OnDeadline
+from greenai.core.domain import JobState
+from greenai.storage.records import NewJob, OnDeadline
 
 router = APIRouter(tags=["jobs"])
 

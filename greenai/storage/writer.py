@@ -26,9 +26,9 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from greenai.jobs import JobRecord, NewJob
-from greenai.store import Store
-from greenai.timeutil import utc_now
+from greenai.core.time import utc_now
+from greenai.storage.records import JobRecord, NewJob
+from greenai.storage.store import Store
 
 log = logging.getLogger(__name__)
 

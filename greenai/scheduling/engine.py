@@ -16,21 +16,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from greenai.clock import Clock
-from greenai.domain import Action, Decision, EnergyReading, Forecast, JobState, RunRecord
-from greenai.engine_deps import (
+from greenai.core.domain import Action, Decision, EnergyReading, Forecast, JobState, RunRecord
+from greenai.core.errors import ExecutorError, GreenAIError, InvalidTransition
+from greenai.core.time import Clock
+from greenai.executors.base import Executor, Handle, Launch, pick_gpus
+from greenai.scheduling.accounting import RunContext, account_run, run_summary
+from greenai.scheduling.config import (
     EngineConfig,
     EngineStats,
     EvidenceSink,
     ForecastSource,
     Meter,
 )
-from greenai.errors import ExecutorError, GreenAIError, InvalidTransition
-from greenai.executors.base import Executor, Handle, Launch, pick_gpus
-from greenai.jobs import Event, JobRecord, OnDeadline
-from greenai.planner import plan_waiting
-from greenai.run_accounting import RunContext, account_run, run_summary
-from greenai.store import Store
+from greenai.scheduling.planner import plan_waiting
+from greenai.storage.records import Event, JobRecord, OnDeadline
+from greenai.storage.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
-"""Alembic environment: runs migrations on the engine greenai.db hands over (or on the URL in
-``sqlalchemy.url`` / ``GREENAI_DATABASE_URL`` when alembic is called by hand)."""
+"""Alembic environment: runs migrations on the engine ``greenai.storage.database`` hands over
+(or on the URL in ``sqlalchemy.url`` / ``GREENAI_DATABASE_URL`` when alembic is called by hand)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import os
 from alembic import context
 from sqlalchemy import Engine
 
-from greenai.db import make_engine
-from greenai.tables import Base
+from greenai.storage.database import make_engine
+from greenai.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata

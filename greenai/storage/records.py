@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from greenai.domain import Decision, JobSpec, JobState
+from greenai.core.domain import Decision, JobSpec, JobState
 
 
 class OnDeadline(StrEnum):

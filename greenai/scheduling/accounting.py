@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from greenai.domain import EnergyReading, Forecast, RunRecord
+from greenai.core.domain import EnergyReading, Forecast, RunRecord
+from greenai.core.settings import Settings
 from greenai.evidence import build_run_record
-from greenai.jobs import JobRecord, RunSummary
-from greenai.planner import effective_policy
-from greenai.settings import Settings
+from greenai.scheduling.planner import effective_policy
+from greenai.storage.records import JobRecord, RunSummary
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from greenai.errors import ExecutorError
+from greenai.core.errors import ExecutorError
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,20 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from greenai.db import is_sqlite
-from greenai.domain import JobState
-from greenai.errors import InvalidTransition, NotFound
-from greenai.jobs import Event, EventRecord, JobRecord, NewJob, PlanRows, RunSummary, WaitingJobs
-from greenai.store_rows import (
+from greenai.core.domain import JobState
+from greenai.core.errors import InvalidTransition, NotFound
+from greenai.core.time import utc_now
+from greenai.storage.database import is_sqlite
+from greenai.storage.records import (
+    Event,
+    EventRecord,
+    JobRecord,
+    NewJob,
+    PlanRows,
+    RunSummary,
+    WaitingJobs,
+)
+from greenai.storage.rows import (
     JOB_COLUMNS,
     PLAN_COLUMNS,
     bulk_execute,
@@ -42,7 +51,6 @@ from greenai.store_rows import (
     runs,
     waiting_jobs,
 )
-from greenai.timeutil import utc_now
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from greenai.errors import InputError
-from greenai.timeutil import parse_time
+from greenai.core.errors import InputError
+from greenai.core.time import parse_time
 
 FloatArray = NDArray[np.float64]
 

@@ -18,8 +18,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.types import NullType
 
-from greenai.domain import JobState
-from greenai.jobs import (
+from greenai.core.domain import JobState
+from greenai.storage.models import DecisionRow, Job, RunRow, stored_utc
+from greenai.storage.records import (
     Event,
     EventRecord,
     JobRecord,
@@ -29,7 +30,6 @@ from greenai.jobs import (
     RunSummary,
     WaitingJobs,
 )
-from greenai.tables import DecisionRow, Job, RunRow, stored_utc
 
 _Processor = Callable[[Any], Any]
 

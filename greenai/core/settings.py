@@ -23,8 +23,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from greenai.domain import Signal
-from greenai.errors import ConfigError
+from greenai.core.domain import Signal
+from greenai.core.errors import ConfigError
 
 SECRET_FIELDS = ("watttime_password", "api_token")
 

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from greenai.domain import Decision, EnergyReading, Forecast, RunRecord
-from greenai.settings import Settings, load_settings
+from greenai.core.domain import Decision, EnergyReading, Forecast, RunRecord
+from greenai.core.settings import Settings, load_settings
 
 
 class ForecastSource(Protocol):

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from greenai.domain import JobSpec
-from greenai.errors import InputError
-from greenai.timeutil import parse_time
+from greenai.core.domain import JobSpec
+from greenai.core.errors import InputError
+from greenai.core.time import parse_time
 
 REQUIRED = ("id", "submit", "duration_min", "max_delay_min", "power_kw")
 OPTIONAL = ("interruptible", "gpus", "flexible")

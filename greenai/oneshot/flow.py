@@ -15,12 +15,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from greenai.clock import Clock
-from greenai.domain import Action, Decision, EnergyReading, Forecast, RunRecord
-from greenai.errors import ExecutorError, NoSignalError, ProviderError
+from greenai.core.domain import Action, Decision, EnergyReading, Forecast, RunRecord
+from greenai.core.errors import ExecutorError, NoSignalError, ProviderError
+from greenai.core.time import Clock
 from greenai.meters.base import Meter
+from greenai.oneshot.child import Finished, describe_command, start_child, wait_forwarding_signals
 from greenai.policies.oneshot import Request, decide, next_check
-from greenai.runner import Finished, describe_command, start_child, wait_forwarding_signals
 
 log = logging.getLogger(__name__)
 

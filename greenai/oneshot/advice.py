@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from greenai.domain import Decision
-from greenai.errors import ConfigError
-from greenai.oneshot import fetch_forecast
+from greenai.core.domain import Decision
+from greenai.core.errors import ConfigError
+from greenai.core.settings import load_settings
+from greenai.oneshot.flow import fetch_forecast
+from greenai.oneshot.session import build_request, build_session
 from greenai.policies.oneshot import Window, best_window_in, decide
-from greenai.session import build_request, build_session
-from greenai.settings import load_settings
 
 
 def should_run(

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from greenai.domain import Action, Decision, Forecast, provider_of
-from greenai.jobs import JobRecord, PayloadWriter, PlanRows, WaitingJobs
+from greenai.core.domain import Action, Decision, Forecast, provider_of
 from greenai.policies.threshold import plan_threshold
 from greenai.policies.view import EPS, ForecastView, JobTimes
 from greenai.policies.window import SPENT, plan_window_arrays, window_reason
+from greenai.storage.records import JobRecord, PayloadWriter, PlanRows, WaitingJobs
 
 POLICIES = ("window", "threshold")
 

@@ -14,19 +14,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from greenai.clock import Clock, ScaledClock, SystemClock
-from greenai.domain import Forecast, RunRecord
-from greenai.errors import ConfigError
+from greenai.core.domain import Forecast, RunRecord
+from greenai.core.errors import ConfigError
+from greenai.core.settings import Settings, load_settings
+from greenai.core.time import Clock, ScaledClock, SystemClock, parse_duration, parse_time
 from greenai.evidence.decisions import append_decision
 from greenai.evidence.records import build_run_record
 from greenai.evidence.sci import append_run
+from greenai.formats.traces import load_trace
 from greenai.meters import build_meter
-from greenai.oneshot import CompletedRun, OneShotDeps, new_job_id
+from greenai.oneshot.flow import CompletedRun, OneShotDeps, new_job_id
 from greenai.policies.oneshot import Request
 from greenai.providers import build_chain, parse_chain
-from greenai.settings import Settings, load_settings
-from greenai.timeutil import parse_duration, parse_time
-from greenai.traces import load_trace
 
 
 @dataclass
