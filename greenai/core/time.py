@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -89,6 +90,7 @@ class ScaledClock:
         self.trace_start = trace_start
         self.speed = speed
         self._wall_origin = time.monotonic()
+        self.wall_origin = utc_now()  # the wall time "now" was trace_start, for other processes
 
     def now(self) -> datetime:
         elapsed = (time.monotonic() - self._wall_origin) * self.speed
@@ -99,6 +101,33 @@ class ScaledClock:
 
     def to_wall_seconds(self, seconds: float) -> float:
         return seconds / self.speed
+
+
+def clock_spec(clock: Clock) -> dict[str, Any]:
+    """A description of ``clock`` that another process can rebuild with ``clock_from_spec``
+    (a job's supervisor records times on the daemon's clock). Only the wall clock and trace
+    time can be described; any other clock (a test's frozen one) raises ``TypeError``."""
+    if isinstance(clock, SystemClock):
+        return {"kind": "system"}
+    if isinstance(clock, ScaledClock):
+        return {
+            "kind": "scaled",
+            "trace_start": format_time(clock.trace_start),
+            "speed": clock.speed,
+            "wall_origin": format_time(clock.wall_origin),
+        }
+    raise TypeError(f"{type(clock).__name__} cannot be described to another process")
+
+
+def clock_from_spec(spec: Mapping[str, Any]) -> Clock:
+    """The clock ``clock_spec`` described: trace time carries on from where it is now."""
+    if spec.get("kind") == "system":
+        return SystemClock()
+    if spec.get("kind") == "scaled":
+        speed = float(spec["speed"])
+        elapsed = (utc_now() - parse_time(spec["wall_origin"])).total_seconds() * speed
+        return ScaledClock(parse_time(spec["trace_start"]) + timedelta(seconds=elapsed), speed)
+    raise ValueError(f"not a clock spec: {dict(spec)!r}")
 
 
 def _wait_wall(seconds: float, cancel: threading.Event | None) -> bool:

@@ -1,18 +1,32 @@
-"""What the engine needs from anything that runs commands, and GPU slot bookkeeping.
+"""What the scheduling core needs from anything that runs jobs, behind opaque handles.
 
-An executor is non-blocking: ``submit`` starts a command and returns a handle at once,
-``poll`` says whether it has finished, ``cancel`` asks it to stop. The engine decides which
-GPUs a job gets (from the store's view of what is running); the executor hands them to the
-command through ``CUDA_VISIBLE_DEVICES``.
+An executor is non-blocking and restart-safe:
+
+- ``handle_for(launch)`` says, before anything starts, where the run will be found (a local
+  run's state folder, later a Kubernetes Job's name or a Slurm job's name). The engine stores
+  that handle in the same transaction that marks the job running, so a daemon that dies while
+  launching never leaves a run that nobody can find.
+- ``submit(launch)`` starts it and returns the handle (updated when starting taught the
+  executor more, e.g. a Slurm job id); ``ExecutorError`` when it cannot start.
+- ``poll(handle)`` says how the run is doing: ``Running``, ``Exited`` (with its real exit
+  status, times and, where the executor measures energy, the meter reading) or ``Lost``.
+- ``attach(handle)`` is ``poll`` for a handle that another daemon process stored: after a
+  restart the engine re-attaches to every run instead of killing it.
+- ``cancel(handle, force)`` asks the run to stop (SIGTERM-like) or makes it stop.
+
+GPU slots: the engine counts them and, for executors that do not pick GPUs themselves
+(``picks_gpus`` false: the local one), also chooses which (``Launch.gpu_ids``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from greenai.core.domain import EnergyReading
 from greenai.core.errors import ConfigError
 
 
@@ -23,40 +37,98 @@ class Launch:
     job_id: str
     attempt: int
     command: tuple[str, ...]
-    gpu_ids: tuple[int, ...]
-    log_path: Path
+    gpus: int  # how many GPU slots the job holds
+    gpu_ids: tuple[int, ...]  # which ones, when the engine assigns them; () otherwise
+    state_dir: Path  # this attempt's own folder: output log and the executor's records
     cwd: str | None = None
-    env: dict[str, str] | None = None
+    env: Mapping[str, str] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.state_dir / "output.log"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Handle:
-    """A started command; ``process`` is the executor's own object for it."""
+    """Where a launched run can be found again, from any process: JSON-able by design.
 
+    ``ref`` is the executor's own (local: the state folder; Kubernetes: a Job name)."""
+
+    executor: str
     job_id: str
     attempt: int
-    pid: int
-    gpu_ids: tuple[int, ...]
-    log_path: Path
-    process: Any = field(default=None, repr=False)
-    cancel_sent: float | None = None  # monotonic time of the first stop request
+    ref: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "executor": self.executor,
+            "job_id": self.job_id,
+            "attempt": self.attempt,
+            "ref": dict(self.ref),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Handle:
+        try:
+            return cls(
+                str(data["executor"]),
+                str(data["job_id"]),
+                int(data["attempt"]),
+                dict(data.get("ref") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not an executor handle: {dict(data)!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """Still running (or still starting)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Exited:
+    """The run ended: ``exit_code`` as a shell reports it (128 + N when killed by signal N),
+    times on the daemon's clock, and the energy reading when the executor measured it."""
+
+    exit_code: int
+    started_at: datetime
+    finished_at: datetime
+    reading: EnergyReading | None = None
+    signal: int | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """Nothing runs and nothing says how it ended (never launched, or its supervisor died).
+    Whatever the run left behind has been stopped."""
+
+    reason: str
+
+
+RunStatus = Running | Exited | Lost
 
 
 class Executor(Protocol):
-    def submit(self, launch: Launch) -> Handle:
-        """Start the command now; raises ``ExecutorError`` when it cannot start."""
+    name: str
+    picks_gpus: bool  # True: the executor (Slurm, Kubernetes) chooses GPUs itself
+
+    def handle_for(self, launch: Launch) -> Handle:
+        """Where ``launch`` will be found once started; no side effects."""
         ...
 
-    def poll(self, handle: Handle) -> int | None:
-        """The exit code once finished (negative: killed by that signal), else ``None``."""
+    def submit(self, launch: Launch) -> Handle:
+        """Start ``launch`` now; raises ``ExecutorError`` when it cannot start."""
+        ...
+
+    def poll(self, handle: Handle) -> RunStatus: ...
+
+    def attach(self, handle: Handle) -> RunStatus:
+        """Take over a run that another daemon process started (after a restart)."""
         ...
 
     def cancel(self, handle: Handle, force: bool = False) -> None:
-        """Ask the command to stop (SIGTERM), or make it stop (``force``: SIGKILL)."""
-        ...
-
-    def stop_orphan(self, job_id: str, pid: int) -> bool:
-        """Kill a command a dead daemon left behind, if it is still ours; ``True`` if killed."""
+        """Ask the run to stop, or (``force``) make it stop; a finished run is left alone."""
         ...
 
 

@@ -1,6 +1,6 @@
 """Several meters as one: GPU from NVML, CPU+RAM from CodeCarbon (or RAPL), else an estimate.
 
-``build_meter`` picks what works here. ``settings.meters == "auto"`` builds *roles*, each a list
+``build_meter`` picks what works here. ``config.meters == "auto"`` builds *roles*, each a list
 of alternatives tried in order when a run starts: GPU = [nvml], host = [codecarbon, rapl]. A
 role whose alternatives all fail is left out and said so in the notes; if no role can measure
 anything, the estimate meter stands in. An explicit list (``"nvml,codecarbon"``) means
@@ -9,6 +9,10 @@ exactly those meters, and any that cannot measure raises ``MeterUnavailable``.
 Readings merge into one: energies add, ``meter`` is the ``+``-joined names of what really
 measured (``nvml+codecarbon``), and the timelines add up at every sample time of any part (a
 part without a timeline is spread evenly over its run).
+
+``counters(token)`` gives the raw hardware counters a run's meters last read (NVML mJ per GPU,
+RAPL ``energy_uj`` per domain), so a record can carry what an auditor needs to recompute the
+energy; meters without counters (CodeCarbon, the estimate) add nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from typing import Any
 
 from greenai.core.domain import EnergyReading
 from greenai.core.errors import ConfigError, MeterUnavailable
-from greenai.core.settings import Settings
 from greenai.core.time import Clock
 from greenai.meters.base import Meter
 from greenai.meters.codecarbon_meter import (
@@ -29,6 +32,7 @@ from greenai.meters.codecarbon_meter import (
     TrackerFactory,
     offline_tracker_factory,
 )
+from greenai.meters.config import MeterConfig
 from greenai.meters.estimate import EstimateMeter
 from greenai.meters.nvml import NvmlLibrary, NvmlMeter, parse_visible_devices
 from greenai.meters.rapl import DEFAULT_ROOT, RaplMeter
@@ -99,6 +103,17 @@ class CompositeMeter:
             raise MeterUnavailable("every meter failed at stop: " + "; ".join(notes))
         return merge_readings(readings, notes)
 
+    def counters(self, token: _CompositeRun) -> dict[str, dict[str, int]]:
+        """``{"nvml": {"0": mJ}, "rapl": {"intel-rapl:0": uJ}}``: the raw counters the run's
+        parts last read (right after ``start``: the start values; after ``stop``: the end)."""
+        found: dict[str, dict[str, int]] = {}
+        for meter, part in token.parts:
+            read = getattr(part, "counters", None)
+            values = read() if callable(read) else None
+            if values:
+                found[meter.name] = dict(values)
+        return found
+
 
 def merge_readings(readings: Sequence[EnergyReading], notes: Sequence[str] = ()) -> EnergyReading:
     """One reading from several parts measured over the same run."""
@@ -136,7 +151,7 @@ def _timeline(reading: EnergyReading) -> Sequence[tuple[Any, float]]:
 
 
 def build_meter(
-    settings: Settings,
+    config: MeterConfig,
     gpus: Sequence[int | str] | None,
     clock: Clock,
     *,
@@ -153,14 +168,14 @@ def build_meter(
             clock, gpus=gpus, env=environment, nvml=nvml, record_seconds=record_seconds
         ),
         "codecarbon": lambda: CodecarbonMeter(
-            clock, tracker_factory or offline_tracker_factory(settings.country_iso_code)
+            clock, tracker_factory or offline_tracker_factory(config.country_iso_code)
         ),
         "rapl": lambda: RaplMeter(clock, root=rapl_root, poll_seconds=record_seconds),
         "estimate": lambda: EstimateMeter(
-            clock, power_watts=settings.power_watts, gpu_count=_gpu_count(gpus, environment)
+            clock, power_watts=config.power_watts, gpu_count=_gpu_count(gpus, environment)
         ),
     }
-    requested = _requested_meters(settings.meters)
+    requested = _requested_meters(config.meters)
     fallback = builders["estimate"]()
     if requested is None:
         return _auto_meter(builders, fallback, expects_gpu=_gpu_count(gpus, environment) > 0)

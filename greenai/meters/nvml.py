@@ -197,6 +197,12 @@ class _NvmlRun:
             index, False, last_power_w=self._nvml.power_mw(index) / 1000.0, last_power_at=now
         )
 
+    def counters(self) -> dict[str, int]:
+        """The raw energy counter (mJ) of each GPU that has one, as last read: at start
+        right after ``start``, at stop after ``stop``. No new read (the values are the
+        ones the energy was computed from)."""
+        return {str(gpu.index): gpu.last_mj for gpu in self.gpus if gpu.uses_counter}
+
     def read(self, full: bool) -> float:
         for gpu in self.gpus:
             if not gpu.uses_counter:

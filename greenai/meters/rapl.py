@@ -98,6 +98,11 @@ class _RaplRun:
             domain.advance()
         return joules_to_kwh(sum(domain.joules for domain in self.domains))
 
+    def counters(self) -> dict[str, int]:
+        """Each domain's raw ``energy_uj`` as last read, by sysfs folder name
+        (``intel-rapl:0``, ``intel-rapl:0:1``: names such as ``dram`` repeat per package)."""
+        return {domain.path.name: domain.last_uj for domain in self.domains}
+
     def kwh(self, kind: str) -> float:
         return joules_to_kwh(sum(d.joules for d in self.domains if d.kind == kind))
 

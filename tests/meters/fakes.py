@@ -73,6 +73,22 @@ class Monotonic:
         return self.now
 
 
+class ClockedNvml(FakeNvml):
+    """GPUs whose energy counters advance with time, as real ones do (not with each read):
+    GPU ``i`` reads ``start_mj[i] + watts[i] * 1000 * monotonic()``."""
+
+    def __init__(
+        self, start_mj: Sequence[int], watts: Sequence[float], monotonic: Monotonic
+    ) -> None:
+        super().__init__([[0]] * len(start_mj))
+        self.start_mj, self.watts, self.monotonic = list(start_mj), list(watts), monotonic
+
+    def total_energy_mj(self, index: int) -> int:
+        with self._lock:
+            self.counter_reads[index] += 1
+        return self.start_mj[index] + round(self.watts[index] * 1000 * self.monotonic())
+
+
 class TickingClock:
     """A greenai clock that moves one second each time it is read."""
 

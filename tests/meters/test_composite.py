@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,21 +13,28 @@ import pytest
 
 from greenai.core.domain import EnergyReading
 from greenai.core.errors import ConfigError, MeterUnavailable
-from greenai.core.settings import Settings, load_settings
-from greenai.meters import Meter, build_meter, merge_readings
+from greenai.core.settings import load_settings
+from greenai.meters import Meter, MeterConfig, build_meter, merge_readings
 from greenai.meters.codecarbon_meter import CodecarbonMeter
 from greenai.meters.estimate import EstimateMeter
 from greenai.meters.nvml import NvmlMeter
 from greenai.meters.rapl import RaplMeter
 from tests.fakes import FrozenClock
-from tests.meters.fakes import FakeNvml, FakeTracker, tracker_factory, write_rapl_domain
+from tests.meters.fakes import (
+    ClockedNvml,
+    FakeNvml,
+    FakeTracker,
+    Monotonic,
+    tracker_factory,
+    write_rapl_domain,
+)
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 WH_MJ = 3_600_000
 
 
-def settings(**overrides: Any) -> Settings:
-    return load_settings(env={}, **overrides)
+def config(**overrides: Any) -> MeterConfig:
+    return MeterConfig(**overrides)
 
 
 def gpu_nvml() -> FakeNvml:
@@ -44,7 +53,7 @@ def rapl_root(tmp_path: Path) -> Path:
 def test_auto_measures_gpu_with_nvml_and_host_with_codecarbon() -> None:
     clock = FrozenClock(T0)
     meter = build_meter(
-        settings(),
+        config(),
         None,
         clock,
         nvml=gpu_nvml(),
@@ -63,7 +72,7 @@ def test_auto_measures_gpu_with_nvml_and_host_with_codecarbon() -> None:
 
 def test_auto_without_gpu_uses_codecarbon_and_says_the_gpu_is_unmeasured() -> None:
     meter = build_meter(
-        settings(),
+        config(),
         [0],
         FrozenClock(T0),
         nvml=no_gpu(),
@@ -76,7 +85,7 @@ def test_auto_without_gpu_uses_codecarbon_and_says_the_gpu_is_unmeasured() -> No
 
 def test_auto_falls_back_to_rapl_when_codecarbon_cannot_start(tmp_path: Path) -> None:
     meter = build_meter(
-        settings(),
+        config(),
         None,
         FrozenClock(T0),
         nvml=no_gpu(),
@@ -92,7 +101,7 @@ def test_auto_falls_back_to_rapl_when_codecarbon_cannot_start(tmp_path: Path) ->
 def test_auto_with_nothing_measuring_uses_the_declared_estimate(tmp_path: Path) -> None:
     clock = FrozenClock(T0)
     meter = build_meter(
-        settings(power_watts=200),
+        config(power_watts=200),
         None,
         clock,
         nvml=no_gpu(),
@@ -107,9 +116,9 @@ def test_auto_with_nothing_measuring_uses_the_declared_estimate(tmp_path: Path) 
 
 def test_explicit_meters_must_all_work() -> None:
     with pytest.raises(MeterUnavailable, match="nvml"):
-        build_meter(settings(meters="nvml,codecarbon"), None, FrozenClock(T0), nvml=no_gpu())
+        build_meter(config(meters="nvml,codecarbon"), None, FrozenClock(T0), nvml=no_gpu())
     meter = build_meter(
-        settings(meters="codecarbon"),
+        config(meters="codecarbon"),
         None,
         FrozenClock(T0),
         tracker_factory=tracker_factory(FakeTracker(0, 0, fail_start=True)),
@@ -121,7 +130,7 @@ def test_explicit_meters_must_all_work() -> None:
 @pytest.mark.parametrize("text", ["nvml,wattmeter", "estimate,nvml"])
 def test_bad_meter_lists_are_config_errors(text: str) -> None:
     with pytest.raises(ConfigError, match="meters"):
-        build_meter(settings(meters=text), None, FrozenClock(T0))
+        build_meter(config(meters=text), None, FrozenClock(T0))
 
 
 def test_merged_timeline_sums_parts_at_every_sample_time() -> None:
@@ -145,7 +154,7 @@ CONTRACT: dict[str, MeterFactory] = {
     "rapl": lambda clock, tmp: RaplMeter(clock, root=rapl_root(tmp), poll_seconds=3600),
     "estimate": lambda clock, _: EstimateMeter(clock, power_watts=100),
     "composite": lambda clock, _: build_meter(
-        settings(),
+        config(),
         None,
         clock,
         nvml=gpu_nvml(),
@@ -170,3 +179,52 @@ def test_every_meter_keeps_the_contract(kind: str, tmp_path: Path) -> None:
     assert values == sorted(values)
     if values:
         assert values[-1] == pytest.approx(reading.energy_kwh)
+
+
+def test_meter_config_comes_from_settings_and_travels_as_json() -> None:
+    loaded = load_settings(env={"GREENAI_METERS": "nvml", "GREENAI_POWER_WATTS": "250"})
+    config = MeterConfig.from_settings(loaded)
+    assert config == MeterConfig(meters="nvml", power_watts=250.0, country_iso_code="GBR")
+    text = json.dumps(dataclasses.asdict(config))
+    assert MeterConfig.from_json(json.loads(text)) == config
+    assert MeterConfig.from_json({}) == MeterConfig()
+    with pytest.raises(ValueError, match="meter config"):
+        MeterConfig.from_json({"power_watts": "lots"})
+
+
+def test_composite_counters_are_the_raw_values_its_parts_read(tmp_path: Path) -> None:
+    mono = Monotonic(0.0)
+    nvml = ClockedNvml([5_000], [360.0], mono)  # 360 W: 1 Wh every 10 s
+    write_rapl_domain(tmp_path / "intel-rapl:0", "package-0", 700, 10**12)
+    meter = build_meter(
+        config(meters="nvml,rapl"),
+        None,
+        FrozenClock(T0),
+        nvml=nvml,
+        rapl_root=tmp_path,
+        record_seconds=3600,
+    )
+    token = meter.start()
+    assert meter.counters(token) == {"nvml": {"0": 5_000}, "rapl": {"intel-rapl:0": 700}}
+    mono.now = 10.0
+    (tmp_path / "intel-rapl:0" / "energy_uj").write_text("3600700\n")  # 3.6 J
+    reading = meter.stop(token)
+    end = meter.counters(token)
+    assert end == {"nvml": {"0": 3_605_000}, "rapl": {"intel-rapl:0": 3_600_700}}
+    assert reading.gpu_kwh == pytest.approx((3_605_000 - 5_000) / 3.6e9)
+    assert reading.cpu_kwh == pytest.approx((3_600_700 - 700) / 3.6e12)
+
+
+def test_meters_without_counters_add_none() -> None:
+    meter = build_meter(
+        config(meters="codecarbon"),
+        None,
+        FrozenClock(T0),
+        tracker_factory=tracker_factory(FakeTracker(0.1, 0.1)),
+    )
+    token = meter.start()
+    assert meter.counters(token) == {}
+    meter.stop(token)
+    assert meter.counters(token) == {}
+    estimate = build_meter(config(meters="estimate", power_watts=10), None, FrozenClock(T0))
+    assert estimate.counters(estimate.start()) == {}

@@ -18,7 +18,7 @@ from greenai.meters.nvml import (
     resolve_gpus,
 )
 from tests.fakes import FrozenClock
-from tests.meters.fakes import FakeNvml, Monotonic, TickingClock
+from tests.meters.fakes import ClockedNvml, FakeNvml, Monotonic, TickingClock
 
 T0 = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
 WH_MJ = 3_600_000  # one watt-hour in millijoules = 0.001 kWh
@@ -166,3 +166,25 @@ def test_real_library_translates_pynvml_errors(monkeypatch: pytest.MonkeyPatch) 
         library.total_energy_mj(0)
     with pytest.raises(MeterUnavailable, match="cannot initialise NVML"):
         NvmlMeter(FrozenClock(T0))
+
+
+def test_counters_are_the_raw_values_read_at_start_and_at_stop() -> None:
+    mono = Monotonic(0.0)
+    nvml = ClockedNvml([1_000, 2_000], [100.0, 200.0], mono)
+    m = meter(nvml)
+    token = m.start()
+    assert token.counters() == {"0": 1_000, "1": 2_000}
+    mono.now = 36.0  # 1 Wh and 2 Wh later
+    reading = m.stop(token)
+    end = token.counters()
+    assert end == {"0": 1_000 + 3_600_000, "1": 2_000 + 7_200_000}
+    assert nvml.counter_reads == [2, 2]  # reporting them read nothing more
+    assert reading.gpu_kwh == pytest.approx(0.003)
+
+
+def test_a_gpu_without_counter_has_no_counter_value() -> None:
+    nvml = FakeNvml([[0, WH_MJ], None], power_mw=[0, 100_000])
+    m = meter(nvml, monotonic=Monotonic(0.0))
+    token = m.start()
+    m.stop(token)
+    assert token.counters() == {"0": WH_MJ}

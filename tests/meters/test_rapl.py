@@ -82,3 +82,14 @@ def test_no_rapl_is_unavailable(tmp_path: Path) -> None:
         RaplMeter(FrozenClock(T0), root=tmp_path)
     with pytest.raises(MeterUnavailable, match="no package domain"):
         RaplMeter(FrozenClock(T0), root=tmp_path / "missing")
+
+
+def test_counters_are_each_domains_raw_energy_uj_by_folder(tmp_path: Path) -> None:
+    root = rapl_tree(tmp_path)
+    meter = RaplMeter(FrozenClock(T0), root=root, poll_seconds=3600)
+    token = meter.start()
+    start = {"intel-rapl:0": 1_000_000, "intel-rapl:0:1": 500, "intel-rapl:1": 2_000_000}
+    assert token.counters() == start
+    set_energy(root / "intel-rapl:1", 2_000_000 + 72_000_000)
+    meter.stop(token)
+    assert token.counters() == {**start, "intel-rapl:1": 74_000_000}

@@ -1,0 +1,19 @@
+"""Fixtures for the executor tests: local runs that are always stopped at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.executors.helpers import LocalRuns
+
+
+@pytest.fixture
+def local_runs(tmp_path: Path) -> Iterator[LocalRuns]:
+    runs = LocalRuns(tmp_path)
+    try:
+        yield runs
+    finally:
+        runs.cleanup()
