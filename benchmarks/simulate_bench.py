@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from simulate_workloads import case_a, case_b, case_c, case_d, case_year  # noqa: E402
 
-from greenai.core.domain import JobSpec  # noqa: E402
+from greenai.core.domain import Job  # noqa: E402
 from greenai.formats.traces import Trace, load_trace  # noqa: E402
 from greenai.simulate import SimulationSettings, simulate  # noqa: E402
 
@@ -28,7 +28,7 @@ DOC = ROOT / "docs" / "benchmarks.md"
 POLICIES = ("now", "threshold", "window", "window-once", "interruptible")
 
 
-def savings(trace: Trace, jobs: list[JobSpec], settings: SimulationSettings) -> float:
+def savings(trace: Trace, jobs: list[Job], settings: SimulationSettings) -> float:
     return float(simulate(trace, jobs, settings)["savings_pct"])
 
 
@@ -36,7 +36,7 @@ Measured = dict[tuple[str, str, str, float], float]
 
 
 def case_rows(
-    label: str, trace: Trace, jobs: list[JobSpec], runs: list[SimulationSettings], seen: Measured
+    label: str, trace: Trace, jobs: list[Job], runs: list[SimulationSettings], seen: Measured
 ) -> list[str]:
     oracle = savings(trace, jobs, SimulationSettings("oracle"))
     seen[label[:3], "oracle", "perfect", 24.0] = oracle
@@ -55,7 +55,7 @@ def case_rows(
     return rows
 
 
-def timed(trace: Trace, jobs: list[JobSpec], policies: tuple[str, ...], forecast: str) -> float:
+def timed(trace: Trace, jobs: list[Job], policies: tuple[str, ...], forecast: str) -> float:
     began = time.perf_counter()
     for policy in policies:
         simulate(trace, jobs, SimulationSettings(policy, forecast))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from greenai.core.domain import JobSpec
+from greenai.core.domain import Job
 from greenai.core.errors import InputError
 from greenai.formats.workload import load_workload, read_workload, write_workload
 
@@ -25,12 +25,12 @@ def test_example_row_from_the_format_document(tmp_path: Path) -> None:
     path = write(tmp_path, FULL + "j0,2023-03-01T09:17:00Z,360,1440,5.6,0,8,1\n")
     [job] = load_workload(path)
     submit = datetime(2023, 3, 1, 9, 17, tzinfo=UTC)
-    assert job == JobSpec(
-        id="j0",
+    assert job == Job(
+        "j0",
+        submit,
+        timedelta(hours=6),
+        submit + timedelta(minutes=1440 + 360),
         name="j0",
-        submit=submit,
-        duration=timedelta(hours=6),
-        deadline=submit + timedelta(minutes=1440 + 360),
         power_kw=5.6,
         interruptible=False,
         gpus=8,
@@ -45,24 +45,24 @@ def test_optional_columns_default_and_lines_are_kept(tmp_path: Path) -> None:
     assert [row.line for row in rows] == [2, 4]
     first, second = (row.job for row in rows)
     assert (first.interruptible, first.gpus, first.flexible) == (False, 1, True)
-    assert first.deadline == first.submit + timedelta(minutes=30)
-    assert second.submit == datetime(2023, 3, 1, 0, 0, tzinfo=UTC)
+    assert first.deadline == first.submitted_at + timedelta(minutes=30)
+    assert second.submitted_at == datetime(2023, 3, 1, 0, 0, tzinfo=UTC)
     assert second.duration == timedelta(seconds=90)
 
 
 def test_round_trip_through_write_workload(tmp_path: Path) -> None:
     submit = datetime(2023, 1, 2, 3, 4, tzinfo=UTC)
     jobs = [
-        JobSpec(
+        Job(
             "x",
             submit,
             timedelta(minutes=45),
             submit + timedelta(minutes=100),
-            2.5,
-            True,
-            4,
-            False,
-            "x",
+            power_kw=2.5,
+            interruptible=True,
+            gpus=4,
+            flexible=False,
+            name="x",
         )
     ]
     path = tmp_path / "out.csv"

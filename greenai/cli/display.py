@@ -16,6 +16,16 @@ from rich.text import Text
 from greenai.core.domain import Decision
 from greenai.core.time import format_time
 
+UNWRAPPED_WIDTH = 1000  # wider than any line or table greenai prints
+
+
+def stdout_console() -> Console:
+    """Where commands print for people: on a terminal, at its width; anywhere else (a pipe, a
+    log, a test) nothing is wrapped, whatever ``COLUMNS`` says, so the output does not depend
+    on the width of a terminal that is not there (or on the length of a path in it)."""
+    console = Console(soft_wrap=True)
+    return console if console.is_terminal else Console(soft_wrap=True, width=UNWRAPPED_WIDTH)
+
 
 def _short(delta: timedelta) -> str:
     seconds = max(0, round(delta.total_seconds()))

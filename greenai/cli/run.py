@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -23,19 +23,27 @@ from greenai.cli.app import (
     EXIT_USAGE,
     app,
 )
-from greenai.cli.display import DeferralDisplay
+from greenai.cli.display import DeferralDisplay, stdout_console
 from greenai.cli.intensity_view import forecast_json, print_forecast
 from greenai.core.domain import Action
 from greenai.core.errors import ConfigError, ExecutorError, GreenAIError, NoSignalError
-from greenai.evidence.decisions import decision_to_dict
+from greenai.evidence.decisions import encode_decision
 from greenai.oneshot import session as wiring
-from greenai.oneshot.flow import fetch_forecast, record_run, run_measured, wait_for_start
-from greenai.policies.oneshot import decide
+from greenai.oneshot.flow import (
+    OneShot,
+    decide_now,
+    fetch_forecast,
+    record_run,
+    run_measured,
+    wait_for_start,
+)
+from greenai.policies.registry import policy_names
 
 log = logging.getLogger(__name__)
 err = Console(stderr=True)
 
 Opt = typer.Option
+POLICY_CHOICES = " | ".join(policy_names(online=True))
 
 
 @app.command(
@@ -47,7 +55,7 @@ def run(
     threshold: Annotated[float | None, Opt(help="run when intensity <= this (gCO2/kWh)")] = None,
     defer_seconds: Annotated[float | None, Opt(help="longest wait before running anyway")] = None,
     check_interval: Annotated[float | None, Opt(help="seconds between checks")] = None,
-    policy: Annotated[str | None, Opt(help="threshold | window")] = None,
+    policy: Annotated[str | None, Opt(help=f"{POLICY_CHOICES} (default threshold)")] = None,
     duration: Annotated[str | None, Opt(help="expected run time, e.g. 2h (window)")] = None,
     deadline: Annotated[str | None, Opt(help="latest finish, ISO-8601 UTC")] = None,
     provider: Annotated[str | None, Opt(help="sources in order, e.g. uk:13,egrid:RFCE")] = None,
@@ -98,43 +106,35 @@ def run(
         if not command and not dry_run:
             raise ConfigError("command: nothing to run; put it after --, e.g. -- python train.py")
         session = wiring.build_session(settings)
-        request = wiring.build_request(settings, session.clock.now())
+        argv = list(command or [])
+        oneshot = wiring.build_oneshot(settings, session.clock.now(), argv, job_name)
         if dry_run:
-            _print_dry_run(session, request, as_json)
+            _print_dry_run(session, oneshot, as_json)
             return
-        code = _run_for_real(session, request, list(command or []), settings.shell, job_name)
+        code = _run_for_real(session, oneshot, argv, settings.shell)
     raise typer.Exit(code)
 
 
-def _print_dry_run(session: wiring.Session, request: Any, as_json: bool) -> None:
+def _print_dry_run(session: wiring.Session, oneshot: OneShot, as_json: bool) -> None:
     now = session.clock.now()
-    decision = decide(request, fetch_forecast(session.deps, now), now)
+    decision = decide_now(oneshot, fetch_forecast(session.deps, now), now)
     if as_json:
-        typer.echo(json.dumps(decision_to_dict(decision)))
+        typer.echo(encode_decision(decision))
     else:
         typer.echo(f"{decision.action.value}: {decision.reason}")
 
 
-def _run_for_real(
-    session: wiring.Session, request: Any, argv: list[str], shell: bool, job_name: str | None
-) -> int:
+def _run_for_real(session: wiring.Session, oneshot: OneShot, argv: list[str], shell: bool) -> int:
     deps = session.deps
     with DeferralDisplay(err) as display, _cancel_on_signals(deps.cancel, deps.cancel_reason):
         deps.on_defer = display.show
-        decision, forecast = wait_for_start(request, deps)
+        decision, forecast = wait_for_start(oneshot, deps)
     if decision.action is Action.EXPIRE:
         err.print(f"greenai: {decision.reason}", highlight=False, soft_wrap=True)
         return EXIT_SIGTERM if "SIGTERM" in decision.reason else EXIT_SIGINT
     err.print(f"greenai: start: {decision.reason}", highlight=False, soft_wrap=True)
     completed = run_measured(
-        argv,
-        shell=shell,
-        env=None,
-        request=request,
-        decision=decision,
-        forecast=forecast,
-        deps=deps,
-        job_name=job_name,
+        argv, shell=shell, oneshot=oneshot, decision=decision, forecast=forecast, deps=deps
     )
     record = record_run(deps, completed)
     err.print(
@@ -186,7 +186,7 @@ def intensity(
         if as_json:
             typer.echo(json.dumps(forecast_json(forecast, now)))
         else:
-            print_forecast(Console(), forecast, now)
+            print_forecast(stdout_console(), forecast, now)
 
 
 @contextmanager

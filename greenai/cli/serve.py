@@ -12,12 +12,14 @@ import typer
 from rich.console import Console
 
 from greenai.cli.app import EXIT_USAGE, app
+from greenai.cli.display import stdout_console
 from greenai.cli.jobs_client import ApiError, DaemonClient, jobs_table, print_job
 from greenai.core.errors import ConfigError
 from greenai.core.settings import Settings, load_settings
+from greenai.policies.registry import policy_names
 
 EXIT_API = 1
-out = Console()
+out = stdout_console()
 err = Console(stderr=True)
 Opt = typer.Option
 
@@ -100,10 +102,13 @@ def submit(
     name: Annotated[str | None, Opt()] = None,
     gpus: Annotated[int, Opt(min=1)] = 1,
     project: Annotated[str | None, Opt()] = None,
-    policy: Annotated[str | None, Opt(help="window | threshold")] = None,
+    policy: Annotated[
+        str | None, Opt(help=f"{' | '.join(policy_names(online=True))} (default: the daemon's)")
+    ] = None,
     threshold: Annotated[float | None, Opt(help="gCO2/kWh")] = None,
     on_deadline: Annotated[str, Opt(help="run | expire")] = "run",
     interruptible: Annotated[bool, Opt()] = False,
+    flexible: Annotated[bool, Opt(help="--no-flexible: rigid, start when a slot is free")] = True,
     idempotency_key: Annotated[str | None, Opt(help="retries with this key make one job")] = None,
     as_json: Annotated[bool, Opt("--json")] = False,
 ) -> None:
@@ -120,6 +125,7 @@ def submit(
         "threshold": threshold,
         "on_deadline": on_deadline,
         "interruptible": interruptible,
+        "flexible": flexible,
         "cwd": str(Path.cwd()),
     }
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}

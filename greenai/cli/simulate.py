@@ -13,6 +13,7 @@ import typer
 from greenai.cli.app import EXIT_USAGE, app
 from greenai.core.errors import GreenAIError
 from greenai.formats.traces import Trace
+from greenai.policies.registry import policy_names
 from greenai.simulate import SimulationSettings, run_files, simulate
 
 PLOT_POLICIES = ("now", "threshold", "window", "interruptible", "oracle")
@@ -22,9 +23,7 @@ PLOT_POLICIES = ("now", "threshold", "window", "interruptible", "oracle")
 def simulate_command(
     trace: Annotated[Path, typer.Option(help="Intensity trace CSV (formats.md §1).")],
     workload: Annotated[Path, typer.Option(help="Workload CSV (formats.md §2).")],
-    policy: Annotated[
-        str, typer.Option(help="now, threshold, window, window-once, interruptible or oracle.")
-    ] = "window",
+    policy: Annotated[str, typer.Option(help=f"{', '.join(policy_names())}.")] = "window",
     forecast: Annotated[
         str, typer.Option(help="perfect, noisy:SIGMA, persistence or trace.")
     ] = "perfect",

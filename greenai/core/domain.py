@@ -1,9 +1,9 @@
 """The vocabulary of greenai, defined once: plain frozen data, standard library only.
 
-- job: a command someone wants run, with a deadline (``JobSpec``).
+- job: a command someone wants run, with a deadline (``Job``).
 - forecast: intensity over time as one source reported it (``Forecast``).
 - decision: what a policy chose for one job at one moment, and why (``Decision``).
-- plan: the decisions of one policy pass over many jobs (``Plan``).
+- plan: what one policy pass decided for a batch of jobs (``greenai.policies``).
 - run: one execution of a job's command (``RunRecord``), measured by a meter (``EnergyReading``).
 - evidence: the SCI row and decision-log line written for runs and decisions.
 
@@ -13,7 +13,7 @@ All datetimes are timezone-aware UTC. Intensities are gCO2(e)/kWh, energy kWh, p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -132,22 +132,52 @@ def provider_of(source: str) -> str:
     return parts[1] if parts[0] == "cache" and len(parts) > 1 else parts[0]
 
 
+class OnDeadline(StrEnum):
+    """What happens to a job that has not started when its deadline comes."""
+
+    RUN = "run"  # start it anyway (late is better than never)
+    EXPIRE = "expire"  # give up: the result is worthless after the deadline
+
+
 @dataclass(frozen=True, slots=True)
-class JobSpec:
-    """A job as policies see it: it may run anywhere in ``[submit, deadline]``."""
+class Job:
+    """A command someone wants run and the window it may run in: it may start at
+    ``submitted_at`` and must finish by ``deadline``. The one job type of greenai: `greenai run`
+    builds one, the daemon stores them, `greenai simulate` reads them from a workload.
+
+    ``policy``, ``threshold`` and ``provider`` are the job's own choices (``None``: the
+    front-end's default). ``power_kw`` is a declared draw (workloads); 0 means unknown.
+    A job is ``flexible`` when it may wait for a cleaner time, rigid otherwise.
+    """
 
     id: str
-    submit: datetime
+    submitted_at: datetime
     duration: timedelta
     deadline: datetime
-    power_kw: float = 0.0
-    interruptible: bool = False
-    gpus: int = 1
-    flexible: bool = True
+    _: KW_ONLY
     name: str = ""
+    command: tuple[str, ...] = ()
+    gpus: int = 1
+    interruptible: bool = False
+    flexible: bool = True
+    power_kw: float = 0.0
+    policy: str | None = None
+    threshold: float | None = None
+    provider: str | None = None
+    project: str | None = None
+    on_deadline: OnDeadline = OnDeadline.RUN
+    cwd: str | None = None
+    env: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.submitted_at.tzinfo is None or self.deadline.tzinfo is None:
+            raise ValueError(f"job {self.id}: times must be timezone-aware UTC")
+        if self.duration < timedelta(0):
+            raise ValueError(f"job {self.id}: duration must not be negative")
 
     @property
     def latest_start(self) -> datetime:
+        """The last moment the job can start and still finish by its deadline."""
         return self.deadline - self.duration
 
 
@@ -171,17 +201,6 @@ class Decision:
     fallback: str | None = None
     warnings: tuple[str, ...] = ()
     forecast_intensity: float | None = None  # mean expected over the planned run
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """The decisions of one policy pass, at most one per job."""
-
-    at: datetime
-    decisions: tuple[Decision, ...] = ()
-
-    def for_job(self, job_id: str) -> Decision | None:
-        return next((d for d in self.decisions if d.job_id == job_id), None)
 
 
 @dataclass(frozen=True, slots=True)

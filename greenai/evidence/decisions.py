@@ -1,8 +1,11 @@
-"""The decision log (formats.md §5): one JSON object per line, one line per decision.
+"""Decisions as JSON (docs/formats.md §5): the one encoder, its decoder, and the decision log.
 
-Keys come in the documented order, followed by two extras: ``warnings`` (what the policy or a
-provider flagged, a list) and ``forecast_intensity`` (the mean intensity the policy expected
-over the planned run). Times are ISO-8601 UTC with ``Z``; unknown values are ``null``.
+``encode_decision`` writes the line the JSONL decision log holds, and the daemon stores that
+very text as the decision's payload in its database: one encoder, so the log and the database
+can never disagree. Keys come in the documented order, followed by two extras: ``warnings``
+(what the policy or a provider flagged, a list) and ``forecast_intensity`` (the mean intensity
+the policy expected over the planned run). Times are ISO-8601 UTC with ``Z``; numbers that are
+unknown, NaN or infinite are ``null``; text is UTF-8, not ASCII-escaped.
 """
 
 from __future__ import annotations
@@ -10,12 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from greenai.core.domain import Decision
-from greenai.core.time import format_time
+from greenai.core.domain import Action, Decision, Signal
+from greenai.core.time import format_time, parse_time
 from greenai.evidence.files import append_locked
 
 logger = logging.getLogger(__name__)
@@ -25,6 +28,7 @@ DECISION_KEYS: tuple[str, ...] = (
     "planned_start", "deadline", "provider", "region", "signal", "fallback",
     "warnings", "forecast_intensity",
 )  # fmt: skip
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
 
 def decision_to_dict(decision: Decision) -> dict[str, Any]:
@@ -49,23 +53,50 @@ def decision_to_dict(decision: Decision) -> dict[str, Any]:
     }
 
 
+def encode_decision(decision: Decision) -> str:
+    """The decision as one line of JSON, without the newline."""
+    return _ENCODER.encode(decision_to_dict(decision))
+
+
+def decode_decision(data: str | Mapping[str, Any]) -> Decision:
+    """The ``Decision`` that ``encode_decision`` wrote (text, or the object it parses to)."""
+    obj = json.loads(data) if isinstance(data, str) else data
+    return Decision(
+        at=parse_time(obj["at"]),
+        job_id=obj["job_id"],
+        policy=obj["policy"],
+        action=Action(obj["action"]),
+        reason=obj["reason"],
+        intensity=obj.get("intensity"),
+        threshold=obj.get("threshold"),
+        forecast_min=obj.get("forecast_min"),
+        planned_start=_time(obj.get("planned_start")),
+        deadline=_time(obj.get("deadline")),
+        provider=obj.get("provider"),
+        region=obj.get("region"),
+        signal=Signal(obj["signal"]) if obj.get("signal") else None,
+        fallback=obj.get("fallback"),
+        warnings=tuple(obj.get("warnings") or ()),
+        forecast_intensity=obj.get("forecast_intensity"),
+    )
+
+
+def _time(text: str | None) -> Any:
+    return None if text is None else parse_time(text)
+
+
 def _finite(value: float | None) -> float | None:
     """JSON has no NaN or infinity: an unknown number is ``null``."""
     return value if value is not None and math.isfinite(value) else None
 
 
-def decision_line(decision: Decision) -> str:
-    return json.dumps(decision_to_dict(decision), ensure_ascii=False, allow_nan=False) + "\n"
-
-
 def append_decision(path: Path, decision: Decision) -> None:
     """Append one line for ``decision`` to the JSONL log at ``path``, under its lock."""
-    append_locked(Path(path), decision_line(decision), sync=False)
-    logger.debug("decision log: %s %s for job %s", path, decision.action, decision.job_id)
+    append_decisions(path, [encode_decision(decision)])
 
 
-def append_decisions(path: Path, decisions: Sequence[Decision]) -> None:
-    """Append many decisions (a daemon re-plan) under one lock, in one write."""
-    if decisions:
-        append_locked(Path(path), "".join(map(decision_line, decisions)), sync=False)
-        logger.debug("decision log: %s +%d decisions", path, len(decisions))
+def append_decisions(path: Path, lines: Sequence[str]) -> None:
+    """Append already encoded decisions (a daemon re-plan) under one lock, in one write."""
+    if lines:
+        append_locked(Path(path), "\n".join(lines) + "\n", sync=False)
+        logger.debug("decision log: %s +%d decision(s)", path, len(lines))

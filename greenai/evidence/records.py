@@ -1,69 +1,83 @@
-"""Assembling a ``RunRecord`` from what a front-end knows when a run ends.
+"""One finished run -> its evidence record, whoever ran it.
 
-The CLI, the daemon and the engine all finish a run the same way: a meter reading, the
-intensity history over ``[submit, finish]`` (actual values where the source has them), the
-job and the decision that started it. ``build_run_record`` does the accounting once so each
-front-end stays thin. Without a usable history the operational figures are unknown (empty
-cells in the CSV), never a made-up 0.
+`greenai run` and the daemon finish a run the same way: they know the job, the decision that
+started it, the meter reading over the run, and the intensity history over ``[submit, finish]``
+(actual values where the source has them). ``account_run`` does the accounting once, so the
+SCI row means the same thing whichever front-end wrote it: ``policy`` and ``decision`` are the
+policy and the reason of the decision that started the run. Without a usable history the
+operational figures are unknown (empty cells in the CSV), never a made-up 0.
 """
 
 from __future__ import annotations
 
 import logging
 import shlex
-import socket
-import uuid
-from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from greenai.core.domain import EnergyReading, Forecast, RunRecord, Signal, provider_of
+from greenai.core.domain import (
+    Decision,
+    EnergyReading,
+    Forecast,
+    Job,
+    RunRecord,
+    Signal,
+    provider_of,
+)
+from greenai.core.errors import ProviderError
 from greenai.core.settings import Settings
 from greenai.evidence.accounting import counterfactual, embodied_grams, time_resolved_intensity
+from greenai.providers.base import IntensitySource
 
 logger = logging.getLogger(__name__)
 
 
-def build_run_record(
-    reading: EnergyReading,
-    settings: Settings,
-    *,
-    job_id: str,
-    command: str | Sequence[str],
-    submitted_at: datetime,
-    exit_code: int | None,
-    policy: str,
-    decision: str,
-    history: Forecast | None,
-    forecast_intensity: float | None = None,
-    provider: str | None = None,
-    region: str | None = None,
-    signal: Signal | None = None,
-    fallback: str | None = None,
-    job_name: str = "",
-    run_id: str | None = None,
-    host: str | None = None,
-) -> RunRecord:
-    """A complete ``RunRecord``; ``provider``/``region``/``signal``/``fallback`` default to
-    what ``history`` says about itself."""
+@dataclass(frozen=True, slots=True)
+class FinishedRun:
+    """A run that ended: the job, the decision that started it and what the meter read.
+
+    ``command`` is the command line as run, when it differs from the job's argv (a shell
+    string); ``exit_code`` is as a shell reports it (128 + N when killed by signal N).
+    ``started_at``/``finished_at`` are when the command really started and ended, where the
+    executor recorded it (the meter's own window brackets the command); by default the
+    reading's."""
+
+    run_id: str
+    job: Job
+    decision: Decision | None
+    reading: EnergyReading
+    exit_code: int | None
+    host: str
+    command: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+def account_run(run: FinishedRun, history: Forecast | None, settings: Settings) -> RunRecord:
+    """The SCI record of ``run``; ``history`` is the intensity over ``[submit, finish]``."""
+    job, reading, decision = run.job, run.reading, run.decision
     operational_g, actual = _operational(reading, history)
-    cf_intensity, cf_grams = _counterfactual(reading, submitted_at, history)
-    duration_s = (reading.finished_at - reading.started_at).total_seconds()
+    cf_intensity, cf_grams = _counterfactual(reading, job.submitted_at, history)
+    started_at = run.started_at or reading.started_at
+    finished_at = run.finished_at or reading.finished_at
+    duration_s = (finished_at - started_at).total_seconds()
+    source = _source(decision, history)
     return RunRecord(
-        run_id=run_id or uuid.uuid4().hex,
-        job_id=job_id,
-        job_name=job_name,
-        command=command if isinstance(command, str) else shlex.join(command),
-        host=host or socket.gethostname(),
-        submitted_at=submitted_at,
-        started_at=reading.started_at,
-        finished_at=reading.finished_at,
-        exit_code=exit_code,
-        policy=policy,
-        decision=decision,
-        provider=provider or (provider_of(history.source) if history else ""),
-        region=region or (history.region if history else ""),
-        signal=signal or (history.signal if history else Signal.AVERAGE),
-        forecast_intensity=forecast_intensity,
+        run_id=run.run_id,
+        job_id=job.id,
+        job_name=job.name,
+        command=run.command if run.command is not None else shlex.join(job.command),
+        host=run.host,
+        submitted_at=job.submitted_at,
+        started_at=started_at,
+        finished_at=finished_at,
+        exit_code=run.exit_code,
+        policy=decision.policy if decision else (job.policy or ""),
+        decision=decision.reason if decision else "",
+        provider=source[0],
+        region=source[1],
+        signal=source[2],
+        forecast_intensity=decision.forecast_intensity if decision else None,
         actual_intensity=actual,
         energy=reading,
         operational_g=operational_g,
@@ -72,8 +86,33 @@ def build_run_record(
         units=settings.units,
         counterfactual_intensity=cf_intensity,
         counterfactual_g=cf_grams,
-        fallback=fallback or (history.fallback if history else None),
+        fallback=(decision.fallback if decision else None)
+        or (history.fallback if history else None),
     )
+
+
+def _source(decision: Decision | None, history: Forecast | None) -> tuple[str, str, Signal]:
+    """Provider, region and signal: the deciding source's, else the history's."""
+    if decision is not None and decision.provider:
+        return decision.provider, decision.region or "", decision.signal or Signal.AVERAGE
+    if history is not None:
+        return provider_of(history.source), history.region, history.signal
+    return "", "", Signal.AVERAGE
+
+
+def intensity_history(
+    source: IntensitySource | None, job: Job, end: datetime, last_forecast: Forecast | None
+) -> Forecast | None:
+    """What the grid was from the job's submission to ``end``: the run and its
+    counterfactual. When the source cannot say, the last forecast seen (logged)."""
+    if source is None:
+        return last_forecast
+    stop = max(end, job.submitted_at + timedelta(seconds=1))
+    try:
+        return source.history(job.submitted_at, stop)
+    except ProviderError as exc:
+        logger.warning("no intensity history for job %s (%s); using the last forecast", job.id, exc)
+        return last_forecast
 
 
 def _operational(reading: EnergyReading, history: Forecast | None) -> tuple[float, float | None]:

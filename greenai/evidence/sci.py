@@ -12,6 +12,7 @@ import csv
 import io
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 from greenai.core.domain import RunRecord
@@ -117,6 +118,25 @@ def _csv_line(cells: list[str]) -> str:
 
 def append_run(path: Path, record: RunRecord) -> None:
     """Append the run's row to the SCI CSV at ``path`` (header first if the file is new)."""
-    line = _csv_line(list(sci_row(record).values()))
+    append_row(path, sci_row(record))
+
+
+def append_row(path: Path, row: Mapping[str, str], *, unless_present: bool = False) -> bool:
+    """Append one row of cells keyed by ``SCI_COLUMNS``; with ``unless_present``, only if no
+    row of that ``run_id`` is in the file yet (a daemon finishing a run it may already have
+    written before a crash). Returns whether it appended."""
+    if unless_present and row["run_id"] in run_ids(path):
+        logger.info("evidence: run %s is already in %s", row["run_id"], path)
+        return False
+    line = _csv_line([row[column] for column in SCI_COLUMNS])
     append_locked(Path(path), line, header=_csv_line(list(SCI_COLUMNS)), sync=True)
-    logger.info("evidence: run %s appended to %s", record.run_id, path)
+    logger.info("evidence: run %s appended to %s", row["run_id"], path)
+    return True
+
+
+def run_ids(path: Path) -> set[str]:
+    """The ``run_id`` of every row in the SCI CSV at ``path`` (none when it does not exist)."""
+    if not Path(path).is_file():
+        return set()
+    with Path(path).open(encoding="utf-8", newline="") as handle:
+        return {row["run_id"] for row in csv.DictReader(handle) if row.get("run_id")}

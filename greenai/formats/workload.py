@@ -1,4 +1,4 @@
-"""Workload files (formats.md §2): one job per row, read into ``JobSpec``.
+"""Workload files (formats.md §2): one job per row, read into ``Job``.
 
 A job may run anywhere in ``[submit, submit + max_delay + duration]``; that end is its
 deadline. Every defect is an ``InputError`` naming the file, the line and the field, because a
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from greenai.core.domain import JobSpec
+from greenai.core.domain import Job
 from greenai.core.errors import InputError
 from greenai.core.time import parse_time
 
@@ -26,10 +26,10 @@ class WorkloadRow:
     """A job and the line it came from, so later checks (e.g. against a trace) can name it."""
 
     line: int
-    job: JobSpec
+    job: Job
 
 
-def load_workload(path: str | Path) -> list[JobSpec]:
+def load_workload(path: str | Path) -> list[Job]:
     """The jobs of a workload file, in file order."""
     return [row.job for row in read_workload(path)]
 
@@ -74,7 +74,7 @@ def _fields(where: str, line: int, header: list[str], cells: list[str]) -> dict[
     return dict(zip(header, cells, strict=True))
 
 
-def _job(where: str, line: int, row: dict[str, str]) -> JobSpec:
+def _job(where: str, line: int, row: dict[str, str]) -> Job:
     job_id = row["id"].strip()
     if not job_id:
         raise InputError(where, line, "empty id")
@@ -84,12 +84,12 @@ def _job(where: str, line: int, row: dict[str, str]) -> JobSpec:
         raise InputError(where, line, f"submit {row['submit']!r} is not ISO-8601") from exc
     duration = _number(where, line, row, "duration_min", positive=True)
     max_delay = _number(where, line, row, "max_delay_min")
-    return JobSpec(
-        id=job_id,
+    return Job(
+        job_id,
+        submit,
+        timedelta(minutes=duration),
+        submit + timedelta(minutes=max_delay + duration),
         name=job_id,
-        submit=submit,
-        duration=timedelta(minutes=duration),
-        deadline=submit + timedelta(minutes=max_delay + duration),
         power_kw=_number(where, line, row, "power_kw"),
         interruptible=_flag(where, line, row, "interruptible", default=False),
         gpus=_count(where, line, row),
@@ -140,18 +140,18 @@ def _check_unique(where: str, rows: list[WorkloadRow]) -> None:
         seen[row.job.id] = row.line
 
 
-def write_workload(path: str | Path, jobs: list[JobSpec]) -> None:
+def write_workload(path: str | Path, jobs: list[Job]) -> None:
     """Write jobs in the §2 layout (used by benchmarks to build seeded workloads)."""
     with Path(path).open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(REQUIRED + OPTIONAL)
         for job in jobs:
             duration = job.duration.total_seconds() / 60
-            delay = (job.deadline - job.submit).total_seconds() / 60 - duration
+            delay = (job.deadline - job.submitted_at).total_seconds() / 60 - duration
             writer.writerow(
                 [
                     job.id,
-                    job.submit.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    job.submitted_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                     f"{duration:g}",
                     f"{delay:g}",
                     f"{job.power_kw:g}",

@@ -1,7 +1,10 @@
 """The flow behind `greenai run`: wait for a green time, run the command measured, account.
 
-Everything with a side effect is injected (the intensity source, clock, meter, evidence sinks),
-so tests drive the whole flow with a frozen clock and fakes, and the CLI stays a thin edge.
+The one job is decided at every check by the policies and the decision builder the daemon uses
+(``greenai.policies.planning.decide``), and its run is accounted by the same function
+(``greenai.evidence.account_run``). Everything with a side effect is injected (the intensity
+source, clock, meter, evidence sinks), so tests drive the whole flow with a frozen clock and
+fakes, and the CLI stays a thin edge.
 """
 
 from __future__ import annotations
@@ -13,30 +16,29 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol
 
-from greenai.core.domain import Action, Decision, EnergyReading, Forecast, RunRecord
+from greenai.core.domain import Action, Decision, EnergyReading, Forecast, Job, RunRecord
 from greenai.core.errors import ExecutorError, NoSignalError, ProviderError
+from greenai.core.settings import Settings
 from greenai.core.time import Clock
+from greenai.evidence.records import FinishedRun, account_run, intensity_history
 from greenai.meters.base import Meter
 from greenai.oneshot.child import Finished, describe_command, start_child, wait_forwarding_signals
-from greenai.policies.oneshot import Request, decide, next_check
+from greenai.policies.base import JobBatch, Policy
+from greenai.policies.planning import axis_origin, decide
+from greenai.providers.base import IntensitySource
 
 log = logging.getLogger(__name__)
 
 
-class IntensitySource(Protocol):
-    """The fallback chain as the one-shot flow uses it."""
+@dataclass(frozen=True, slots=True)
+class OneShot:
+    """What `greenai run` was asked: the job, the policy it waits with, and how often it
+    looks again while it waits."""
 
-    def forecast(self, now: datetime, horizon: timedelta) -> Forecast: ...
-
-    def history(self, start: datetime, end: datetime) -> Forecast: ...
-
-
-class Accountant(Protocol):
-    """Turns a measured run and the intensity seen around it into an evidence record."""
-
-    def __call__(self, run: CompletedRun, history: Forecast | None) -> RunRecord: ...
+    job: Job
+    policy: Policy
+    check_interval: timedelta = timedelta(minutes=5)
 
 
 @dataclass
@@ -46,9 +48,9 @@ class OneShotDeps:
     source: IntensitySource | None
     clock: Clock
     meter: Meter
+    settings: Settings
     record_decision: Callable[[Decision], None]
     record_run: Callable[[RunRecord], None]
-    account: Accountant
     on_defer: Callable[[Decision, timedelta, datetime], None] = lambda d, left, now: None
     horizon: timedelta = timedelta(hours=48)
     require_signal: bool = False
@@ -61,13 +63,10 @@ class CompletedRun:
     """A command that ran, with what measured it and the decision that started it."""
 
     run_id: str
-    request: Request
+    oneshot: OneShot
     decision: Decision
     command: str
-    job_name: str
     host: str
-    started_at: datetime
-    finished_at: datetime
     finished: Finished
     energy: EnergyReading
     last_forecast: Forecast | None
@@ -95,25 +94,51 @@ def fetch_forecast(deps: OneShotDeps, now: datetime) -> Forecast | None:
     return forecast
 
 
-def wait_for_start(request: Request, deps: OneShotDeps) -> tuple[Decision, Forecast | None]:
+def decide_now(oneshot: OneShot, forecast: Forecast | None, now: datetime) -> Decision:
+    """The decision for the job at ``now`` given what the sources said (``None``: nothing)."""
+    batch = JobBatch.of([oneshot.job], axis_origin(forecast, now))
+    return decide(oneshot.policy, batch, forecast, now)[0]
+
+
+def next_check(oneshot: OneShot, now: datetime, planned_start: datetime | None) -> timedelta:
+    """How long a deferred job waits before it is decided again: the check interval, cut short
+    by the planned start and the latest start, and never under a second."""
+    wait = min(oneshot.check_interval, oneshot.job.latest_start - now)
+    if planned_start is not None and planned_start > now:
+        wait = min(wait, planned_start - now)
+    return max(wait, timedelta(seconds=1))
+
+
+def wait_for_start(oneshot: OneShot, deps: OneShotDeps) -> tuple[Decision, Forecast | None]:
     """Decide, log, wait, repeat, until the policy says start or the wait is cancelled.
 
-    Returns the final decision: ``start``, or ``expire`` when a signal cancelled the wait.
+    A policy that ``commits`` is decided once; its planned start is then kept. Returns the
+    final decision: ``start``, or ``expire`` when a signal cancelled the wait.
     """
+    kept: Decision | None = None
     while True:
         now = deps.clock.now()
         forecast = fetch_forecast(deps, now)
-        decision = decide(request, forecast, now)
-        deps.record_decision(decision)
+        if kept is not None and kept.planned_start is not None and kept.planned_start <= now:
+            reason = f"planned start reached ({kept.reason})"
+            decision = replace(kept, at=now, action=Action.START, reason=reason)
+        else:
+            decision = kept or decide_now(oneshot, forecast, now)
         if decision.action is Action.START:
+            deps.record_decision(decision)
             return decision, forecast
-        wait = next_check(request, now, decision.planned_start)
-        deps.on_defer(decision, request.latest_start - now, now)
+        wait = next_check(oneshot, now, decision.planned_start)
+        shown = replace(
+            decision, at=now, reason=f"{decision.reason}; next check in {_seconds(wait)} s"
+        )
+        deps.record_decision(shown)
+        kept = decision if oneshot.policy.commits else None
+        deps.on_defer(shown, oneshot.job.latest_start - now, now)
         if deps.clock.wait(wait.total_seconds(), deps.cancel):
-            return _cancelled(request, deps, decision), forecast
+            return _cancelled(deps, shown), forecast
 
 
-def _cancelled(request: Request, deps: OneShotDeps, last: Decision) -> Decision:
+def _cancelled(deps: OneShotDeps, last: Decision) -> Decision:
     why = deps.cancel_reason[0] if deps.cancel_reason else "cancelled"
     decision = replace(
         last,
@@ -130,63 +155,47 @@ def run_measured(
     argv: Sequence[str],
     *,
     shell: bool,
-    env: dict[str, str] | None,
-    request: Request,
+    oneshot: OneShot,
     decision: Decision,
     forecast: Forecast | None,
     deps: OneShotDeps,
-    job_name: str | None = None,
 ) -> CompletedRun:
     """Start the command under the meter, wait (forwarding signals), and stop the meter."""
     token = deps.meter.start()
-    started_at = deps.clock.now()
     try:
-        child = start_child(argv, shell=shell, env=env)
+        child = start_child(argv, shell=shell)
     except ExecutorError:
         deps.meter.stop(token)
         raise
-    log.info("job %s started (pid %d)", request.job_id, child.pid)
+    log.info("job %s started (pid %d)", oneshot.job.id, child.pid)
     try:
         finished = wait_forwarding_signals(child)
     finally:
-        finished_at = deps.clock.now()
         energy = deps.meter.stop(token)
-    log.info("job %s finished with exit code %d", request.job_id, finished.exit_code)
-    command = describe_command(argv, shell)
+    log.info("job %s finished with exit code %d", oneshot.job.id, finished.exit_code)
     return CompletedRun(
         run_id=uuid.uuid4().hex,
-        request=request,
+        oneshot=oneshot,
         decision=decision,
-        command=command,
-        job_name=job_name or _default_job_name(argv),
+        command=describe_command(argv, shell),
         host=socket.gethostname(),
-        started_at=started_at,
-        finished_at=finished_at,
         finished=finished,
         energy=energy,
         last_forecast=forecast,
     )
 
 
-def _default_job_name(argv: Sequence[str]) -> str:
-    first = argv[0].split()[0] if argv else "job"
-    return first.rsplit("/", 1)[-1]
-
-
-def intensity_history(deps: OneShotDeps, run: CompletedRun) -> Forecast | None:
-    """What the grid really was from submit to finish: the run and its counterfactual."""
-    if deps.source is None:
-        return run.last_forecast
-    end = max(run.finished_at, run.request.submitted_at + timedelta(seconds=1))
-    try:
-        return deps.source.history(run.request.submitted_at, end)
-    except ProviderError as exc:
-        log.warning("no intensity history for the run (%s); using the last forecast", exc)
-        return run.last_forecast
-
-
 def record_run(deps: OneShotDeps, run: CompletedRun) -> RunRecord:
-    """Account for a finished run and append its evidence row."""
-    record = deps.account(run, intensity_history(deps, run))
+    """Account for a finished run (the daemon's way) and append its evidence row."""
+    job = run.oneshot.job
+    finished = FinishedRun(
+        run.run_id, job, run.decision, run.energy, run.finished.exit_code, run.host, run.command
+    )
+    history = intensity_history(deps.source, job, run.energy.finished_at, run.last_forecast)
+    record = account_run(finished, history, deps.settings)
     deps.record_run(record)
     return record
+
+
+def _seconds(delta: timedelta) -> int:
+    return round(delta.total_seconds())

@@ -8,23 +8,24 @@ tests build exactly the session the CLI builds.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from greenai.core.domain import Forecast, RunRecord
+from greenai.core.domain import Job, RunRecord
 from greenai.core.errors import ConfigError
 from greenai.core.settings import Settings, load_settings
 from greenai.core.time import Clock, ScaledClock, SystemClock, parse_duration, parse_time
 from greenai.evidence.decisions import append_decision
-from greenai.evidence.records import build_run_record
 from greenai.evidence.sci import append_run
 from greenai.formats.traces import load_trace
 from greenai.meters import build_meter
-from greenai.oneshot.flow import CompletedRun, OneShotDeps, new_job_id
-from greenai.policies.oneshot import Request
+from greenai.meters.config import MeterConfig
+from greenai.oneshot.flow import OneShot, OneShotDeps, new_job_id
+from greenai.policies.registry import get_policy
 from greenai.providers import build_chain, parse_chain
 
 
@@ -54,21 +55,43 @@ def build_clock(settings: Settings) -> Clock:
     return ScaledClock(start, settings.trace_speed)
 
 
-def build_request(settings: Settings, now: datetime) -> Request:
+DEFAULT_POLICY = "threshold"
+
+
+def build_oneshot(
+    settings: Settings, now: datetime, argv: Sequence[str] = (), job_name: str | None = None
+) -> OneShot:
+    """The job `greenai run` was asked to run, and the policy it waits with."""
+    policy = get_policy(settings.policy or DEFAULT_POLICY, online=True)
     duration = _parse_duration_setting("duration", settings.duration)
     deadline = _parse_time_setting("deadline", settings.deadline) if settings.deadline else None
     if deadline is not None and deadline <= now:
         raise ConfigError(f"deadline: {settings.deadline} is not in the future")
-    return Request(
-        job_id=new_job_id(),
-        submitted_at=now,
-        policy=settings.policy,
+    if policy.name == "threshold" and settings.threshold is None:
+        raise ConfigError("threshold: the threshold policy needs --threshold (gCO2/kWh)")
+    if policy.needs_duration and duration is None:
+        raise ConfigError(f"duration: the {policy.name} policy needs --duration (e.g. 2h)")
+    if duration is not None and duration <= timedelta(0):
+        raise ConfigError("duration: must be positive")
+    length = duration or timedelta(0)
+    budget = timedelta(seconds=settings.defer_seconds)
+    job = Job(
+        new_job_id(),
+        now,
+        length,
+        deadline or now + budget + length,
+        name=job_name or _default_job_name(argv),
+        command=tuple(argv),
+        policy=policy.name,
         threshold=settings.threshold,
-        defer_budget=timedelta(seconds=settings.defer_seconds),
-        check_interval=timedelta(seconds=settings.check_interval),
-        duration=duration,
-        deadline=deadline,
+        provider=settings.provider,
     )
+    return OneShot(job, policy, timedelta(seconds=settings.check_interval))
+
+
+def _default_job_name(argv: Sequence[str]) -> str:
+    first = argv[0].split()[0] if argv else "job"
+    return first.rsplit("/", 1)[-1]
 
 
 def build_session(settings: Settings) -> Session:
@@ -78,37 +101,14 @@ def build_session(settings: Settings) -> Session:
     deps = OneShotDeps(
         source=source,
         clock=clock,
-        meter=build_meter(settings, gpus, clock, env=os.environ),
+        meter=build_meter(MeterConfig.from_settings(settings), gpus, clock, env=os.environ),
+        settings=settings,
         record_decision=partial(append_decision, settings.decision_log_path),
         record_run=partial(append_run, settings.evidence_path),
-        account=partial(_account, settings),
         horizon=timedelta(hours=settings.horizon_hours),
         require_signal=settings.require_signal,
     )
     return Session(settings=settings, clock=clock, deps=deps)
-
-
-def _account(settings: Settings, run: CompletedRun, history: Forecast | None) -> RunRecord:
-    decision = run.decision
-    return build_run_record(
-        run.energy,
-        settings,
-        job_id=run.request.job_id,
-        command=run.command,
-        submitted_at=run.request.submitted_at,
-        exit_code=run.finished.exit_code,
-        policy=run.request.policy,
-        decision=decision.reason,
-        history=history,
-        forecast_intensity=decision.forecast_intensity,
-        provider=decision.provider,
-        region=decision.region,
-        signal=decision.signal,
-        fallback=decision.fallback or (history.fallback if history else None),
-        job_name=run.job_name,
-        run_id=run.run_id,
-        host=run.host,
-    )
 
 
 def summary_line(record: RunRecord, evidence: Path) -> str:
@@ -150,4 +150,4 @@ def _parse_duration_setting(field: str, text: str | None) -> timedelta | None:
         raise ConfigError(f"{field}: {exc}") from exc
 
 
-__all__ = ["Session", "build_request", "build_session", "settings_from_flags", "summary_line"]
+__all__ = ["Session", "build_oneshot", "build_session", "settings_from_flags", "summary_line"]

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from greenai.policies.view import JobTimes, StartDecision
+import numpy as np
+
+from greenai.policies.base import BatchPlan, Capacity, JobBatch, Policy
+from greenai.policies.registry import register
+from greenai.policies.view import ForecastView
 
 
-def plan_now(job: JobTimes, now: float) -> StartDecision:
-    """Start at once: the carbon-blind default a scheduler without greenai would apply."""
-    return StartDecision(max(now, job.submit), None, "starts at submit")
+@register
+class Now(Policy):
+    name = "now"
+    summary = "start every job at submit: the carbon-blind default, and the baseline"
+    rank = 0
+    commits = True
+
+    def plan(self, jobs: JobBatch, view: ForecastView, now: float, capacity: Capacity) -> BatchPlan:
+        count = len(jobs)
+        starts = np.maximum(jobs.submit, now)
+        return BatchPlan(starts, np.full(count, np.nan), ["starts at submit"] * count)

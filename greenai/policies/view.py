@@ -1,50 +1,20 @@
-"""What a fleet policy sees at one decision, on a float-seconds time axis.
+"""What a policy sees at one decision: the forecast on a float-seconds time axis.
 
 Policies work in seconds on the caller's axis (the simulator uses seconds from the trace's start;
-the daemon's adapter uses seconds from the forecast's start) so that one decision costs a few
-numpy operations on prefix sums and never a per-minute Python loop.
+`greenai run` and the daemon use seconds from the visible forecast's start) so that one decision
+costs a few numpy operations on prefix sums and never a per-minute Python loop.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import numpy as np
 
-from greenai.core.domain import JobSpec
 from greenai.policies.windows import FloatArray, Grid
 
 EPS = 1e-6  # seconds: anything closer than a microsecond is the same moment
-
-
-@dataclass(frozen=True, slots=True)
-class JobTimes:
-    """A job's window as seconds on the caller's axis."""
-
-    id: str
-    submit: float
-    duration: float
-    deadline: float
-    interruptible: bool = False
-
-    @property
-    def latest_start(self) -> float:
-        return self.deadline - self.duration
-
-    @classmethod
-    def of(cls, job: JobSpec, origin: datetime) -> JobTimes:
-        def seconds(at: datetime) -> float:
-            return (at - origin).total_seconds()
-
-        return cls(
-            job.id,
-            seconds(job.submit),
-            job.duration.total_seconds(),
-            seconds(job.deadline),
-            job.interruptible,
-        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,23 +85,3 @@ class ForecastView:
         if missing <= 0:
             return self.spread_grid
         return Grid(np.concatenate((self.spread_grid.values, np.zeros(missing))), self.step)
-
-
-@dataclass(frozen=True, slots=True)
-class StartDecision:
-    """Start a whole job at ``start`` (``start <= now`` means now); ``expected`` is the mean
-    intensity the policy expects over the run, ``None`` when it did not look."""
-
-    start: float
-    expected: float | None
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class PieceDecision:
-    """Run an interruptible job for ``run_for`` seconds from now (0: stay paused this step);
-    ``planned`` is the whole plan the choice came from, for logs and plots."""
-
-    run_for: float
-    planned: tuple[tuple[float, float], ...]
-    reason: str

@@ -5,7 +5,7 @@ Re-planning is what lets a job whose slack is longer than the forecast still lan
 window: each decision compares the visible windows with what a typical (``beyond``) intensity
 would give later, and only starts now when nothing visible or likely is better. The earliest
 start wins ties, so a forecast that does not change yields the same start at every re-plan.
-``plan_window_once`` is the plan-at-submit variant existing tools use, kept for comparison.
+``window-once`` is the plan-at-submit variant existing tools use, kept for comparison.
 
 When the view says how uncertain its values are, windows are compared on their expected actual
 mean rather than on the forecast itself. Picking the lowest of many noisy forecasts picks the
@@ -23,52 +23,99 @@ exactly the plain rule.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 from numpy.typing import NDArray
 
-from greenai.policies.view import EPS, ForecastView, JobTimes, StartDecision
+from greenai.core.time import format_time
+from greenai.policies.base import BatchPlan, Capacity, JobBatch, Policy
+from greenai.policies.registry import register
+from greenai.policies.view import EPS, ForecastView
 from greenai.policies.windows import FloatArray, Grid
 
-
-def plan_window(job: JobTimes, view: ForecastView, now: float) -> StartDecision:
-    """Best start in ``[now, latest_start]`` on the visible forecast extended by ``beyond``."""
-    if now >= job.latest_start - EPS:
-        return StartDecision(now, None, "slack spent: latest start reached")
-    grid = view.grid_until(job.deadline)
-    lo, hi = now - view.origin, job.latest_start - view.origin
-    if view.uncertain:
-        offset, mean = best_expected_start(view, grid, lo, hi, job.duration)
-    else:
-        offset, mean = grid.best_start(lo, hi, job.duration)
-    return _window_decision(view.origin + offset, mean, now)
+SPENT, NOW, LATER = 0, 1, 2  # the kinds of window decision
+SPENT_REASON = "slack spent: latest start reached"
 
 
-def plan_window_many(
-    jobs: Sequence[JobTimes], view: ForecastView, now: float
-) -> list[StartDecision]:
-    """``[plan_window(job, view, now) for job in jobs]``, fast enough for a daemon's queue."""
-    if view.uncertain or not jobs:
-        return [plan_window(job, view, now) for job in jobs]
-    durations = np.asarray([job.duration for job in jobs], dtype=np.float64)
-    deadlines = np.asarray([job.deadline for job in jobs], dtype=np.float64)
-    starts, means, kinds = plan_window_arrays(durations, deadlines, view, now)
-    rows = zip(starts.tolist(), means.tolist(), kinds.tolist(), strict=True)
-    return [
-        StartDecision(start, None if kind == SPENT else mean, window_reason(kind, mean))
-        for start, mean, kind in rows
-    ]
+@register
+class Window(Policy):
+    name = "window"
+    summary = (
+        "start at the lowest mean forecast over the job's duration that still ends by its "
+        "deadline; re-planned at every step until the job starts"
+    )
+    rank = 2
+    needs_duration = True
+
+    def plan(self, jobs: JobBatch, view: ForecastView, now: float, capacity: Capacity) -> BatchPlan:
+        planned = plan_window_arrays(jobs.duration, jobs.deadline, view, now)
+        return BatchPlan(planned[0], planned[1], window_reasons(jobs, view, now, planned))
 
 
-SPENT, NOW, LATER = 0, 1, 2  # the kinds of window decision (``window_reason``)
+@register
+class WindowOnce(Policy):
+    name = "window-once"
+    summary = (
+        "the best window among those inside the forecast visible at submit, planned once and "
+        "kept (what most carbon-aware tools do; for comparison)"
+    )
+    rank = 3
+    commits = True
+    needs_duration = True
+
+    def plan(self, jobs: JobBatch, view: ForecastView, now: float, capacity: Capacity) -> BatchPlan:
+        count = len(jobs)
+        starts, means = np.full(count, now), np.full(count, np.nan)
+        reasons = ["no whole window inside the forecast: start now"] * count
+        his = np.minimum(jobs.latest_start, view.end - jobs.duration)
+        for i in np.flatnonzero(his >= now + EPS).tolist():
+            lo, hi = now - view.origin, float(his[i]) - view.origin
+            offset, mean = view.grid.best_start(lo, hi, float(jobs.duration[i]))
+            starts[i], means[i] = max(now, view.origin + offset), mean
+            reasons[i] = f"planned once (mean {mean:.1f})"
+        return BatchPlan(starts, means, reasons)
+
+
+def window_reasons(
+    jobs: JobBatch,
+    view: ForecastView,
+    now: float,
+    plan: tuple[FloatArray, FloatArray, NDArray[np.int64]],
+) -> list[str]:
+    """Why each window decision of ``plan`` (``plan_window_arrays``'s answer) was made; a
+    later window is compared with starting now. Texts are made once per distinct window."""
+    starts, means, kinds = plan
+    later = np.flatnonzero(kinds == LATER)
+    now_means = np.full(len(jobs), np.nan)
+    if later.size:
+        durations = jobs.duration[later]
+        grid = view.grid_until(now + float(durations.max()))
+        now_means[later] = grid.integral(now - view.origin, now - view.origin + durations)
+        now_means[later] /= durations
+    said: dict[tuple[int, float, float, float], str] = {}
+    reasons = []
+    rows = zip(kinds.tolist(), starts.tolist(), means.tolist(), now_means.tolist(), strict=True)
+    for row in rows:
+        reason = said.get(row)
+        if reason is None:
+            reason = said[row] = _window_reason(jobs, *row)
+        reasons.append(reason)
+    return reasons
+
+
+def _window_reason(jobs: JobBatch, kind: int, start: float, mean: float, now_mean: float) -> str:
+    if kind == SPENT:
+        return SPENT_REASON
+    if kind == NOW:
+        return f"best window starts now (mean {mean:.1f})"
+    when = format_time(jobs.at(start))
+    return f"best window starts {when} (mean {mean:.1f} vs {now_mean:.1f} now)"
 
 
 def plan_window_arrays(
     durations: FloatArray, deadlines: FloatArray, view: ForecastView, now: float
 ) -> tuple[FloatArray, FloatArray, NDArray[np.int64]]:
-    """``plan_window`` for many jobs given as arrays: ``(starts, means, kinds)``, where a
-    start is ``now`` unless the kind is ``LATER`` and a mean is NaN where the slack is spent.
+    """The best window of each job given as arrays: ``(starts, means, kinds)``, where a start
+    is ``now`` unless the kind is ``LATER`` and a mean is NaN where the slack is spent.
 
     With exact values, jobs of one duration share a single pass over the candidate starts
     (``Grid.best_starts_arrays``); with uncertain values each job takes the one-job search.
@@ -96,20 +143,6 @@ def plan_window_arrays(
     return np.where(later & ~spent, starts, now), means, kinds
 
 
-def window_reason(kind: int, mean: float) -> str:
-    """Why a window decision of ``kind`` (``plan_window_arrays``) was made."""
-    if kind == SPENT:
-        return "slack spent: latest start reached"
-    if kind == NOW:
-        return f"best window starts now (mean {mean:.1f})"
-    return f"a cleaner window starts later (mean {mean:.1f})"
-
-
-def _window_decision(start: float, mean: float, now: float) -> StartDecision:
-    kind = NOW if start <= now + EPS else LATER
-    return StartDecision(now if kind == NOW else start, mean, window_reason(kind, mean))
-
-
 def best_expected_start(
     view: ForecastView, grid: Grid, lo: float, hi: float, duration: float
 ) -> tuple[float, float]:
@@ -129,15 +162,3 @@ def best_expected_start(
     best = float(np.min(expected))
     chosen = int(np.flatnonzero(expected <= best + 1e-9 * max(1.0, abs(best)))[0])
     return float(starts[chosen]), float(expected[chosen])
-
-
-def plan_window_once(job: JobTimes, view: ForecastView, now: float) -> StartDecision:
-    """Best start among the windows that end inside the visible forecast; now when none does.
-
-    Meant to be called once, at submit: the caller commits to the answer.
-    """
-    hi = min(job.latest_start, view.end - job.duration)
-    if hi < now + EPS:
-        return StartDecision(now, None, "no whole window inside the forecast: start now")
-    offset, mean = view.grid.best_start(now - view.origin, hi - view.origin, job.duration)
-    return StartDecision(max(now, view.origin + offset), mean, f"planned once (mean {mean:.1f})")

@@ -5,7 +5,7 @@ horizon)`` / ``chain.current(now)`` / ``chain.history(start, end)``; every answe
 ``source``, ``fallback``, ``signal`` and ``static``.
 """
 
-from greenai.providers.base import CurrentIntensity, Provider
+from greenai.providers.base import CurrentIntensity, IntensitySource, Provider
 from greenai.providers.fallback import FallbackChain, build_chain
 from greenai.providers.http import build_http_client
 from greenai.providers.registry import PROVIDERS, parse_chain
@@ -14,6 +14,7 @@ __all__ = [
     "PROVIDERS",
     "CurrentIntensity",
     "FallbackChain",
+    "IntensitySource",
     "Provider",
     "build_chain",
     "build_http_client",

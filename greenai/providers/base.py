@@ -46,6 +46,19 @@ class Provider(Protocol):
         ...
 
 
+class IntensitySource(Protocol):
+    """A configured source as the front-ends use it: the fallback chain (``FallbackChain``),
+    or a test's fake. Each answer says who really answered."""
+
+    def forecast(self, now: datetime, horizon: timedelta) -> Forecast:
+        """The forecast visible at ``now``, reaching ``now + horizon`` where it can."""
+        ...
+
+    def history(self, start: datetime, end: datetime) -> Forecast:
+        """Best-known values over ``[start, end)``: actual where known, else forecast."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class CurrentIntensity:
     """What a fallback chain answers for "now": the value plus who really answered it."""

@@ -6,22 +6,25 @@ same from file paths (what the CLI and the benchmarks call).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from greenai.core.domain import JobSpec
+import numpy as np
+
+from greenai.core.domain import Job
 from greenai.core.errors import ConfigError, InputError
 from greenai.formats.traces import Trace, load_trace
 from greenai.formats.workload import WorkloadRow, read_workload
-from greenai.policies.view import JobTimes
+from greenai.policies.base import JobBatch, Policy
+from greenai.policies.registry import get_policy
+from greenai.policies.view import ForecastView
 from greenai.policies.windows import Grid
-from greenai.simulate.drivers import POLICIES, Driver, make_driver
 from greenai.simulate.engine import Engine, JobRun
 from greenai.simulate.forecasts import ForecastModel, make_forecast
 from greenai.simulate.result import build_result
 
-__all__ = ["POLICIES", "SimulationSettings", "check_inside_trace", "run_files", "simulate"]
+__all__ = ["SimulationSettings", "check_inside_trace", "run_files", "simulate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,16 +40,23 @@ class SimulationSettings:
     debias_h: float = 24.0
 
 
-def simulate(trace: Trace, jobs: list[JobSpec], settings: SimulationSettings) -> dict[str, Any]:
+def simulate(trace: Trace, jobs: list[Job], settings: SimulationSettings) -> dict[str, Any]:
     """Replay ``settings.policy`` over ``jobs`` and account its emissions exactly."""
     if settings.capacity is not None and settings.capacity < 1:
         raise ConfigError("--capacity must be at least 1")
     if settings.horizon_h <= 0:
         raise ConfigError("--horizon-h must be positive")
+    policy = get_policy(settings.policy)
     model = forecast_model(trace, settings)
-    driver = make_driver(settings.policy, model, settings.threshold)
-    baseline = _replay(trace, jobs, make_driver("now", model), settings.capacity)
-    runs = baseline if settings.policy == "now" else _replay(trace, jobs, driver, settings.capacity)
+    batch = JobBatch.of(jobs, trace.start)
+    if settings.threshold is not None:
+        batch = replace(batch, threshold=np.full(len(jobs), settings.threshold))
+    baseline = _replay(trace, batch, jobs, get_policy("now"), model, settings.capacity)
+    runs = (
+        baseline
+        if policy.name == "now"
+        else _replay(trace, batch, jobs, policy, model, settings.capacity)
+    )
     header = {
         "policy": settings.policy,
         "forecast": settings.forecast,
@@ -58,18 +68,24 @@ def simulate(trace: Trace, jobs: list[JobSpec], settings: SimulationSettings) ->
 
 
 def _replay(
-    trace: Trace, jobs: list[JobSpec], driver: Driver, capacity: int | None
+    trace: Trace,
+    batch: JobBatch,
+    jobs: list[Job],
+    policy: Policy,
+    model: ForecastModel,
+    capacity: int | None,
 ) -> list[JobRun]:
-    times = [JobTimes.of(job, trace.start) for job in jobs]
     span = len(trace) * trace.step_s
-    return Engine(times, jobs, driver, trace.step_s, span, capacity).run()
+    actual = ForecastView(0.0, trace.step_s, trace.actual)
+    engine = Engine(batch, jobs, policy, model, trace.step_s, span, capacity, actual)
+    return engine.run()
 
 
 def check_inside_trace(rows: list[WorkloadRow], trace: Trace, workload_path: str) -> None:
     """Every job's window must lie inside the trace: emissions outside it are unknowable."""
     for row in rows:
         job = row.job
-        if job.submit < trace.start:
+        if job.submitted_at < trace.start:
             problem = f"job {job.id!r} is submitted before trace {trace.name} starts"
             raise InputError(workload_path, row.line, f"{problem} ({trace.start.isoformat()})")
         if job.deadline > trace.end:
@@ -83,7 +99,7 @@ def check_inside_trace(rows: list[WorkloadRow], trace: Trace, workload_path: str
 
 def run_files(
     trace_path: str | Path, workload_path: str | Path, settings: SimulationSettings
-) -> tuple[dict[str, Any], Trace, list[JobSpec]]:
+) -> tuple[dict[str, Any], Trace, list[Job]]:
     """Load both files, check them against each other and simulate."""
     trace = load_trace(trace_path)
     rows = read_workload(workload_path)

@@ -1,8 +1,15 @@
 """The virtual clock: a discrete-event loop over submits, step boundaries, starts and ends.
 
 Decisions happen at a job's submit and at every trace step boundary after it, the moments a
-daemon ticking once per step would have. A planned start that falls before the next boundary
-is honoured exactly (mid-step), so the simulator loses nothing to its own granularity.
+daemon ticking once per step would have. All jobs due for a decision at one moment are planned
+in one call of the policy (as the daemon plans its queue), then the answers are applied in
+event order. A planned start that falls before the next boundary is honoured exactly
+(mid-step), so the simulator loses nothing to its own granularity.
+
+How a job is driven follows the policy's attributes: an offline policy (the oracle) plans every
+job once with the actual intensity; a policy that ``pauses`` is asked at every step how long to
+run each interruptible job; any other job is asked when to start, at every step until it starts
+(or once, for a policy that ``commits``).
 
 Capacity (``--capacity N`` GPU slots): a start that does not fit waits in a queue (rigid jobs
 first, then in queueing order) and begins as soon as a running job frees enough slots; an
@@ -14,62 +21,102 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
-from greenai.core.domain import JobSpec
-from greenai.policies.view import EPS, JobTimes
-from greenai.simulate.drivers import Driver
+import numpy as np
+
+from greenai.core.domain import Job
+from greenai.policies.base import UNLIMITED, Capacity, JobBatch, Policy
+from greenai.policies.view import EPS, ForecastView
 
 FINISH, STEP, DECIDE, START = 0, 1, 2, 3  # same-moment order: free slots before using them
 
 
 @dataclass
 class JobRun:
-    """One job's progress through the simulation."""
+    """One job's progress through the simulation (times in seconds from the trace start)."""
 
-    spec: JobSpec
-    times: JobTimes
+    job: Job
+    submit: float
+    deadline: float
     remaining: float
     segments: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def rigid(self) -> bool:
-        return not self.spec.flexible
+        return not self.job.flexible
+
+
+class ViewSource(Protocol):
+    """What the engine asks for the forecast visible at a moment (``ForecastModel``)."""
+
+    def view_at(self, t: float) -> ForecastView: ...
 
 
 class Engine:
     """Runs one policy over one workload; ``run`` returns each job's segments."""
 
     def __init__(
-        self, jobs: list[JobTimes], specs: list[JobSpec], driver: Driver, step_s: float,
-        span_s: float, capacity: int | None = None,
+        self, batch: JobBatch, jobs: list[Job], policy: Policy, forecasts: ViewSource,
+        step_s: float, span_s: float, capacity: int | None = None,
+        actual: ForecastView | None = None,
     ) -> None:  # fmt: skip
-        self.runs = [JobRun(s, t, t.duration) for s, t in zip(specs, jobs, strict=True)]
-        self.driver = driver
+        self.batch = batch
+        self.runs = [
+            JobRun(job, submit, deadline, duration)
+            for job, submit, deadline, duration in zip(
+                jobs, batch.submit.tolist(), batch.deadline.tolist(), batch.duration.tolist(),
+                strict=True,
+            )
+        ]  # fmt: skip
+        self.policy = policy
+        self.forecasts = forecasts
+        self.actual = actual
         self.step = step_s
         self.span = span_s
-        self.capacity = capacity if driver.uses_capacity else None
+        self.capacity = capacity if policy.capacity_bound else None
         self.used = 0
         self.waiting: list[int] = []
         self._events: list[tuple[float, int, int, int, int]] = []
         self._seq = 0
 
     def run(self) -> list[JobRun]:
+        if not self.policy.online:
+            self._plan_offline()
         for index, job in enumerate(self.runs):
-            mode = "start" if job.rigid else self.driver.mode(job.times)
-            if mode == "fixed":
-                job.segments = self.driver.fixed(job.times)
-                job.remaining = 0.0
-            else:
-                self._push(job.times.submit, STEP if mode == "step" else DECIDE, index)
+            if not self.policy.online and not job.rigid:
+                continue  # planned offline
+            steps = self.policy.pauses and job.job.interruptible and not job.rigid
+            self._push(job.submit, STEP if steps else DECIDE, index)
         while self._events:
             at, kind, _, _, index = heapq.heappop(self._events)
             if kind == FINISH:
                 self._finish(index, at)
-            elif at < self.span - EPS:
-                handler = {STEP: self._step, DECIDE: self._decide, START: self._start}[kind]
-                handler(index, at)
+            elif at >= self.span - EPS:
+                continue
+            elif kind == START:
+                self._start(index, at)
+            else:
+                self._decide_all(kind, [index, *self._pop_same(at, kind)], at)
         return self.runs
+
+    def _plan_offline(self) -> None:
+        """The offline optimum is planned once, knowing the actual intensity."""
+        flexible = [i for i, job in enumerate(self.runs) if not job.rigid]
+        if not flexible or self.actual is None:
+            return
+        plan = self.policy.plan(self.batch.take(flexible), self.actual, 0.0, UNLIMITED)
+        for index, pieces in zip(flexible, plan.pieces or [], strict=True):
+            self.runs[index].segments = list(pieces or ())
+            self.runs[index].remaining = 0.0
+
+    def _pop_same(self, at: float, kind: int) -> list[int]:
+        """The other jobs due for the same kind of decision at the same moment."""
+        same = []
+        while self._events and self._events[0][0] == at and self._events[0][1] == kind:
+            same.append(heapq.heappop(self._events)[4])
+        return same
 
     def _push(self, at: float, kind: int, index: int) -> None:
         self._seq += 1
@@ -80,16 +127,31 @@ class Engine:
         return (math.floor(at / self.step + EPS) + 1) * self.step
 
     def _fits(self, job: JobRun) -> bool:
-        return self.capacity is None or self.used + job.spec.gpus <= self.capacity
+        return self.capacity is None or self.used + job.job.gpus <= self.capacity
 
-    def _decide(self, index: int, at: float) -> None:
-        job = self.runs[index]
-        if job.rigid:
-            self._start(index, at)
-            return
-        planned, committed = self.driver.plan_start(job.times, at)
+    def _decide_all(self, kind: int, indices: list[int], at: float) -> None:
+        """Ask the policy about every job in ``indices`` at once, then act in their order."""
+        asked = [i for i in indices if not self.runs[i].rigid]
+        answers: dict[int, tuple[float, float]] = {}
+        if asked:
+            remaining = np.asarray([self.runs[i].remaining for i in asked], dtype=np.float64)
+            batch = replace(self.batch.take(asked), remaining=remaining)
+            capacity = Capacity(self.capacity, self.used)
+            plan = self.policy.plan(batch, self.forecasts.view_at(at), at, capacity)
+            run_for = plan.run_for if plan.run_for is not None else np.full(len(asked), np.nan)
+            for i, start, length in zip(asked, plan.starts.tolist(), run_for.tolist(), strict=True):
+                answers[i] = (start, length)
+        for index in indices:
+            if index not in answers:  # rigid: starts at submit, capacity permitting
+                self._start(index, at)
+            elif kind == STEP:
+                self._step(index, at, answers[index][1])
+            else:
+                self._plan_start(index, at, answers[index][0])
+
+    def _plan_start(self, index: int, at: float, planned: float) -> None:
         boundary = self._next_boundary(at)
-        if committed or planned < boundary - EPS:
+        if self.policy.commits or planned < boundary - EPS:
             self._push(max(planned, at), START, index)
         else:
             self._push(boundary, DECIDE, index)
@@ -102,21 +164,20 @@ class Engine:
         self._run_piece(job, index, at, job.remaining)
 
     def _run_piece(self, job: JobRun, index: int, at: float, length: float) -> None:
-        self.used += job.spec.gpus
+        self.used += job.job.gpus
         job.segments.append((at, at + length))
         job.remaining -= length
         self._push(at + length, FINISH, index)
 
-    def _step(self, index: int, at: float) -> None:
+    def _step(self, index: int, at: float, run_for: float) -> None:
         job = self.runs[index]
-        run_for = self.driver.run_for(job.times, at, job.remaining)
         if run_for > EPS and self._fits(job):
             self._run_piece(job, index, at, run_for)
         if job.remaining > EPS:
             self._push(self._next_boundary(at), STEP, index)
 
     def _finish(self, index: int, at: float) -> None:
-        self.used -= self.runs[index].spec.gpus
+        self.used -= self.runs[index].job.gpus
         still_waiting: list[int] = []
         for waiting in sorted(self.waiting, key=lambda i: not self.runs[i].rigid):
             if at < self.span - EPS and self._fits(self.runs[waiting]):

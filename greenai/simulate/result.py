@@ -29,7 +29,7 @@ def is_late(run: JobRun, span: float) -> bool:
     if run.remaining > EPS or not run.segments:
         return True
     end = run.segments[-1][1]
-    return end > run.times.deadline + EPS or end > span + EPS
+    return end > run.deadline + EPS or end > span + EPS
 
 
 def build_result(
@@ -45,11 +45,11 @@ def build_result(
     delays = 0
     for run, base in zip(runs, baseline, strict=True):
         segments = merge_pieces(sorted(run.segments))
-        emissions = job_emissions_kg(actual, segments, run.spec.power_kw)
-        base_kg = job_emissions_kg(actual, base.segments, run.spec.power_kw)
+        emissions = job_emissions_kg(actual, segments, run.job.power_kw)
+        base_kg = job_emissions_kg(actual, base.segments, run.job.power_kw)
         running_s = sum(b - a for a, b in segments)
-        delay = (segments[0][0] - run.times.submit) / 60 if segments else None
-        totals["energy"] += run.spec.power_kw * running_s / SECONDS_PER_HOUR
+        delay = (segments[0][0] - run.submit) / 60 if segments else None
+        totals["energy"] += run.job.power_kw * running_s / SECONDS_PER_HOUR
         totals["emissions"] += emissions
         totals["baseline"] += base_kg
         if delay is not None:
@@ -57,7 +57,7 @@ def build_result(
             delays += 1
         details.append(
             {
-                "id": run.spec.id,
+                "id": run.job.id,
                 "segments": [[_stamp(origin, a), _stamp(origin, b)] for a, b in segments],
                 "emissions_kg": round(emissions, 6),
                 "baseline_kg": round(base_kg, 6),

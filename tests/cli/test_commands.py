@@ -99,6 +99,22 @@ def test_intensity_table_marks_the_cleanest_step(env: dict[str, str]) -> None:
     assert "signal average" in out
 
 
+def test_output_does_not_depend_on_the_terminal_width_or_the_path_length(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 6)
+    deep.mkdir(parents=True)
+    trace = deep / "gb-2023-hourly.csv"
+    trace.write_bytes(GB_TRACE.read_bytes())
+    code, out, _ = invoke(
+        {**env, "COLUMNS": "40"}, "intensity", "--provider", f"trace:{trace}",
+        "--trace-start", "2023-03-15T18:00:00Z", "--hours", "3",
+    )  # fmt: skip
+    assert code == 0
+    assert f"source trace:{trace}   signal average" in out  # one unbroken line
+    assert "2023-03-15T18:00:00Z" in out and "cleanest" in out
+
+
 def test_trace_signal_marks_marginal_traces(env: dict[str, str]) -> None:
     code, out, _ = invoke(
         env, "intensity", "--provider", f"trace:{GB_TRACE}", "--trace-signal", "marginal",

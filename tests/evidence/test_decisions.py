@@ -7,12 +7,17 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from greenai.core.domain import Action, Decision, Signal
 from greenai.evidence.decisions import (
     DECISION_KEYS,
     append_decision,
     append_decisions,
     decision_to_dict,
+    decode_decision,
+    encode_decision,
 )
 
 T0 = datetime(2024, 5, 4, 12, 0, tzinfo=UTC)
@@ -79,7 +84,62 @@ def test_append_writes_one_line_per_decision(tmp_path: Path) -> None:
 def test_many_decisions_are_appended_in_order_in_one_write(tmp_path: Path) -> None:
     path = tmp_path / "decisions.jsonl"
     first, second = replace(defer(), job_id="a"), replace(defer(), job_id="b")
-    append_decisions(path, [first, second])
+    append_decisions(path, [encode_decision(first), encode_decision(second)])
     append_decisions(path, [])
-    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    assert [line["job_id"] for line in lines] == ["a", "b"]
+    text = path.read_text(encoding="utf-8")
+    assert text.splitlines() == [encode_decision(first), encode_decision(second)]
+
+
+def test_one_encoder_keeps_utf8_and_turns_nan_and_infinity_into_null() -> None:
+    odd = replace(
+        defer(),
+        reason="intensité 212 > seuil 150 (Zürich, 東京)",
+        intensity=float("nan"),
+        forecast_min=float("inf"),
+    )
+    line = encode_decision(odd)
+    assert "Zürich, 東京" in line and "\\u" not in line  # text, not ASCII escapes
+    assert "NaN" not in line and "Infinity" not in line
+    data = json.loads(line)
+    assert (data["intensity"], data["forecast_min"]) == (None, None)
+    assert list(data) == list(DECISION_KEYS)
+
+
+texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+numbers = st.none() | st.floats(allow_nan=False, allow_infinity=False, width=64)
+times = st.none() | st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    reason=texts,
+    numbers=st.tuples(numbers, numbers, numbers, numbers),
+    planned=times,
+    action=st.sampled_from(list(Action)),
+    warnings=st.lists(texts, max_size=3),
+)
+def test_decode_reads_back_exactly_what_encode_wrote(
+    reason: str,
+    numbers: tuple[float | None, ...],
+    planned: datetime | None,
+    action: Action,
+    warnings: list[str],
+) -> None:
+    intensity, threshold, lowest, expected = numbers
+    decision = replace(
+        defer(),
+        action=action,
+        reason=reason,
+        intensity=intensity,
+        threshold=threshold,
+        forecast_min=lowest,
+        forecast_intensity=expected,
+        planned_start=planned,
+        warnings=tuple(warnings),
+    )
+    line = encode_decision(decision)
+    assert decode_decision(line) == decision
+    assert decode_decision(json.loads(line)) == decision
+    assert encode_decision(decode_decision(line)) == line

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from greenai.core.domain import JobSpec
+from greenai.core.domain import Job
 from greenai.formats.traces import Trace
 
 T0 = datetime(2023, 1, 1, tzinfo=UTC)
@@ -27,8 +27,17 @@ def make_job(
     interruptible: bool = False,
     gpus: int = 1,
     flexible: bool = True,
-) -> JobSpec:
+) -> Job:
     submit = T0 + timedelta(minutes=submit_min)
     duration = timedelta(minutes=duration_min)
     deadline = submit + duration + timedelta(minutes=slack_min)
-    return JobSpec(job_id, submit, duration, deadline, power_kw, interruptible, gpus, flexible)
+    return Job(
+        job_id,
+        submit,
+        duration,
+        deadline,
+        power_kw=power_kw,
+        interruptible=interruptible,
+        gpus=gpus,
+        flexible=flexible,
+    )

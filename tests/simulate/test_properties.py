@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greenai.core.domain import JobSpec
+from greenai.core.domain import Job
 from greenai.core.time import parse_time
 from greenai.formats.traces import Trace
 from greenai.simulate import SimulationSettings, simulate
@@ -28,7 +28,7 @@ POLICY_RUNS = [
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[Trace, list[JobSpec]]:
+def scenarios(draw: st.DrawFn) -> tuple[Trace, list[Job]]:
     hours = draw(st.integers(30, 60))
     values = draw(st.lists(st.integers(0, 500), min_size=hours, max_size=hours))
     jobs = []
@@ -44,14 +44,14 @@ def scenarios(draw: st.DrawFn) -> tuple[Trace, list[JobSpec]]:
     return make_trace([float(v) for v in values]), jobs
 
 
-def run(trace: Trace, jobs: list[JobSpec], policy: str, forecast: str) -> dict[str, Any]:
+def run(trace: Trace, jobs: list[Job], policy: str, forecast: str) -> dict[str, Any]:
     return simulate(trace, jobs, SimulationSettings(policy, forecast, 7, HORIZON_H))
 
 
 @settings(max_examples=60, deadline=None)
 @given(scenarios())
 def test_every_policy_keeps_windows_durations_and_totals(
-    scenario: tuple[Trace, list[JobSpec]],
+    scenario: tuple[Trace, list[Job]],
 ) -> None:
     trace, jobs = scenario
     oracle = run(trace, jobs, "oracle", "perfect")
@@ -64,10 +64,10 @@ def test_every_policy_keeps_windows_durations_and_totals(
             assert detail["emissions_kg"] >= best[job.id] - 1e-6, (policy, forecast, job.id)
 
 
-def check_job(job: JobSpec, detail: dict[str, Any]) -> None:
+def check_job(job: Job, detail: dict[str, Any]) -> None:
     pieces = [(parse_time(a), parse_time(b)) for a, b in detail["segments"]]
     assert not detail["late"], "without a capacity limit nothing is ever late"
-    assert pieces[0][0] >= job.submit and pieces[-1][1] <= job.deadline
+    assert pieces[0][0] >= job.submitted_at and pieces[-1][1] <= job.deadline
     ran = sum((b - a).total_seconds() for a, b in pieces)
     assert abs(ran - job.duration.total_seconds()) < 1e-3
     if not job.interruptible or len(pieces) == 1:
@@ -87,13 +87,13 @@ def check_totals(result: dict[str, Any]) -> None:
 @settings(max_examples=60, deadline=None)
 @given(scenarios())
 def test_window_under_perfect_equals_the_oracle_when_the_slack_fits_the_horizon(
-    scenario: tuple[Trace, list[JobSpec]],
+    scenario: tuple[Trace, list[Job]],
 ) -> None:
     trace, jobs = scenario
     whole = [
-        JobSpec(j.id, j.submit, j.duration, j.deadline, j.power_kw)
+        Job(j.id, j.submitted_at, j.duration, j.deadline, power_kw=j.power_kw)
         for j in jobs
-        if (j.deadline - j.submit).total_seconds() <= HORIZON_H * 3600
+        if (j.deadline - j.submitted_at).total_seconds() <= HORIZON_H * 3600
     ]
     window = run(trace, whole, "window", "perfect")["jobs_detail"]
     oracle = run(trace, whole, "oracle", "perfect")["jobs_detail"]
@@ -103,7 +103,7 @@ def test_window_under_perfect_equals_the_oracle_when_the_slack_fits_the_horizon(
 
 @settings(max_examples=40, deadline=None)
 @given(scenarios(), st.integers(1, 3))
-def test_capacity_is_never_exceeded(scenario: tuple[Trace, list[JobSpec]], capacity: int) -> None:
+def test_capacity_is_never_exceeded(scenario: tuple[Trace, list[Job]], capacity: int) -> None:
     trace, jobs = scenario
     for policy in ("now", "window", "interruptible"):
         result = simulate(trace, jobs, SimulationSettings(policy, capacity=capacity))

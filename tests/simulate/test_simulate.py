@@ -92,7 +92,7 @@ def test_a_job_past_the_end_of_the_trace_is_an_input_error_naming_it(tmp_path: P
 
 def test_bad_settings_are_config_errors() -> None:
     trace = make_trace([1, 2, 3])
-    with pytest.raises(ConfigError, match="unknown policy"):
+    with pytest.raises(ConfigError, match="policy: unknown 'greedy' \\(choose from now, "):
         simulate(trace, [], SimulationSettings("greedy"))
     with pytest.raises(ConfigError, match="unknown forecast"):
         simulate(trace, [], SimulationSettings("window", forecast="psychic"))
@@ -166,9 +166,9 @@ def test_views_carry_their_uncertainty_except_perfect_and_raw() -> None:
 def test_real_trace_with_recorded_forecasts_end_to_end() -> None:
     data = Path(__file__).resolve().parents[2] / "benchmarks" / "data"
     trace = load_trace(data / "caiso-pge-moer-2021-07.csv")
-    offset = trace.start - make_job("x", 0, 1, 0).submit + timedelta(days=10)
+    offset = trace.start - make_job("x", 0, 1, 0).submitted_at + timedelta(days=10)
     jobs = [
-        replace(job, submit=job.submit + offset, deadline=job.deadline + offset)
+        replace(job, submitted_at=job.submitted_at + offset, deadline=job.deadline + offset)
         for job in (make_job(f"j{k}", 37 * k, 45, 150) for k in range(20))
     ]
     oracle = simulate(trace, jobs, SimulationSettings("oracle"))
