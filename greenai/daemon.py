@@ -13,7 +13,7 @@ import ipaddress
 import logging
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from functools import cache
@@ -23,20 +23,24 @@ import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from greenai.api import ApiDeps, create_app
-from greenai.core.domain import Decision, RunRecord
+from greenai.core.domain import Decision
 from greenai.core.errors import ConfigError
 from greenai.core.settings import Settings
 from greenai.core.time import Clock, SystemClock
+from greenai.evidence.decisions import append_decision, append_decisions
+from greenai.evidence.sci import append_row
 from greenai.executors.base import Executor, parse_gpu_slots
-from greenai.executors.local import LocalExecutor
-from greenai.scheduling.config import EngineConfig, ForecastSource, Meter
+from greenai.policies.registry import get_policy
+from greenai.providers.base import IntensitySource
+from greenai.scheduling.config import EngineConfig
 from greenai.scheduling.engine import Engine
-from greenai.scheduling.planner import POLICIES
 from greenai.storage.database import make_engine, upgrade
 from greenai.storage.store import Store
 from greenai.storage.writer import SubmitWriter
 
 log = logging.getLogger(__name__)
+
+DEFAULT_POLICY = "window"
 
 
 def check_bind(host: str, has_token: bool) -> None:
@@ -56,44 +60,58 @@ def check_bind(host: str, has_token: bool) -> None:
 
 @dataclass
 class EvidenceFiles:
-    """Writes the SCI CSV and the decision log (formats.md §4, §5)."""
+    """Writes the SCI CSV and the decision log (docs/formats.md §4, §5)."""
 
     settings: Settings
 
     def record_decision(self, decision: Decision) -> None:
-        from greenai.evidence import append_decision
-
         append_decision(self.settings.decision_log_path, decision)
 
-    def record_decisions(self, decisions: Sequence[Decision]) -> None:
-        from greenai.evidence import append_decisions
+    def record_decisions(self, lines: Sequence[str]) -> None:
+        append_decisions(self.settings.decision_log_path, lines)
 
-        append_decisions(self.settings.decision_log_path, decisions)
-
-    def record_run(self, record: RunRecord) -> None:
-        from greenai.evidence import append_run
-
-        append_run(self.settings.evidence_path, record)
+    def record_run(self, row: Mapping[str, str], *, unless_present: bool = False) -> bool:
+        return append_row(self.settings.evidence_path, row, unless_present=unless_present)
 
 
-def default_sources(settings: Settings, clock: Clock) -> Callable[[str], ForecastSource]:
+def default_sources(settings: Settings, clock: Clock) -> Callable[[str], IntensitySource]:
     """One fallback chain per provider spec, built on first use."""
     from greenai.providers.fallback import build_chain
 
     @cache
-    def source_for(spec: str) -> ForecastSource:
+    def source_for(spec: str) -> IntensitySource:
         return build_chain(spec, settings, clock=clock)
 
     return source_for
 
 
-def default_meters(settings: Settings, clock: Clock) -> Callable[[tuple[int, ...]], Meter]:
-    def meter_for(gpus: tuple[int, ...]) -> Meter:
-        from greenai.meters import build_meter
+def _local_executor(settings: Settings, clock: Clock) -> Executor:
+    from greenai.executors.local import LocalExecutor
+    from greenai.meters.config import MeterConfig
 
-        return build_meter(settings, list(gpus), clock)
+    return LocalExecutor(MeterConfig.from_settings(settings), clock)
 
-    return meter_for
+
+# The executors `--executor` can name; Slurm and Kubernetes join here.
+EXECUTORS: dict[str, Callable[[Settings, Clock], Executor]] = {"local": _local_executor}
+
+
+def build_executor(settings: Settings, clock: Clock) -> Executor:
+    factory = EXECUTORS.get(settings.executor)
+    if factory is None:
+        known = ", ".join(sorted(EXECUTORS))
+        raise ConfigError(f"executor: unknown {settings.executor!r} (choose from {known})")
+    return factory(settings, clock)
+
+
+def daemon_policy(settings: Settings) -> str:
+    """The policy jobs get when they name none; it must plan from forecasts, and a
+    threshold policy needs a threshold."""
+    name = settings.policy or DEFAULT_POLICY
+    get_policy(name, online=True)
+    if name == "threshold" and settings.threshold is None:
+        raise ConfigError("threshold: the threshold policy needs GREENAI_THRESHOLD (gCO2/kWh)")
+    return name
 
 
 @dataclass
@@ -103,32 +121,29 @@ class Daemon:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     executor: Executor | None = None
-    source_for: Callable[[str], ForecastSource] | None = None
-    meter_for: Callable[[tuple[int, ...]], Meter] | None = None
+    source_for: Callable[[str], IntensitySource] | None = None
     stop_requested: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         settings = self.settings
         check_bind(settings.api_host, settings.api_token is not None)
-        if settings.policy not in POLICIES:
-            raise ConfigError(f"policy: the daemon plans with {' or '.join(POLICIES)}")
+        policy = daemon_policy(settings)
         slots = parse_gpu_slots(settings.gpu_slots)
         self.store = Store(make_engine(settings.resolved_database_url))
         self.writer = SubmitWriter(self.store)
         self.engine = Engine(
             self.store,
-            self.executor or LocalExecutor(),
+            self.executor or build_executor(settings, self.clock),
             EngineConfig(
                 slots,
-                settings.home / "logs",
+                settings.home / "runs",
                 default_provider=settings.provider,
-                policy=settings.policy,
+                policy=policy,
                 threshold=settings.threshold,
                 retry_budget=settings.retry_budget,
                 settings=settings,
             ),
             source_for=self.source_for or default_sources(settings, self.clock),
-            meter_for=self.meter_for or default_meters(settings, self.clock),
             evidence=EvidenceFiles(settings),
         )
         deps = ApiDeps(
@@ -140,6 +155,8 @@ class Daemon:
             evidence_path=settings.evidence_path,
             engine=self.engine,
             writer=self.writer,
+            default_policy=policy,
+            default_threshold=settings.threshold,
         )
         config = uvicorn.Config(
             create_app(deps),
@@ -161,9 +178,9 @@ class Daemon:
     def start(self, timeout: float = 15.0) -> None:
         """Migrate, reconcile, start ticking and serving; returns once the API listens."""
         upgrade(self.store.engine)
-        settled = self.engine.reconcile(self.clock.now())
-        if settled:
-            log.warning("reconciled %d job(s) left running by a previous daemon", settled)
+        found = self.engine.reconcile(self.clock.now())
+        if found:
+            log.warning("found %d run(s) left running by a previous daemon", found)
         self.scheduler.add_job(
             self.tick,
             "interval",

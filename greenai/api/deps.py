@@ -38,6 +38,8 @@ class ApiDeps:
     evidence_path: Path | None = None
     engine: EngineView | None = None
     writer: SubmitWriter | None = None  # group commit of submissions (the daemon starts one)
+    default_policy: str = "window"  # what a job that names no policy is planned with
+    default_threshold: float | None = None
 
 
 # The dependencies are ``async def``: they never block, and a plain ``def`` would cost each

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from greenai.core.time import parse_duration
+from greenai.policies.registry import policy_names
 from greenai.storage.records import EventRecord, JobRecord, RunSummary
+
+if TYPE_CHECKING:
+    PolicyName = StrEnum
+else:
+    # The policies a daemon can run, read from the registry: the OpenAPI enum follows it.
+    PolicyName = StrEnum(
+        "PolicyName", [(name.replace("-", "_"), name) for name in policy_names(online=True)]
+    )
 
 
 def _seconds(value: Any) -> float:
@@ -36,7 +46,8 @@ class JobIn(BaseModel):
     gpus: int = Field(1, ge=1, le=64)
     interruptible: bool = False
     on_deadline: Literal["run", "expire"] = "run"
-    policy: Literal["window", "threshold"] | None = None
+    flexible: bool = Field(True, description="false: rigid, starts as soon as a slot is free")
+    policy: PolicyName | None = Field(None, description="default: the daemon's policy")
     threshold: float | None = Field(None, ge=0)
     project: str | None = Field(None, max_length=200)
     provider: str | None = Field(None, max_length=200, description="e.g. 'uk:13,egrid:RFCE'")
@@ -80,6 +91,7 @@ class JobOut(BaseModel):
     duration_s: float
     gpus: int
     interruptible: bool
+    flexible: bool
     policy: str | None
     threshold: float | None
     project: str | None
@@ -95,10 +107,33 @@ class JobOut(BaseModel):
     log_path: str | None
 
     @classmethod
-    def of(cls, job: JobRecord) -> JobOut:
+    def of(cls, record: JobRecord) -> JobOut:
+        job = record.job
         return cls(
-            **{name: getattr(job, name) for name in cls.model_fields if hasattr(job, name)},
+            id=job.id,
+            name=job.name,
+            command=list(job.command),
+            state=str(record.state),
+            on_deadline=str(job.on_deadline),
+            submitted_at=job.submitted_at,
+            deadline=job.deadline,
             duration_s=job.duration.total_seconds(),
+            gpus=job.gpus,
+            interruptible=job.interruptible,
+            flexible=job.flexible,
+            policy=job.policy,
+            threshold=job.threshold,
+            project=job.project,
+            provider=job.provider,
+            planned_start=record.planned_start,
+            attempts=record.attempts,
+            cancel_requested=record.cancel_requested,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            exit_code=record.exit_code,
+            host=record.host,
+            gpu_ids=list(record.gpu_ids),
+            log_path=record.log_path,
         )
 
 

@@ -27,6 +27,20 @@ from greenai.core.domain import Signal
 from greenai.core.errors import ConfigError
 
 SECRET_FIELDS = ("watttime_password", "api_token")
+# Environment variables that hold secrets (or name files that do): read by greenai, never
+# handed on to the jobs it runs.
+SECRET_ENV_NAMES = frozenset(
+    {
+        "GREENAI_API_TOKEN",
+        "GREENAI_API_TOKEN_FILE",
+        "GREENAI_WATTTIME_PASSWORD",
+        "GREENAI_WATTTIME_USERNAME",
+        "WATTTIME_PASSWORD",
+        "WATTTIME_PASSWORD_FILE",
+        "WATTTIME_USERNAME",
+        "WATTTIME_USERNAME_FILE",
+    }
+)
 
 
 class Settings(BaseSettings):
@@ -36,7 +50,9 @@ class Settings(BaseSettings):
 
     home: Path = Field(Path("artifacts"), description="state folder: caches, database, evidence")
     provider: str = Field("uk", description="fallback chain, e.g. 'uk:13,egrid:RFCE'")
-    policy: str = Field("threshold", description="threshold | window")
+    policy: str | None = Field(
+        None, description="a registered policy (`greenai policies`); run: threshold, serve: window"
+    )
     threshold: float | None = Field(None, ge=0, description="gCO2/kWh at or below which to run")
     defer_seconds: float = Field(3600.0, ge=0, description="longest deferral before running")
     check_interval: float = Field(300.0, gt=0, description="seconds between re-checks")
@@ -79,6 +95,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="default sqlite:///HOME/greenai.db")
     tick_seconds: float = Field(60.0, gt=0, description="daemon re-plan period")
     gpu_slots: str = Field("1", description="a count ('4') or indices ('0,2,3')")
+    executor: str = Field("local", description="what runs the daemon's jobs: local")
     retry_budget: int = Field(1, ge=0, description="re-queues of a job a crash interrupted")
     grace_seconds: float = Field(30.0, ge=0, description="SIGTERM grace for running jobs")
 

@@ -1,34 +1,20 @@
-"""The engine's configuration, counters and the small interfaces it is built against.
+"""The engine's configuration, counters and the evidence sink it writes to.
 
-Each interface is what the engine calls, no more: the real provider chain, meters and evidence
-writers are wired in by the daemon; tests pass fakes.
+The engine is built against small interfaces (an ``Executor``, an ``IntensitySource`` per
+provider spec, an ``EvidenceSink``); the daemon wires the real ones in, tests pass fakes.
 """
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from greenai.core.domain import Decision, EnergyReading, Forecast, RunRecord
+from greenai.core.domain import Decision
 from greenai.core.settings import Settings, load_settings
-
-
-class ForecastSource(Protocol):
-    """A provider chain as the engine uses it (``greenai.providers.fallback.build_chain``)."""
-
-    def forecast(self, now: datetime, horizon: timedelta) -> Forecast: ...
-
-    def history(self, start: datetime, end: datetime) -> Forecast: ...
-
-
-class Meter(Protocol):
-    def start(self) -> Any: ...
-
-    def stop(self, token: Any) -> EnergyReading: ...
 
 
 class EvidenceSink(Protocol):
@@ -36,11 +22,14 @@ class EvidenceSink(Protocol):
 
     def record_decision(self, decision: Decision) -> None: ...
 
-    def record_decisions(self, decisions: Sequence[Decision]) -> None:
-        """Many at once (a re-plan): one lock and one write instead of one per decision."""
+    def record_decisions(self, lines: Sequence[str]) -> None:
+        """Many encoded decisions at once (a re-plan): one lock and one write."""
         ...
 
-    def record_run(self, record: RunRecord) -> None: ...
+    def record_run(self, row: Mapping[str, str], *, unless_present: bool = False) -> bool:
+        """Append one SCI row; with ``unless_present``, only if its run is not there yet.
+        Returns whether it appended."""
+        ...
 
 
 @dataclass
@@ -57,8 +46,10 @@ class EngineStats:
 
 @dataclass
 class EngineConfig:
+    """``runs_dir`` holds one state folder per run attempt (``<job id>/<attempt>``)."""
+
     gpu_slots: tuple[int, ...]
-    log_dir: Path
+    runs_dir: Path
     default_provider: str = "uk"
     policy: str = "window"
     threshold: float | None = None

@@ -2,34 +2,36 @@
 
 ``Engine.tick(now)`` never raises: each stage runs on its own, and a failing stage is logged,
 counted in ``EngineStats`` and tried again on the next tick. The store is the truth about job
-states (every change a compare-and-set); the engine's memory only holds what cannot be stored:
-process handles, meter tokens and the forecast cache. ``reconcile`` settles jobs a dead daemon
-left ``running``; ``drain`` is the SIGTERM path.
+states (every change a compare-and-set stored with the event that explains it) and keeps each
+run's executor handle; the engine's memory holds only what it can rebuild: the runs it watches
+and the forecast cache. ``reconcile`` re-attaches, after a restart, to every run this host left
+running and learns how the finished ones ended; ``drain`` is the SIGTERM path.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from greenai.core.domain import Action, Decision, EnergyReading, Forecast, JobState, RunRecord
+from greenai.core.domain import Action, Decision, Forecast, JobState, OnDeadline
 from greenai.core.errors import ExecutorError, GreenAIError, InvalidTransition
 from greenai.core.time import Clock
-from greenai.executors.base import Executor, Handle, Launch, pick_gpus
-from greenai.scheduling.accounting import RunContext, account_run, run_summary
-from greenai.scheduling.config import (
-    EngineConfig,
-    EngineStats,
-    EvidenceSink,
-    ForecastSource,
-    Meter,
-)
-from greenai.scheduling.planner import plan_waiting
-from greenai.storage.records import Event, JobRecord, OnDeadline
+from greenai.evidence.decisions import decode_decision, encode_decision
+from greenai.evidence.records import FinishedRun, account_run, intensity_history
+from greenai.evidence.sci import sci_row
+from greenai.executors.base import Executor, Exited, Handle, Launch, Lost, Running, pick_gpus
+from greenai.policies.base import Capacity
+from greenai.providers.base import IntensitySource
+from greenai.scheduling.config import EngineConfig, EngineStats, EvidenceSink
+from greenai.scheduling.planner import QueueDefaults, plan_queue
+from greenai.scheduling.runs import outcome_of, run_summary, stand_in_reading
+from greenai.storage.records import Event, JobRecord
 from greenai.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -39,12 +41,12 @@ REPLAN_TOLERANCE = timedelta(seconds=1)
 
 
 @dataclass
-class _Running:
+class _Watched:
+    """A run the engine watches: its job as claimed, its handle, when a stop was first asked."""
+
+    job: JobRecord
     handle: Handle
-    meter: Meter | None
-    token: Any
-    started_at: datetime
-    planned_intensity: float | None
+    cancel_sent: float | None = None
 
 
 class Engine:
@@ -55,20 +57,24 @@ class Engine:
         store: Store,
         executor: Executor,
         config: EngineConfig,
-        source_for: Callable[[str], ForecastSource] | None = None,
-        meter_for: Callable[[tuple[int, ...]], Meter] | None = None,
+        source_for: Callable[[str], IntensitySource] | None = None,
         evidence: EvidenceSink | None = None,
     ) -> None:
         self.store = store
         self.executor = executor
         self.config = config
         self.source_for = source_for
-        self.meter_for = meter_for
         self.evidence = evidence
         self.stats = EngineStats()
         self.dispatching = True
         self.forecasts: dict[str, tuple[Forecast, datetime]] = {}
-        self._running: dict[str, _Running] = {}
+        self._watched: dict[str, _Watched] = {}
+        # This pass's start decisions, and whether each was already logged: the decision that
+        # starts a job is stored with its dispatch, in the policy's own words.
+        self._starting: dict[str, tuple[Decision, bool]] = {}
+        self._defaults = QueueDefaults(
+            config.default_provider, config.policy, config.threshold, can_pause=False
+        )
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -92,7 +98,7 @@ class Engine:
 
     @property
     def running_jobs(self) -> int:
-        return len(self._running)
+        return len(self._watched)
 
     def forecast(self, spec: str | None = None) -> Forecast | None:
         cached = self.forecasts.get(spec or self.config.default_provider)
@@ -119,11 +125,9 @@ class Engine:
                 self.stats.fallbacks += 1
             self.forecasts[spec] = (forecast, now)
 
-    def _waiting(self) -> list[JobRecord]:
-        return self.store.jobs_in(WAITING)
-
     def _expire(self, now: datetime) -> None:
-        for job in self._waiting():
+        for record in self.store.jobs_in(WAITING):
+            job = record.job
             if job.on_deadline is OnDeadline.EXPIRE and job.deadline <= now:
                 decision = Decision(
                     now,
@@ -133,38 +137,60 @@ class Engine:
                     "deadline passed before the job could start",
                     deadline=job.deadline,
                 )
-                self._move(job, job.state, JobState.EXPIRED, Event.from_decision(decision))
-                self._log_decision(decision)
+                event = Event(now, "expire", decision.reason, encode_decision(decision))
+                if self._move(record, record.state, JobState.EXPIRED, event):
+                    self._log_decision(decision)
 
     def _plan(self, now: datetime) -> None:
+        self._starting.clear()
         waiting = self.store.waiting_for_plan()
-        for spec, group in waiting.by_provider(self.config.default_provider).items():
-            plan = plan_waiting(
-                group, self.forecast(spec), now, self.config.policy, self.config.threshold
-            )
-            moved = plan.moved(REPLAN_TOLERANCE)
-            applied = self.store.set_plans(plan.rows(moved))
-            if applied:
-                log.info("re-planned %d of %d waiting jobs for %s", applied, len(group), spec)
-            if self.evidence is not None and moved:
-                self.evidence.record_decisions([plan.decision(i) for i in moved])
+        capacity = Capacity(len(self.config.gpu_slots), self._gpus_in_use())
+        for group in plan_queue(waiting, self.forecast, now, self._defaults, capacity):
+            moved = group.moved(REPLAN_TOLERANCE)
+            applied = self.store.set_plans(group.rows(moved))
+            if len(applied):
+                log.info("re-planned %d of %d waiting jobs for %s", len(applied),
+                         len(group.jobs), group.provider)  # fmt: skip
+            if self.evidence is not None and len(applied):
+                self.evidence.record_decisions(applied.payloads)
+            logged = set(applied.job_ids)
+            for decision in group.decisions:
+                if decision.action is Action.START:
+                    self._starting[decision.job_id] = (decision, decision.job_id in logged)
+
+    def _gpus_in_use(self) -> int:
+        return sum(watched.job.job.gpus for watched in self._watched.values())
 
     def _dispatch(self, now: datetime) -> None:
         if not self.dispatching:
             return
         due = [j for j in self.store.upcoming(limit=1000) if j.planned_start <= now]  # type: ignore[operator]
-        due.sort(key=lambda job: (job.deadline - job.duration, job.planned_start))
+        due.sort(key=lambda record: (record.job.latest_start, record.planned_start))
         busy = self.store.busy_gpu_ids()
-        for job in due:
-            gpus = pick_gpus(self.config.gpu_slots, busy, job.gpus)
-            if gpus is None:
+        free = len(self.config.gpu_slots) - self._gpus_in_use()
+        for record in due:
+            if record.job.gpus > free:
                 continue
-            if self._start(job, gpus, now):
+            gpus: tuple[int, ...] | None = ()
+            if not self.executor.picks_gpus:
+                gpus = pick_gpus(self.config.gpu_slots, busy, record.job.gpus)
+            if gpus is not None and self._start(record, gpus, now):
                 busy.update(gpus)
+                free -= record.job.gpus
 
-    def _start(self, job: JobRecord, gpus: tuple[int, ...], now: datetime) -> bool:
-        """Claim the job (compare-and-set), then start its command; ``True`` if it holds GPUs."""
-        event = Event(now, "dispatch", f"started on GPUs {list(gpus)} of {self.config.host}")
+    def _start(self, record: JobRecord, gpus: tuple[int, ...], now: datetime) -> bool:
+        """Claim the job and store where its run will be found, then start the run; ``True``
+        if it now holds its GPUs."""
+        job, attempt = record.job, record.attempts + 1
+        state_dir = self.config.runs_dir / job.id / str(attempt)
+        launch = Launch(job.id, attempt, job.command, job.gpus, gpus, state_dir, job.cwd, job.env)
+        handle = self.executor.handle_for(launch)
+        decision, logged = self._starting.pop(job.id, (None, True))
+        if decision is None and record.plan is not None:
+            decision = decode_decision(record.plan)
+        payload = encode_decision(decision) if decision is not None else "{}"
+        where = f"started on GPUs {list(gpus)} of {self.config.host}"
+        event = Event(now, "dispatch", where, payload)
         try:
             claimed = self.store.transition(
                 job.id,
@@ -172,9 +198,12 @@ class Engine:
                 JobState.RUNNING,
                 event,
                 started_at=now,
-                attempts=job.attempts + 1,
+                attempts=attempt,
                 host=self.config.host,
                 gpu_ids=list(gpus),
+                handle=handle.to_json(),
+                plan=json.loads(payload) if decision is not None else record.plan,
+                log_path=str(launch.log_path),
                 cancel_requested=False,
                 finished_at=None,
                 exit_code=None,
@@ -182,128 +211,123 @@ class Engine:
         except InvalidTransition as exc:
             log.info("job %s not started: %s", job.id, exc)
             return False
-        log_path = self.config.log_dir / f"{job.id}.log"
-        launch = Launch(job.id, claimed.attempts, job.command, gpus, log_path, job.cwd, job.env)
+        if not logged and self.evidence is not None:
+            self.evidence.record_decisions([payload])
         try:
-            handle = self.executor.submit(launch)
+            started = self.executor.submit(launch)
         except ExecutorError as exc:
-            self._move(
-                claimed,
-                JobState.RUNNING,
-                JobState.FAILED,
-                Event(now, "fail", str(exc)),
-                finished_at=now,
-            )
+            fail = Event(now, "fail", f"could not start: {exc}")
+            self._move(claimed, JobState.RUNNING, JobState.FAILED, fail, finished_at=now)
             return False
-        self.store.update_running(job.id, pid=handle.pid, log_path=str(log_path))
-        meter, token = self._start_meter(gpus)
-        planned = self._planned_intensity(job.id)
-        self._running[job.id] = _Running(handle, meter, token, now, planned)
+        if started != handle:
+            self.store.update_running(job.id, handle=started.to_json())
+        self._watched[job.id] = _Watched(claimed, started)
         return True
 
-    def _start_meter(self, gpus: tuple[int, ...]) -> tuple[Meter | None, Any]:
-        if self.meter_for is None:
-            return None, None
-        try:
-            meter = self.meter_for(gpus)
-            return meter, meter.start()
-        except GreenAIError as exc:
-            log.warning("no meter for GPUs %s: %s", gpus, exc)
-            return None, None
-
-    def _planned_intensity(self, job_id: str) -> float | None:
-        for event in reversed(self.store.events(job_id)):
-            value = event.payload.get("forecast_intensity")
-            if value is not None:
-                return float(value)
-        return None
-
     def _reap(self, now: datetime) -> None:
-        if not self._running:
+        if not self._watched:
             return
-        records = {job.id: job for job in self.store.jobs_in([JobState.RUNNING])}
-        for job_id, running in list(self._running.items()):
-            job = records.get(job_id)
-            if job is not None and job.cancel_requested:
-                self._stop(running.handle)
-            code = self.executor.poll(running.handle)
-            if code is not None:
-                del self._running[job_id]
-                self._finish(job or self.store.get(job_id), running, code, now)
+        records = {record.id: record for record in self.store.jobs_in([JobState.RUNNING])}
+        for job_id, watched in list(self._watched.items()):
+            record = records.get(job_id)
+            if record is None:  # moved on without us (another replica settled it)
+                del self._watched[job_id]
+                continue
+            if record.cancel_requested:
+                self._stop(watched)
+            self._settle(record, watched.handle, self.executor.poll(watched.handle), now)
 
-    def _stop(self, handle: Handle) -> None:
-        if handle.cancel_sent is None:
-            handle.cancel_sent = time.monotonic()
-            self.executor.cancel(handle)
-        elif time.monotonic() - handle.cancel_sent > self.config.cancel_grace_s:
-            self.executor.cancel(handle, force=True)
+    def _settle(self, record: JobRecord, handle: Handle, status: object, now: datetime) -> None:
+        """Act on what the executor says of a run: keep watching, finish it, or settle it."""
+        if isinstance(status, Running):
+            self._watched.setdefault(record.id, _Watched(record, handle))
+            return
+        self._watched.pop(record.id, None)
+        if isinstance(status, Exited):
+            self._finish(record, status, now)
+        elif isinstance(status, Lost):
+            self._settle_interrupted(record, now, f"its run was lost ({status.reason})")
 
-    def _finish(self, job: JobRecord, running: _Running, code: int, now: datetime) -> None:
-        reading = self._stop_meter(running, now)
-        record = self._account(job, running, reading, code)
-        if job.cancel_requested:
-            new, action, why = JobState.CANCELLED, "cancel", f"stopped on request (exit {code})"
-        elif code == 0:
-            new, action, why = JobState.SUCCEEDED, "finish", "command exited 0"
-        else:
-            new, action, why = JobState.FAILED, "fail", f"command exited {code}"
-        self.store.record_run(run_summary(record, running.handle.attempt))
-        self._move(
-            job,
-            JobState.RUNNING,
-            new,
-            Event(now, action, why),
-            finished_at=now,
-            exit_code=code,
-            pid=None,
+    def _stop(self, watched: _Watched) -> None:
+        if watched.cancel_sent is None:
+            watched.cancel_sent = time.monotonic()
+            self.executor.cancel(watched.handle)
+        elif time.monotonic() - watched.cancel_sent > self.config.cancel_grace_s:
+            self.executor.cancel(watched.handle, force=True)
+
+    def _finish(self, record: JobRecord, exited: Exited, now: datetime) -> None:
+        """Account the run, end the job with its run stored (one transaction), then append its
+        evidence row and note that it is safely there."""
+        settings = self.config.settings
+        reading = exited.reading or stand_in_reading(record, exited, settings)
+        decision = decode_decision(record.plan) if record.plan else None
+        run = FinishedRun(
+            uuid.uuid4().hex,
+            record.job,
+            decision,
+            reading,
+            exited.exit_code,
+            self.config.host,
+            started_at=exited.started_at,
+            finished_at=exited.finished_at,
         )
-        if self.evidence is not None:
-            self.evidence.record_run(record)
+        spec = record.job.provider or self.config.default_provider
+        source = self.source_for(spec) if self.source_for is not None else None
+        history = intensity_history(source, record.job, reading.finished_at, self.forecast(spec))
+        evidence = account_run(run, history, settings)
+        row = sci_row(evidence)
+        outcome = outcome_of(record, exited)
+        try:
+            self.store.finish_run(
+                record.id,
+                outcome.state,
+                Event(now, outcome.action, outcome.reason),
+                run_summary(evidence, record.attempts, row),
+                finished_at=exited.finished_at,
+                exit_code=exited.exit_code,
+            )
+        except InvalidTransition as exc:
+            log.info("job %s: %s", record.id, exc)
+            return
+        self._append_evidence(evidence.run_id, row, unless_present=False)
 
-    def _stop_meter(self, running: _Running, now: datetime) -> EnergyReading:
-        if running.meter is not None:
-            try:
-                return running.meter.stop(running.token)
-            except GreenAIError as exc:
-                log.warning("meter failed for job %s: %s", running.handle.job_id, exc)
-        return EnergyReading(running.started_at, now, meter="none")
-
-    def _account(
-        self, job: JobRecord, running: _Running, reading: EnergyReading, code: int
-    ) -> RunRecord:
-        context = RunContext(
-            job=job,
-            exit_code=code,
-            history=self._history(job, reading.finished_at),
-            planned_intensity=running.planned_intensity,
-            host=self.config.host,
-        )
-        return account_run(context, reading, self.config.settings)
-
-    def _history(self, job: JobRecord, end: datetime) -> Forecast | None:
-        """Intensity over the job's life (actuals where the source has them), else the
-        cached forecast."""
-        spec = job.provider or self.config.default_provider
-        if self.source_for is not None:
-            try:
-                return self.source_for(spec).history(job.submitted_at, end)
-            except GreenAIError as exc:
-                log.info("no intensity history for job %s: %s", job.id, exc)
-        return self.forecast(spec)
+    def _append_evidence(self, run_id: str, row: dict[str, str], *, unless_present: bool) -> None:
+        if self.evidence is None:
+            return
+        self.evidence.record_run(row, unless_present=unless_present)
+        self.store.mark_evidence_appended(run_id)
 
     # -- start-up and shut-down --------------------------------------------------------------
 
     def reconcile(self, now: datetime) -> int:
-        """Settle jobs left ``running`` by a daemon that died: stop their orphaned commands,
-        then re-queue each within its retry budget or fail it. Returns how many were settled."""
-        settled = 0
-        for job in self.store.jobs_in([JobState.RUNNING]):
-            if job.id in self._running or job.host not in (None, self.config.host):
+        """After a (re)start: append evidence rows a dead daemon stored but may not have
+        written, then re-attach to every run this host left running, finishing the ones that
+        ended meanwhile and settling the lost ones. Returns how many runs it looked at."""
+        for run in self.store.runs_without_evidence():
+            self._append_evidence(run.id, run.evidence, unless_present=True)
+        looked = 0
+        for record in self.store.jobs_in([JobState.RUNNING]):
+            if record.id in self._watched or record.host not in (None, self.config.host):
                 continue
-            if job.pid is not None:
-                self.executor.stop_orphan(job.id, job.pid)
-            settled += self._settle_interrupted(job, now, "the daemon stopped while it ran")
-        return settled
+            looked += 1
+            self._reattach(record, now)
+        return looked
+
+    def _reattach(self, record: JobRecord, now: datetime) -> None:
+        if record.handle is None:
+            self._settle_interrupted(record, now, "the daemon stopped before its run started")
+            return
+        handle = Handle.from_json(record.handle)
+        if handle.executor != self.executor.name:
+            why = f"its run belongs to the {handle.executor} executor, not {self.executor.name}"
+            self._settle_interrupted(record, now, why)
+            return
+        status = self.executor.attach(handle)
+        if isinstance(status, Running):
+            reason = "re-attached to its run after a daemon restart"
+            self.store.add_event(record.id, Event(now, "reattach", reason))
+            log.info("job %s: %s", record.id, reason)
+        self._settle(record, handle, status, now)
 
     def _settle_interrupted(
         self, job: JobRecord, now: datetime, cause: str, crashed: bool = True
@@ -319,35 +343,26 @@ class Engine:
             )
         else:
             new, why = JobState.FAILED, f"{cause}; retry budget of {budget} spent"
-        final = {"finished_at": now} if new.is_final else {"planned_start": None}
-        return int(
-            self._move(
-                job,
-                JobState.RUNNING,
-                new,
-                Event(now, "reconcile", why),
-                pid=None,
-                gpu_ids=None,
-                **final,
-            )
-        )
+        final = {"finished_at": now} if new.is_final else {"planned_start": None, "plan": None}
+        event = Event(now, "reconcile", why)
+        return int(self._move(job, JobState.RUNNING, new, event, gpu_ids=None, **final))
 
     def drain(self, clock: Clock, grace_s: float, poll_s: float = 0.2) -> None:
         """SIGTERM: start nothing new, let running jobs finish within ``grace_s``, then stop
         the rest and re-queue them."""
         self.dispatching = False
         deadline = time.monotonic() + grace_s
-        while self._running and time.monotonic() < deadline:
+        while self._watched and time.monotonic() < deadline:
             self._reap(clock.now())
-            if self._running:
+            if self._watched:
                 time.sleep(poll_s)
-        for job_id, running in list(self._running.items()):
-            self.executor.cancel(running.handle, force=True)
-            for _ in range(50):
-                if self.executor.poll(running.handle) is not None:
+        for job_id, watched in list(self._watched.items()):
+            self.executor.cancel(watched.handle, force=True)
+            for _ in range(100):
+                if not isinstance(self.executor.poll(watched.handle), Running):
                     break
                 time.sleep(0.02)
-            del self._running[job_id]
+            del self._watched[job_id]
             cause = "stopped at daemon shutdown after the grace period"
             self._settle_interrupted(self.store.get(job_id), clock.now(), cause, crashed=False)
 

@@ -8,6 +8,7 @@ an installed wheel alike.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,21 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-import greenai.migrations as migrations
 from greenai.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
+
+def _migrations_dir() -> Path:
+    """The Alembic scripts, shipped as the package ``greenai.migrations`` (found, not
+    imported: their ``env.py`` imports this module)."""
+    spec = importlib.util.find_spec("greenai.migrations")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("greenai.migrations is missing from this installation")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+MIGRATIONS_DIR = _migrations_dir()
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 

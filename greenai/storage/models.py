@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -91,11 +92,14 @@ class Job(Base):
     duration_s: Mapped[float] = mapped_column(Float)
     gpus: Mapped[int] = mapped_column(Integer)
     interruptible: Mapped[bool] = mapped_column(Boolean)
+    flexible: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    power_kw: Mapped[float] = mapped_column(Float, server_default="0")
     policy: Mapped[str | None] = mapped_column(String(32))
     threshold: Mapped[float | None] = mapped_column(Float)
     project: Mapped[str | None] = mapped_column(String(200))
     provider: Mapped[str | None] = mapped_column(String(200))
     planned_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the decision behind it
     attempts: Mapped[int] = mapped_column(Integer)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean)
@@ -104,7 +108,7 @@ class Job(Base):
     exit_code: Mapped[int | None] = mapped_column(Integer)
     host: Mapped[str | None] = mapped_column(String(255))
     gpu_ids: Mapped[list[int] | None] = mapped_column(JSON)
-    pid: Mapped[int | None] = mapped_column(Integer)
+    handle: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the executor's, of the run
     log_path: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -148,4 +152,5 @@ class RunRow(Base):
     counterfactual_g: Mapped[float | None] = mapped_column(Float)
     saved_g: Mapped[float | None] = mapped_column(Float)
     delay_s: Mapped[float] = mapped_column(Float)
-    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)  # the SCI row's cells
+    evidence_appended: Mapped[bool] = mapped_column(Boolean, server_default=true())

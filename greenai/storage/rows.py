@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -18,38 +17,41 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.types import NullType
 
-from greenai.core.domain import JobState
-from greenai.storage.models import DecisionRow, Job, RunRow, stored_utc
+from greenai.core.domain import Job, JobState, OnDeadline
+from greenai.storage.models import DecisionRow, RunRow, stored_utc
+from greenai.storage.models import Job as JobRow
 from greenai.storage.records import (
     Event,
     EventRecord,
     JobRecord,
-    NewJob,
-    OnDeadline,
     PlanRows,
     RunSummary,
+    Submission,
     WaitingJobs,
 )
 
 _Processor = Callable[[Any], Any]
 
-jobs = cast(Table, Job.__table__)
+jobs = cast(Table, JobRow.__table__)
 decisions = cast(Table, DecisionRow.__table__)
 runs = cast(Table, RunRow.__table__)
 JOB_COLUMNS = tuple(column.name for column in jobs.c)
-# What re-planning reads of a waiting job (``WaitingJobs``); times come raw (``stored_utc``).
-PLAN_COLUMNS = (
-    jobs.c.id,
-    jobs.c.state,
-    jobs.c.policy,
-    jobs.c.threshold,
-    jobs.c.provider,
-    type_coerce(jobs.c.submitted_at, NullType()),
-    type_coerce(jobs.c.deadline, NullType()),
-    jobs.c.duration_s,
-    jobs.c.interruptible,
-    type_coerce(jobs.c.planned_start, NullType()),
-)
+# What re-planning reads of a waiting job (``WaitingJobs``), by ``WaitingJobs`` field name;
+# times come raw (``stored_utc``).
+PLAN_COLUMNS = {
+    "ids": jobs.c.id,
+    "states": jobs.c.state,
+    "policies": jobs.c.policy,
+    "thresholds": jobs.c.threshold,
+    "providers": jobs.c.provider,
+    "submitted": type_coerce(jobs.c.submitted_at, NullType()),
+    "deadlines": type_coerce(jobs.c.deadline, NullType()),
+    "durations": jobs.c.duration_s,
+    "interruptible": jobs.c.interruptible,
+    "gpus": jobs.c.gpus,
+    "flexible": jobs.c.flexible,
+    "planned": type_coerce(jobs.c.planned_start, NullType()),
+}
 _STATES = {str(state): state for state in JobState}
 
 
@@ -116,26 +118,28 @@ def _processed(
 
 
 def waiting_jobs(rows: Sequence[Any]) -> WaitingJobs:
-    """Waiting jobs from rows of ``PLAN_COLUMNS``, converted column by column."""
-    if not rows:
-        return WaitingJobs([], [], [], [], [], [], [], [], [], [])
-    columns = zip(*rows, strict=True)
-    ids, states, policies, thresholds, providers, submitted, deadlines, *rest = columns
-    durations, interruptible, planned = rest
+    """Waiting jobs from rows of ``PLAN_COLUMNS`` (in its order), converted column by column
+    and matched to ``WaitingJobs`` by name."""
+    names = list(PLAN_COLUMNS)
+    raw: dict[str, Sequence[Any]] = dict.fromkeys(names, ())
+    if rows:
+        raw = dict(zip(names, zip(*rows, strict=True), strict=True))
     seconds: dict[float, float] = {}  # as ``timedelta`` keeps them: whole microseconds
-    for value in set(durations):
+    for value in set(raw["durations"]):
         seconds[value] = timedelta(seconds=value).total_seconds()
     return WaitingJobs(
-        list(ids),
-        [_STATES[state] for state in states],
-        list(policies),
-        list(thresholds),
-        list(providers),
-        cast(list[datetime], _times(submitted)),
-        cast(list[datetime], _times(deadlines)),
-        [seconds[value] for value in durations],
-        [bool(value) for value in interruptible],
-        _times(planned),
+        ids=list(raw["ids"]),
+        states=[_STATES[state] for state in raw["states"]],
+        policies=list(raw["policies"]),
+        thresholds=list(raw["thresholds"]),
+        providers=list(raw["providers"]),
+        submitted=cast(list[datetime], _times(raw["submitted"])),
+        deadlines=cast(list[datetime], _times(raw["deadlines"])),
+        durations=[seconds[value] for value in raw["durations"]],
+        interruptible=[bool(value) for value in raw["interruptible"]],
+        gpus=[int(value) for value in raw["gpus"]],
+        flexible=[bool(value) for value in raw["flexible"]],
+        planned=_times(raw["planned"]),
     )
 
 
@@ -170,6 +174,7 @@ def plan_columns(rows: PlanRows) -> dict[str, Sequence[Any]]:
         "b_expected": rows.expected,
         "b_state": [str(JobState.SCHEDULED)] * len(rows),
         "b_start": rows.starts,
+        "b_plan": rows.payloads,
         "b_at": rows.ats,
     }
 
@@ -187,54 +192,81 @@ def decision_columns(rows: PlanRows) -> dict[str, Sequence[Any]]:
     }
 
 
-def new_row(new: NewJob, now: datetime) -> dict[str, Any]:
-    """The ``jobs`` row of a fresh submission (queued, with a new id)."""
+def new_row(submission: Submission, now: datetime) -> dict[str, Any]:
+    """The ``jobs`` row of a fresh submission (queued, never run)."""
+    job = submission.job
     return {
-        "id": str(uuid.uuid4()),
-        "name": new.name,
-        "command": list(new.command),
-        "cwd": new.cwd,
-        "env": new.env,
+        "id": job.id,
+        "name": job.name,
+        "command": list(job.command),
+        "cwd": job.cwd,
+        "env": job.env,
         "state": str(JobState.QUEUED),
-        "on_deadline": str(new.on_deadline),
-        "submitted_at": new.submitted_at,
-        "deadline": new.deadline,
-        "duration_s": new.duration.total_seconds(),
-        "gpus": new.gpus,
-        "interruptible": new.interruptible,
-        "policy": new.policy,
-        "threshold": new.threshold,
-        "project": new.project,
-        "provider": new.provider,
+        "on_deadline": str(job.on_deadline),
+        "submitted_at": job.submitted_at,
+        "deadline": job.deadline,
+        "duration_s": job.duration.total_seconds(),
+        "gpus": job.gpus,
+        "interruptible": job.interruptible,
+        "flexible": job.flexible,
+        "power_kw": job.power_kw,
+        "policy": job.policy,
+        "threshold": job.threshold,
+        "project": job.project,
+        "provider": job.provider,
         "planned_start": None,
+        "plan": None,
         "attempts": 0,
-        "idempotency_key": new.idempotency_key,
+        "idempotency_key": submission.idempotency_key,
         "cancel_requested": False,
         "started_at": None,
         "finished_at": None,
         "exit_code": None,
         "host": None,
         "gpu_ids": None,
-        "pid": None,
+        "handle": None,
         "log_path": None,
         "updated_at": now,
     }
 
 
 def job_record(row: RowMapping | dict[str, Any]) -> JobRecord:
-    values = dict(row)
-    duration_s = values.pop("duration_s")
+    """A stored row as the job it holds and where that job is in its life."""
+    job = Job(
+        row["id"],
+        row["submitted_at"],
+        timedelta(seconds=row["duration_s"]),
+        row["deadline"],
+        name=row["name"],
+        command=tuple(row["command"]),
+        gpus=row["gpus"],
+        interruptible=bool(row["interruptible"]),
+        flexible=bool(row["flexible"]),
+        power_kw=row["power_kw"],
+        policy=row["policy"],
+        threshold=row["threshold"],
+        provider=row["provider"],
+        project=row["project"],
+        on_deadline=OnDeadline(row["on_deadline"]),
+        cwd=row["cwd"],
+        env=row["env"],
+    )
     return JobRecord(
-        **{
-            **values,
-            "command": tuple(values["command"]),
-            "state": JobState(values["state"]),
-            "on_deadline": OnDeadline(values["on_deadline"]),
-            "duration": timedelta(seconds=duration_s),
-            "gpu_ids": tuple(values["gpu_ids"] or ()),
-            "interruptible": bool(values["interruptible"]),
-            "cancel_requested": bool(values["cancel_requested"]),
-        }
+        job=job,
+        state=JobState(row["state"]),
+        attempts=row["attempts"],
+        updated_at=row["updated_at"],
+        planned_start=row["planned_start"],
+        plan=row["plan"],
+        idempotency_key=row["idempotency_key"],
+        cancel_requested=bool(row["cancel_requested"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        exit_code=row["exit_code"],
+        host=row["host"],
+        gpu_ids=tuple(row["gpu_ids"] or ()),
+        handle=row["handle"],
+        log_path=row["log_path"],
     )
 
 
@@ -248,7 +280,7 @@ def event_row(
         "from_state": from_state,
         "to_state": to_state,
         "reason": event.reason,
-        "payload": event.payload,
+        "payload": event.payload,  # JSON text, stored as written (``json_text``)
     }
 
 

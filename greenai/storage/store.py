@@ -10,7 +10,6 @@ timeout (other processes still get it).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 from collections.abc import Collection, Iterator, Sequence
@@ -29,9 +28,9 @@ from greenai.storage.records import (
     Event,
     EventRecord,
     JobRecord,
-    NewJob,
     PlanRows,
     RunSummary,
+    Submission,
     WaitingJobs,
 )
 from greenai.storage.rows import (
@@ -63,19 +62,10 @@ _SET_PLAN = (
     .values(
         state=bindparam("b_state"),
         planned_start=bindparam("b_start"),
+        plan=bindparam("b_plan"),
         updated_at=bindparam("b_at"),
     )
 )
-
-
-@dataclass(frozen=True, slots=True)
-class PlanUpdate:
-    """A new planned start for a queued or scheduled job, with the decision behind it."""
-
-    job_id: str
-    expected: JobState
-    planned_start: datetime
-    event: Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +95,7 @@ class Store:
 
     # -- submissions -------------------------------------------------------------------------
 
-    def submit(self, new: NewJob, now: datetime | None = None) -> tuple[JobRecord, bool]:
+    def submit(self, new: Submission, now: datetime | None = None) -> tuple[JobRecord, bool]:
         """Store ``new`` as a queued job; ``(job, created)``. A repeated idempotency key
         returns the job that key first created instead of a second one."""
         try:
@@ -116,7 +106,9 @@ class Store:
                 raise
             return existing, False
 
-    def submit_many(self, batch: Sequence[tuple[NewJob, datetime]]) -> list[tuple[JobRecord, bool]]:
+    def submit_many(
+        self, batch: Sequence[tuple[Submission, datetime]]
+    ) -> list[tuple[JobRecord, bool]]:
         """Store many submissions in one transaction: ``(job, created)`` for each, in order.
 
         Idempotency keys hold inside the batch as across batches: the first submission of a
@@ -203,7 +195,7 @@ class Store:
     def waiting_for_plan(self) -> WaitingJobs:
         """Queued and scheduled jobs, as columns of only what planning reads: re-planning
         10,000 jobs must not decode 10,000 argv lists nor build 10,000 records."""
-        query = select(*PLAN_COLUMNS).where(
+        query = select(*PLAN_COLUMNS.values()).where(
             jobs.c.state.in_([str(JobState.QUEUED), str(JobState.SCHEDULED)])
         )
         with self.engine.connect() as connection:
@@ -289,28 +281,56 @@ class Store:
         Raises ``InvalidTransition`` when the job is no longer in an expected state (someone
         else moved it first) and ``NotFound`` for an unknown id.
         """
-        allowed = [str(expected)] if isinstance(expected, JobState) else [str(s) for s in expected]
         with self._writing() as connection:
-            current = connection.execute(
-                select(jobs.c.state).where(jobs.c.id == job_id).with_for_update()
-            ).scalar()
-            row = None
-            if current in allowed:
-                statement = (
-                    update(jobs)
-                    .where(jobs.c.id == job_id, jobs.c.state == current)
-                    .values(state=str(new), updated_at=event.at, **changes)
-                    .returning(*jobs.c)
-                )
-                row = connection.execute(statement).first()
-            if row is None:
-                raise _refusal(job_id, current, allowed, new)
-            connection.execute(insert(decisions), event_row(job_id, event, current, str(new)))
-        log.info("job %s %s -> %s: %s", job_id, current, new, event.reason)
+            record = self._transition(connection, job_id, expected, new, event, changes)
+        log.info("job %s -> %s: %s", job_id, new, event.reason)
+        return record
+
+    def finish_run(
+        self, job_id: str, new: JobState, event: Event, run: RunSummary, **changes: Any
+    ) -> JobRecord:
+        """End a running job in state ``new`` and store its run, in one transaction: a run is
+        never stored for a job still running, nor a job ended without its run."""
+        with self._writing() as connection:
+            record = self._transition(connection, job_id, JobState.RUNNING, new, event, changes)
+            connection.execute(insert(runs), run_row(run))
+        log.info("job %s -> %s: %s", job_id, new, event.reason)
+        return record
+
+    def _transition(
+        self,
+        connection: Connection,
+        job_id: str,
+        expected: JobState | Collection[JobState],
+        new: JobState,
+        event: Event,
+        changes: dict[str, Any],
+    ) -> JobRecord:
+        allowed = [str(expected)] if isinstance(expected, JobState) else [str(s) for s in expected]
+        current = connection.execute(
+            select(jobs.c.state).where(jobs.c.id == job_id).with_for_update()
+        ).scalar()
+        row = None
+        if current in allowed:
+            statement = (
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.state == current)
+                .values(state=str(new), updated_at=event.at, **changes)
+                .returning(*jobs.c)
+            )
+            row = connection.execute(statement).first()
+        if row is None:
+            raise _refusal(job_id, current, allowed, new)
+        _insert_event(connection, event_row(job_id, event, current, str(new)))
         return job_record(row._mapping)
 
+    def add_event(self, job_id: str, event: Event) -> None:
+        """Record an event that changes no state (a daemon re-attaching to a run)."""
+        with self._writing() as connection:
+            _insert_event(connection, event_row(job_id, event, None, None))
+
     def update_running(self, job_id: str, **changes: Any) -> None:
-        """Set fields of a running job (pid, log path) without changing its state."""
+        """Set fields of a running job (its run's handle) without changing its state."""
         statement = (
             update(jobs)
             .where(jobs.c.id == job_id, jobs.c.state == str(JobState.RUNNING))
@@ -341,57 +361,60 @@ class Store:
                         job_id, current, [str(JobState.RUNNING)], JobState.CANCELLED
                     ) from None
                 event = Event(at, "cancel", "cancel requested by a user; stopping the command")
-                connection.execute(insert(decisions), event_row(job_id, event, None, None))
+                _insert_event(connection, event_row(job_id, event, None, None))
             return job_record(row._mapping)
 
     @staticmethod
     def _state_of(connection: Connection, job_id: str) -> str | None:
         return connection.execute(select(jobs.c.state).where(jobs.c.id == job_id)).scalar()
 
-    def set_plans(self, updates: PlanRows | Sequence[PlanUpdate]) -> int:
+    def set_plans(self, rows: PlanRows) -> PlanRows:
         """Apply many planned starts in one transaction (queued/scheduled -> scheduled), each
-        with its decision; jobs that left their expected state meanwhile are skipped. Returns
-        how many were applied."""
-        rows = updates if isinstance(updates, PlanRows) else _plan_rows(updates)
+        with its decision, which also becomes the job's current plan. A job that left its
+        expected state meanwhile (another planner, a cancel) is skipped. Returns the rows that
+        were applied: only their decisions happened."""
         if not rows:
-            return 0
+            return rows
         with self._writing() as connection:
-            if bulk_execute_columns(connection, _SET_PLAN, plan_columns(rows)) != len(rows):
-                rows = rows.take(self._still(connection, rows.job_ids))
+            rows = rows.take(self._still_expected(connection, rows))
+            changed = bulk_execute_columns(
+                connection, _SET_PLAN, plan_columns(rows), json_text=("b_plan",)
+            )
+            if changed not in (len(rows), -1):  # cannot happen under the row locks taken
+                raise InvalidTransition(f"{len(rows) - changed} plan(s) changed underneath")
             events = decision_columns(rows)
             bulk_execute_columns(connection, _INSERT_DECISION, events, json_text=("payload",))
-        return len(rows)
+        return rows
 
     @staticmethod
-    def _still(connection: Connection, job_ids: Sequence[str]) -> list[int]:
-        """Which updates took (some jobs moved meanwhile): the indices of the jobs now
-        scheduled. Each UPDATE matches one id at most, so a full row count already means all
-        of them."""
-        applied: set[str] = set()
-        for first in range(0, len(job_ids), _CHUNK):
-            ids = list(job_ids[first : first + _CHUNK])
-            still = select(jobs.c.id).where(
-                jobs.c.id.in_(ids), jobs.c.state == str(JobState.SCHEDULED)
-            )
-            found: Sequence[Any] = connection.execute(still).scalars().all()
-            applied.update(str(job_id) for job_id in found)
-        return [i for i, job_id in enumerate(job_ids) if job_id in applied]
+    def _still_expected(connection: Connection, rows: PlanRows) -> list[int]:
+        """The indices of the rows whose job is still in the state they expect, its row locked
+        (``FOR UPDATE``; SQLite's writer holds the whole database)."""
+        current: dict[str, str] = {}
+        for first in range(0, len(rows), _CHUNK):
+            ids = rows.job_ids[first : first + _CHUNK]
+            query = select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_(ids)).with_for_update()
+            current.update((str(i), str(s)) for i, s in connection.execute(query).all())
+        expected = zip(rows.job_ids, rows.expected, strict=True)
+        return [i for i, (job_id, state) in enumerate(expected) if current.get(job_id) == state]
 
-    def record_run(self, summary: RunSummary) -> None:
+    def runs_without_evidence(self) -> list[RunSummary]:
+        """Finished runs whose SCI row may not be in the evidence file yet (the daemon stopped
+        between storing the run and appending its row)."""
+        query = select(runs).where(runs.c.evidence_appended.is_(False)).order_by(runs.c.finished_at)
+        with self.engine.connect() as connection:
+            return [RunSummary(**dict(r._mapping)) for r in connection.execute(query)]
+
+    def mark_evidence_appended(self, run_id: str) -> None:
+        statement = update(runs).where(runs.c.id == run_id).values(evidence_appended=True)
         with self._writing() as connection:
-            connection.execute(insert(runs), run_row(summary))
+            connection.execute(statement)
 
 
-def _plan_rows(updates: Sequence[PlanUpdate]) -> PlanRows:
-    return PlanRows(
-        [u.job_id for u in updates],
-        [str(u.expected) for u in updates],
-        [u.planned_start for u in updates],
-        [u.event.at for u in updates],
-        [u.event.action for u in updates],
-        [u.event.reason for u in updates],
-        [json.dumps(u.event.payload) for u in updates],
-    )
+def _insert_event(connection: Connection, row: dict[str, Any]) -> None:
+    """One event row; its payload is JSON text, stored as written."""
+    columns = {name: [value] for name, value in row.items()}
+    bulk_execute_columns(connection, _INSERT_DECISION, columns, json_text=("payload",))
 
 
 def _refusal(job_id: str, current: str | None, allowed: list[str], new: JobState) -> Exception:

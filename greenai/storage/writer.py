@@ -1,6 +1,6 @@
 """Group commit for submissions: one writer thread, one transaction per batch.
 
-Concurrent requests hand their ``NewJob`` to ``SubmitWriter`` and wait; the writer takes
+Concurrent requests hand their ``Submission`` to ``SubmitWriter`` and wait; the writer takes
 everything queued (up to ``max_batch``), stores it with ``Store.submit_many`` in one
 transaction and answers each request only after that commit, so an answer still means the job
 is stored. One commit then pays for many submissions instead of one each.
@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from greenai.core.time import utc_now
-from greenai.storage.records import JobRecord, NewJob
+from greenai.storage.records import JobRecord, Submission
 from greenai.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class _Pending:
     """One queued submission and where its answer goes: a thread's future, or an asyncio
     future with its loop (answered from the loop's own thread)."""
 
-    new: NewJob
+    new: Submission
     now: datetime
     future: Future[Submitted] | asyncio.Future[Submitted]
     loop: asyncio.AbstractEventLoop | None = None
@@ -77,13 +77,13 @@ class SubmitWriter:
         else:
             self._thread.join(timeout)
 
-    def submit(self, new: NewJob, now: datetime | None = None) -> Future[Submitted]:
+    def submit(self, new: Submission, now: datetime | None = None) -> Future[Submitted]:
         """Queue ``new``; the future gives ``(job, created)`` once its batch is committed."""
         future: Future[Submitted] = Future()
         self._put([_Pending(new, now or utc_now(), future)])
         return future
 
-    async def submit_async(self, new: NewJob, now: datetime | None = None) -> Submitted:
+    async def submit_async(self, new: Submission, now: datetime | None = None) -> Submitted:
         """``submit`` for a coroutine: awaits the commit without holding a thread.
 
         The submissions of one pass of the event loop reach the writer together (one hand-off

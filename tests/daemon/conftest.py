@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -80,7 +81,7 @@ def postgres() -> Iterator[PostgresServer]:
     data, port = root / "data", free_port()
     if user:
         shutil.chown(root, user)
-    run = {"check": True, "capture_output": True, "timeout": 60}
+    run: dict[str, Any] = {"check": True, "capture_output": True, "timeout": 60}
     subprocess.run(
         _as(
             user,

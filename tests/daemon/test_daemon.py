@@ -3,6 +3,8 @@ SIGKILLed and SIGTERMed."""
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import signal
 import subprocess
@@ -22,7 +24,7 @@ from greenai.core.errors import ConfigError
 from greenai.core.settings import load_settings
 from greenai.daemon import Daemon, check_bind
 from tests.daemon.conftest import free_port
-from tests.daemon.helpers import FakeMeter, FakeSource, forecast, python
+from tests.daemon.helpers import FakeSource, forecast, python
 
 LAUNCH = "import greenai.cli.serve; from greenai.cli.app import app; app()"
 TOKEN = "tok-123"
@@ -61,12 +63,11 @@ def test_daemon_in_process_runs_a_submitted_job(tmp_path: Path) -> None:
         tick_seconds=0.1,
         policy="window",
         api_token=TOKEN,
+        meters="estimate",
+        power_watts=3600,
     )
-    meter = FakeMeter()
     daemon = Daemon(
-        settings,
-        source_for=lambda spec: FakeSource(forecast([200.0] * 96, start=_hour_ago())),
-        meter_for=lambda gpus: meter,
+        settings, source_for=lambda spec: FakeSource(forecast([200.0] * 96, start=_hour_ago()))
     )
     daemon.start()
     try:
@@ -77,12 +78,25 @@ def test_daemon_in_process_runs_a_submitted_job(tmp_path: Path) -> None:
             done = wait_until(lambda: c.get(f"/jobs/{job_id}").json()["state"] == "succeeded")
             assert done
             detail = c.get(f"/jobs/{job_id}").json()
-            assert detail["evidence"][0]["energy_kwh"] == meter.kwh
+            [run] = detail["evidence"]
+            assert run["meter"] == "estimate" and run["energy_kwh"] > 0
+            assert Path(detail["log_path"]).read_text() == "1\n"
             assert c.get("/intensity").json()["current"] == 200.0
     finally:
         daemon.stop()
     assert settings.evidence_path.read_text().startswith("run_id,job_id,")
     assert '"action": "start"' in settings.decision_log_path.read_text()
+
+
+def test_the_daemon_refuses_an_unknown_executor_or_a_policy_it_cannot_run(tmp_path: Path) -> None:
+    for wrong, problem in (
+        ({"executor": "mainframe"}, "executor: unknown 'mainframe' (choose from local)"),
+        ({"policy": "oracle"}, "policy: unknown 'oracle'"),
+        ({"policy": "threshold"}, "threshold: the threshold policy needs GREENAI_THRESHOLD"),
+    ):
+        settings = load_settings(env={}, home=tmp_path, api_port=free_port(), **wrong)
+        with pytest.raises(ConfigError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+            Daemon(settings)
 
 
 def _hour_ago() -> Any:
@@ -141,70 +155,83 @@ def _marker_lines(path: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
-def test_sigkill_with_queued_and_running_jobs_loses_nothing_and_starts_nothing_twice(
+def test_a_daemon_killed_while_a_job_runs_reattaches_and_records_the_real_end_once(
     start_daemon: Callable[[], subprocess.Popen[str]], serve_env: dict[str, str], tmp_path: Path
 ) -> None:
+    """SIGKILL the daemon while a job runs and others wait: the job keeps running under its
+    supervisor, the restarted daemon re-attaches to it, records its real exit status and end
+    time, and writes exactly one evidence row for it; nothing is lost or run twice."""
     marker = tmp_path / "started.txt"
     note_start = (
         f"import os; open({str(marker)!r}, 'a').write(os.environ['GREENAI_JOB_ID'] + '\\n')"
     )
-    url = f"http://127.0.0.1:{serve_env['GREENAI_API_PORT']}"
-    # The first run sleeps (it is running when the daemon dies); its retry returns at once.
-    sleep_once = (
-        f"; import time; seen = open({str(marker)!r}).read().split(); "
-        "time.sleep(60 if seen.count(os.environ['GREENAI_JOB_ID']) < 2 else 0)"
+    release = tmp_path / "release"
+    # The long job runs until the test releases it (after the restart), then exits 3.
+    hold = (
+        f"; import pathlib, sys, time\nwhile not pathlib.Path({str(release)!r}).exists(): "
+        "time.sleep(0.05)\nsys.exit(3)"
     )
+    url = f"http://127.0.0.1:{serve_env['GREENAI_API_PORT']}"
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
-        _kill_and_restart(start_daemon, client, serve_env, note_start, sleep_once, marker)
+        first = start_daemon()
+        held = client.post(
+            "/jobs", json={"command": list(python(note_start + hold)), "duration": 60}
+        ).json()["id"]
+        wait_until(lambda: client.get(f"/jobs/{held}").json()["state"] == "running")
+        quick = {"command": list(python(note_start)), "duration": 60}
+        queued = [client.post("/jobs", json=quick).json()["id"] for _ in range(3)]
+        pid = _command_pid(serve_env, held)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        assert not _gone(pid)  # the command outlived its daemon
 
-
-def _kill_and_restart(
-    start_daemon: Callable[[], subprocess.Popen[str]],
-    client: httpx.Client,
-    serve_env: dict[str, str],
-    note_start: str,
-    sleep_once: str,
-    marker: Path,
-) -> None:
-    first = start_daemon()
-    sleeper = client.post(
-        "/jobs", json={"command": list(python(note_start + sleep_once)), "duration": 60}
-    ).json()["id"]
-    wait_until(lambda: client.get(f"/jobs/{sleeper}").json()["state"] == "running")
-    orphan_pid = client.get(f"/jobs/{sleeper}").json()
-    quick = {"command": list(python(note_start)), "duration": 60}
-    queued = [client.post("/jobs", json=quick).json()["id"] for _ in range(3)]
-    wait_until(lambda: len(_marker_lines(marker)) == 1)
-    pid = _pid_of(serve_env, sleeper)
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=10)
-    assert Path(f"/proc/{pid}").exists()  # the command outlived its daemon
-
-    second = start_daemon()
-    reconcile = wait_until(lambda: _event(client, sleeper, "reconcile"))
-    assert "re-queued" in reconcile["reason"]
-    wait_until(lambda: all(client.get(f"/jobs/{j}").json()["state"] == "succeeded" for j in queued))
-    assert _gone(pid)
-    jobs = client.get("/jobs", params={"limit": 100}).json()
-    assert {j["id"] for j in jobs["items"]} == {sleeper, *queued}
+        second = start_daemon()
+        wait_until(lambda: _event(client, held, "reattach"))
+        assert client.get(f"/jobs/{held}").json()["state"] == "running"
+        release.touch()
+        done = wait_until(lambda: _final(client, held))
+        assert (done["state"], done["exit_code"], done["attempts"]) == ("failed", 3, 1)
+        ended = _exit_record(serve_env, held)
+        assert done["finished_at"].replace("+00:00", "Z") == ended["finished_at"]
+        wait_until(lambda: all(_final(client, j) for j in queued))
+        assert all(client.get(f"/jobs/{j}").json()["state"] == "succeeded" for j in queued)
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=20) == 0
     starts = _marker_lines(marker)
-    assert all(starts.count(j) == 1 for j in queued)
-    wait_until(lambda: client.get(f"/jobs/{sleeper}").json()["state"] == "succeeded")
-    assert _marker_lines(marker).count(sleeper) == 2  # the interrupted run and its one retry
-    assert client.get(f"/jobs/{sleeper}").json()["attempts"] == 2
-    assert orphan_pid["attempts"] == 1
-    second.send_signal(signal.SIGTERM)
-    assert second.wait(timeout=20) == 0
-    assert _job_state_from_db(serve_env, sleeper) == "succeeded"
+    assert sorted(starts) == sorted([held, *queued])  # every job ran, and ran once
+    rows = [row for row in _evidence(serve_env) if row["job_id"] == held]
+    assert [row["exit_code"] for row in rows] == ["3"]
+    assert rows[0]["finished_at"] == ended["finished_at"]
+
+
+def _final(client: httpx.Client, job_id: str) -> dict[str, Any] | None:
+    job = client.get(f"/jobs/{job_id}").json()
+    return job if job["state"] in ("succeeded", "failed", "cancelled", "expired") else None
+
+
+def _state_dir(env: dict[str, str], job_id: str) -> Path:
+    handle = wait_until(lambda: _column(env, job_id, "handle"))
+    return Path(json.loads(handle)["ref"]["state_dir"])
+
+
+def _command_pid(env: dict[str, str], job_id: str) -> int:
+    started = _state_dir(env, job_id) / "started.json"
+    return int(wait_until(lambda: started.exists() and json.loads(started.read_text())["pid"]))
+
+
+def _exit_record(env: dict[str, str], job_id: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((_state_dir(env, job_id) / "exit.json").read_text())
+    return data
+
+
+def _evidence(env: dict[str, str]) -> list[dict[str, str]]:
+    with (Path(env["GREENAI_HOME"]) / "evidence.csv").open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def _event(client: httpx.Client, job_id: str, action: str) -> dict[str, Any] | None:
     events = client.get(f"/jobs/{job_id}").json()["decisions"]
     return next((e for e in events if e["action"] == action), None)
-
-
-def _pid_of(env: dict[str, str], job_id: str) -> int:
-    return int(wait_until(lambda: _column(env, job_id, "pid")))
 
 
 def _job_state_from_db(env: dict[str, str], job_id: str) -> str:
@@ -262,7 +289,7 @@ def test_sigterm_stops_dispatching_and_requeues_what_outlives_the_grace(
         running = client.post("/jobs", json=body).json()["id"]
         wait_until(lambda: client.get(f"/jobs/{running}").json()["state"] == "running")
         waiting = client.post("/jobs", json=body).json()["id"]
-    pid = _pid_of(serve_env, running)
+    pid = _command_pid(serve_env, running)
     daemon.send_signal(signal.SIGTERM)
     assert daemon.wait(timeout=20) == 0
     assert _gone(pid)

@@ -1,128 +1,186 @@
-"""engine.tick with a frozen clock, a fake forecast and real subprocesses."""
+"""engine.tick with a frozen clock, a fake forecast and a fake executor driven by hand:
+planning, dispatch, finishing, cancelling, re-attaching after a restart, evidence once."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+import csv
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from greenai.core.domain import Action, JobState
-from greenai.executors.local import LocalExecutor
+from greenai.core.domain import Decision, EnergyReading, Job, JobState, OnDeadline
+from greenai.core.settings import load_settings
+from greenai.evidence.decisions import append_decision, decode_decision
+from greenai.evidence.sci import append_row
 from greenai.scheduling.config import EngineConfig
 from greenai.scheduling.engine import Engine, run_until_idle
-from greenai.storage.records import Event, OnDeadline
+from greenai.storage.records import Event, Submission
 from greenai.storage.store import Store
-from tests.daemon.helpers import T0, FakeEvidence, FakeMeter, FakeSource, forecast, new_job, python
+from tests.daemon.helpers import T0, FakeSource, forecast
+from tests.executors.fake import FakeExecutor
 from tests.fakes import FrozenClock
 
 # Half-hour steps: the cleanest hour starts at T0 + 1h.
 VALUES = [300.0, 300.0, 100.0, 100.0, 300.0, 300.0, 300.0, 300.0] * 6
 
 
-_made: list[Engine] = []
+class Files:
+    """The evidence sink over real files: the decision log and the SCI CSV."""
+
+    def __init__(self, folder: Path) -> None:
+        self.decisions, self.evidence = folder / "decisions.jsonl", folder / "evidence.csv"
+
+    def record_decision(self, decision: Decision) -> None:
+        append_decision(self.decisions, decision)
+
+    def record_decisions(self, lines: Sequence[str]) -> None:
+        self.decisions.parent.mkdir(parents=True, exist_ok=True)
+        with self.decisions.open("a", encoding="utf-8") as handle:
+            handle.writelines(line + "\n" for line in lines)
+
+    def record_run(self, row: Mapping[str, str], *, unless_present: bool = False) -> bool:
+        return append_row(self.evidence, row, unless_present=unless_present)
+
+    def lines(self) -> list[str]:
+        return self.decisions.read_text(encoding="utf-8").splitlines()
+
+    def rows(self) -> list[dict[str, str]]:
+        if not self.evidence.exists():
+            return []
+        with self.evidence.open(encoding="utf-8", newline="") as handle:
+            return list(csv.DictReader(handle))
 
 
-@pytest.fixture(autouse=True)
-def _stop_leftover_commands() -> Iterator[None]:
-    """Every command a test started is stopped and reaped before the next test."""
-    yield
-    while _made:
-        _made.pop().drain(FrozenClock(T0), grace_s=0)
+class Rig:
+    """A store, an engine over a fake executor, its evidence files and a frozen clock."""
+
+    def __init__(self, store: Store, tmp_path: Path, source: object = None, **config: Any) -> None:
+        self.store, self.clock = store, FrozenClock(T0)
+        self.files = Files(tmp_path)
+        self.executor = FakeExecutor(self.clock)
+        self.source = source or FakeSource(forecast(VALUES))
+        self.config = EngineConfig(
+            config.pop("slots", (0,)),
+            tmp_path / "runs",
+            settings=load_settings(env={}, power_watts=3600),
+            **config,
+        )
+        self.engine = self._engine(self.executor)
+
+    def _engine(self, executor: FakeExecutor) -> Engine:
+        source = self.source
+        return Engine(self.store, executor, self.config, lambda spec: source, self.files)  # type: ignore[arg-type,return-value]
+
+    def restart(self) -> Engine:
+        """A new engine over the same store and runs, as a restarted daemon builds."""
+        self.executor = self.executor.restarted()
+        self.engine = self._engine(self.executor)
+        return self.engine
+
+    def submit(self, **fields: Any) -> str:
+        fields.setdefault("command", ("train",))
+        job = Job(
+            f"job-{len(self.store.list_jobs()[0])}",
+            fields.pop("submitted_at", T0),
+            fields.pop("duration", timedelta(hours=1)),
+            fields.pop("deadline", T0 + timedelta(hours=12)),
+            **fields,
+        )
+        record, _ = self.store.submit(Submission(job), T0)
+        return record.id
+
+    def tick(self, minutes: float = 0) -> None:
+        self.clock.advance(minutes * 60)
+        self.engine.tick(self.clock.now())
+
+    def state(self, job_id: str) -> JobState:
+        return self.store.get(job_id).state
 
 
-def make_engine(
-    store: Store,
-    tmp_path: Path,
-    source: object = None,
-    slots: tuple[int, ...] = (0,),
-    **config: object,
-) -> tuple[Engine, FakeEvidence, FakeMeter]:
-    evidence, meter = FakeEvidence(), FakeMeter()
-    chain = source or FakeSource(forecast(VALUES))
-    engine = Engine(
-        store,
-        LocalExecutor(),
-        EngineConfig(slots, tmp_path / "logs", **config),  # type: ignore[arg-type]
-        source_for=lambda spec: chain,
-        meter_for=lambda gpus: meter,
-        evidence=evidence,  # type: ignore[arg-type,return-value]
-    )
-    _made.append(engine)
-    return engine, evidence, meter
+@pytest.fixture
+def rig(sqlite_store: Store, tmp_path: Path) -> Rig:
+    return Rig(sqlite_store, tmp_path)
 
 
-def tick_until(engine: Engine, clock: FrozenClock, done: Callable[[], bool]) -> None:
-    """Tick at a fixed time until ``done`` (commands are real processes: they take a moment)."""
-    deadline = time.monotonic() + 10
-    while not done():
-        assert time.monotonic() < deadline, "engine did not get there"
-        engine.tick(clock.now())
-        time.sleep(0.01)
-
-
-def test_job_waits_for_the_clean_window_then_runs_and_is_accounted(
-    sqlite_store: Store, tmp_path: Path
-) -> None:
-    engine, evidence, meter = make_engine(sqlite_store, tmp_path)
-    clock = FrozenClock(T0)
-    job, _ = sqlite_store.submit(new_job(argv=python("print('hi')")))
-    engine.tick(clock.now())
-    planned = sqlite_store.get(job.id)
-    assert planned.state is JobState.SCHEDULED
-    assert planned.planned_start == T0 + timedelta(hours=1)
-    clock.advance(1800)
-    engine.tick(clock.now())
-    assert sqlite_store.get(job.id).state is JobState.SCHEDULED  # not yet due
-    clock.advance(1800)
-    tick_until(engine, clock, lambda: sqlite_store.get(job.id).state.is_final)
-    done = sqlite_store.get(job.id)
+def test_a_job_waits_for_the_clean_window_runs_and_is_accounted(rig: Rig) -> None:
+    job = rig.submit(name="train")
+    rig.tick()
+    planned = rig.store.get(job)
+    assert planned.state is JobState.SCHEDULED and planned.planned_start == T0 + timedelta(hours=1)
+    rig.tick(30)
+    assert rig.state(job) is JobState.SCHEDULED and not rig.executor.launches  # not yet due
+    rig.tick(30)
+    [launch] = rig.executor.launches
+    assert (launch.attempt, launch.gpu_ids, launch.command) == (1, (0,), ("train",))
+    assert launch.state_dir == rig.config.runs_dir / job / "1"
+    rig.clock.advance(3600)
+    reading = EnergyReading(T0 + timedelta(hours=1), rig.clock.now(), gpu_kwh=0.5, meter="nvml")
+    rig.executor.finish(job, 0, reading=reading)
+    rig.tick()
+    done = rig.store.get(job)
     assert (done.state, done.exit_code, done.attempts) == (JobState.SUCCEEDED, 0, 1)
-    assert done.started_at == T0 + timedelta(hours=1)
-    assert Path(done.log_path or "").read_text() == "hi\n"
-    assert [e.action for e in sqlite_store.events(job.id)] == ["defer", "dispatch", "finish"]
-    assert [d.action for d in evidence.decisions] == [Action.DEFER]
-    (record,) = evidence.runs
-    assert record.forecast_intensity == pytest.approx(100.0)
-    assert record.energy.gpu_kwh == meter.kwh
-    (run,) = sqlite_store.runs(job.id)
-    assert run.operational_g == pytest.approx(record.operational_g)
+    assert done.finished_at == T0 + timedelta(hours=2)  # the run's real end
+    assert [e.action for e in rig.store.events(job)] == ["defer", "dispatch", "finish"]
+    [row] = rig.files.rows()
+    assert row["decision"] == "best window starts now (mean 100.0)"  # what started it
+    assert (row["policy"], row["meter"], row["energy_kwh"]) == ("window", "nvml", "0.5")
+    assert float(row["forecast_intensity"]) == pytest.approx(100.0)
+    assert float(row["actual_intensity"]) == pytest.approx(100.0)
+    [run] = rig.store.runs(job)
+    assert run.evidence_appended and run.evidence["run_id"] == row["run_id"]
+
+
+def test_every_decision_is_stored_and_logged_as_the_same_text(rig: Rig, tmp_path: Path) -> None:
+    job = rig.submit(name="zürich-東京")
+    rig.tick()
+    rig.tick(60)
+    logged = rig.files.lines()
+    assert [json.loads(line)["action"] for line in logged] == ["defer", "start"]
+    with sqlite3.connect(tmp_path / "greenai.db") as db:
+        stored = [row[0] for row in db.execute("SELECT payload FROM decisions ORDER BY id")]
+    assert stored[:2] == logged  # byte for byte: one encoder
+    assert decode_decision(logged[1]).job_id == job
 
 
 def test_never_more_running_jobs_than_gpu_slots(sqlite_store: Store, tmp_path: Path) -> None:
-    engine, _, _ = make_engine(sqlite_store, tmp_path, FakeSource(None), slots=(0, 1))
-    clock = FrozenClock(T0)
-    sleeper = python("import time; time.sleep(0.3)")
-    ids = [sqlite_store.submit(new_job(argv=sleeper))[0].id for _ in range(5)]
-    peak = 0
-    deadline = time.monotonic() + 20
-    while not all(sqlite_store.get(i).state.is_final for i in ids):
-        assert time.monotonic() < deadline
-        engine.tick(clock.now())
-        running = sqlite_store.count_by_state()[JobState.RUNNING]
-        peak = max(peak, running)
-        assert sqlite_store.busy_gpu_ids() <= {0, 1}
-        time.sleep(0.02)
-    assert peak == 2
-    assert all(sqlite_store.get(i).state is JobState.SUCCEEDED for i in ids)
+    rig = Rig(sqlite_store, tmp_path, FakeSource(None), slots=(0, 1))
+    ids = [rig.submit() for _ in range(5)]
+    rig.tick()
+    assert rig.executor.running() == ids[:2]
+    assert {g for launch in rig.executor.launches for g in launch.gpu_ids} == {0, 1}
+    for finished in ids[:3]:
+        rig.executor.finish(finished)
+        rig.tick(1)
+        assert len(rig.executor.running()) <= 2
+    assert rig.state(ids[0]) is JobState.SUCCEEDED and len(rig.executor.launches) == 5
+
+
+def test_a_rigid_job_starts_at_once_whatever_the_policy(rig: Rig) -> None:
+    rigid, flexible = rig.submit(flexible=False), rig.submit()
+    rig.tick()
+    assert rig.executor.running() == [rigid]
+    [decision] = [e for e in rig.store.events(rigid) if e.action == "start"]
+    assert decision.payload["policy"] == "now"
+    assert rig.state(flexible) is JobState.SCHEDULED
 
 
 def test_deadline_expire_and_deadline_run(sqlite_store: Store, tmp_path: Path) -> None:
-    engine, evidence, _ = make_engine(sqlite_store, tmp_path, slots=())
-    clock = FrozenClock(T0)
+    rig = Rig(sqlite_store, tmp_path, slots=())
     deadline = T0 + timedelta(hours=2)
-    expiring, _ = sqlite_store.submit(new_job(deadline=deadline, on_deadline=OnDeadline.EXPIRE))
-    running, _ = sqlite_store.submit(new_job(deadline=deadline, on_deadline=OnDeadline.RUN))
-    engine.tick(clock.now())
-    clock.advance(2 * 3600)
-    engine.tick(clock.now())
-    assert sqlite_store.get(expiring.id).state is JobState.EXPIRED
-    late = sqlite_store.get(running.id)
+    expiring = rig.submit(deadline=deadline, on_deadline=OnDeadline.EXPIRE)
+    running = rig.submit(deadline=deadline, on_deadline=OnDeadline.RUN)
+    rig.tick()
+    rig.tick(120)
+    assert rig.state(expiring) is JobState.EXPIRED
+    late = rig.store.get(running)
     assert late.state is JobState.SCHEDULED  # no free slot, but still going to run
-    assert late.planned_start == clock.now()
-    assert Action.EXPIRE in [d.action for d in evidence.decisions]
+    assert late.planned_start == rig.clock.now()
+    assert "expire" in [json.loads(line)["action"] for line in rig.files.lines()]
 
 
 def test_a_failing_stage_is_recorded_and_the_others_still_run(
@@ -132,95 +190,177 @@ def test_a_failing_stage_is_recorded_and_the_others_still_run(
         def forecast(self, now: object, horizon: object) -> None:
             raise RuntimeError("bug in a provider")
 
-    engine, _, _ = make_engine(sqlite_store, tmp_path, Broken())
-    job, _ = sqlite_store.submit(new_job())
-    engine.tick(T0)
-    assert engine.stats.stage_errors == {"refresh": 1}
-    assert "bug in a provider" in (engine.stats.last_error or "")
-    assert sqlite_store.get(job.id).state is not JobState.QUEUED  # planned blind, and started
+    rig = Rig(sqlite_store, tmp_path, Broken())
+    job = rig.submit()
+    rig.tick()
+    assert rig.engine.stats.stage_errors == {"refresh": 1}
+    assert "bug in a provider" in (rig.engine.stats.last_error or "")
+    assert rig.state(job) is JobState.RUNNING  # planned blind, and started
 
 
 def test_provider_errors_are_counted_and_the_cache_kept(
     sqlite_store: Store, tmp_path: Path
 ) -> None:
     source = FakeSource(forecast(VALUES, fallback="uk:13"))
-    engine, _, _ = make_engine(sqlite_store, tmp_path, source, refresh_every=timedelta(0))
-    engine.tick(T0)
+    rig = Rig(sqlite_store, tmp_path, source, refresh_every=timedelta(0))
+    rig.tick()
     source.answer = None
-    engine.tick(T0 + timedelta(minutes=1))
-    assert (engine.stats.provider_errors, engine.stats.fallbacks) == (1, 1)
-    assert engine.forecast() is not None and engine.forecast().values[0] == 300.0  # type: ignore[union-attr]
+    rig.tick(1)
+    assert (rig.engine.stats.provider_errors, rig.engine.stats.fallbacks) == (1, 1)
+    cached = rig.engine.forecast()
+    assert cached is not None and cached.values[0] == 300.0
 
 
 def test_cancel_stops_a_running_command(sqlite_store: Store, tmp_path: Path) -> None:
-    engine, _, _ = make_engine(sqlite_store, tmp_path, FakeSource(None))
-    clock = FrozenClock(T0)
-    job, _ = sqlite_store.submit(new_job(argv=python("import time; time.sleep(30)")))
-    tick_until(engine, clock, lambda: sqlite_store.get(job.id).state is JobState.RUNNING)
-    sqlite_store.request_cancel(job.id, clock.now())
-    tick_until(engine, clock, lambda: sqlite_store.get(job.id).state.is_final)
-    done = sqlite_store.get(job.id)
-    assert (done.state, done.exit_code) == (JobState.CANCELLED, -15)
+    rig = Rig(sqlite_store, tmp_path, FakeSource(None))
+    job = rig.submit()
+    rig.tick()
+    rig.store.request_cancel(job, rig.clock.now())
+    rig.tick()
+    assert rig.executor.cancels == [(job, False)]
+    done = rig.store.get(job)
+    assert (done.state, done.exit_code) == (JobState.CANCELLED, 143)
 
 
-def test_a_command_that_cannot_start_fails_its_job(sqlite_store: Store, tmp_path: Path) -> None:
-    engine, _, _ = make_engine(sqlite_store, tmp_path, FakeSource(None))
-    job, _ = sqlite_store.submit(new_job(argv=("/no/such/command",)))
-    engine.tick(T0)
-    failed = sqlite_store.get(job.id)
-    assert failed.state is JobState.FAILED
-    assert "cannot start" in sqlite_store.events(job.id)[-1].reason
-    assert sqlite_store.busy_gpu_ids() == set()
+def test_a_command_that_cannot_start_fails_its_job_with_the_reason(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    rig = Rig(sqlite_store, tmp_path, FakeSource(None))
+    rig.executor.missing_commands = frozenset({"/no/such/command"})
+    job = rig.submit(command=("/no/such/command",))
+    rig.tick()
+    rig.tick()
+    failed = rig.store.get(job)
+    assert (failed.state, failed.exit_code) == (JobState.FAILED, 127)
+    assert "command not found: /no/such/command" in rig.store.events(job)[-1].reason
+    assert rig.store.busy_gpu_ids() == set()
 
 
-def _orphan(store: Store, attempts: int, pid: int | None = None) -> str:
-    job, _ = store.submit(new_job())
-    store.transition(
-        job.id,
-        JobState.QUEUED,
-        JobState.RUNNING,
-        Event(T0, "dispatch", "x"),
-        attempts=attempts,
-        gpu_ids=[0],
-        pid=pid,
+def test_an_executor_that_cannot_launch_fails_the_job_and_frees_its_gpus(rig: Rig) -> None:
+    rig.executor.fail_next_submit("cannot start its supervisor")
+    job = rig.submit(deadline=T0 + timedelta(hours=1))
+    rig.tick()
+    assert rig.state(job) is JobState.FAILED
+    assert "could not start" in rig.store.events(job)[-1].reason
+    assert rig.store.busy_gpu_ids() == set()
+
+
+# -- restarts --------------------------------------------------------------------------------
+
+
+def _running(rig: Rig, count: int = 1) -> list[str]:
+    ids = [rig.submit(deadline=T0 + timedelta(hours=1)) for _ in range(count)]
+    rig.tick()
+    assert rig.executor.running() == ids
+    return ids
+
+
+def test_a_restarted_engine_reattaches_to_a_live_run_and_records_it_once(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    rig = Rig(sqlite_store, tmp_path, slots=(0, 1))
+    [job] = _running(rig)
+    engine = rig.restart()
+    assert engine.reconcile(rig.clock.now()) == 1
+    assert rig.state(job) is JobState.RUNNING and engine.running_jobs == 1
+    assert rig.store.events(job)[-1].action == "reattach"
+    rig.clock.advance(600)
+    rig.executor.finish(job, 3, finished_at=rig.clock.now())
+    rig.tick()
+    done = rig.store.get(job)
+    assert (done.state, done.exit_code, done.attempts) == (JobState.FAILED, 3, 1)
+    assert done.finished_at == T0 + timedelta(minutes=10)
+    assert len(rig.files.rows()) == 1
+
+
+def test_a_run_that_ended_while_no_daemon_watched_is_finished_at_restart(rig: Rig) -> None:
+    [job] = _running(rig)
+    rig.executor.finish(job, 0, finished_at=T0 + timedelta(minutes=5))
+    engine = rig.restart()
+    rig.clock.advance(3600)
+    engine.reconcile(rig.clock.now())
+    done = rig.store.get(job)
+    assert (done.state, done.finished_at) == (JobState.SUCCEEDED, T0 + timedelta(minutes=5))
+    assert [row["exit_code"] for row in rig.files.rows()] == ["0"]
+
+
+def test_lost_runs_are_requeued_within_the_budget_else_failed(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    rig = Rig(sqlite_store, tmp_path, slots=(0, 1), retry_budget=1)
+    first, second = _running(rig, 2)
+    rig.store.transition(
+        second, JobState.RUNNING, JobState.RUNNING, Event(T0, "x", "x"), attempts=2
     )
-    return job.id
+    for job in (first, second):
+        rig.executor.lose(job, "its supervisor died")
+    rig.restart().reconcile(rig.clock.now())
+    requeued, failed = rig.store.get(first), rig.store.get(second)
+    assert (requeued.state, requeued.gpu_ids, requeued.plan) == (JobState.QUEUED, (), None)
+    assert "its supervisor died" in rig.store.events(first)[-1].reason
+    assert failed.state is JobState.FAILED and "budget" in rig.store.events(second)[-1].reason
+    assert rig.store.busy_gpu_ids() == set() and rig.files.rows() == []
 
 
-def test_reconcile_requeues_within_budget_else_fails(sqlite_store: Store, tmp_path: Path) -> None:
-    engine, _, _ = make_engine(sqlite_store, tmp_path, retry_budget=1)
-    first, second = _orphan(sqlite_store, 1), _orphan(sqlite_store, 2)
-    assert engine.reconcile(T0) == 2
-    requeued, failed = sqlite_store.get(first), sqlite_store.get(second)
-    assert (requeued.state, requeued.gpu_ids, requeued.pid) == (JobState.QUEUED, (), None)
-    assert failed.state is JobState.FAILED
-    assert "budget" in sqlite_store.events(second)[-1].reason
-    assert sqlite_store.events(first)[-1].action == "reconcile"
-    assert sqlite_store.busy_gpu_ids() == set()
+def test_a_running_job_without_a_handle_or_of_another_executor_is_settled(rig: Rig) -> None:
+    bare, foreign = _running(rig, 1)[0], rig.submit()
+    rig.store.update_running(bare, handle=None)
+    slurm = {"executor": "slurm", "job_id": foreign, "attempt": 1}
+    dispatch = Event(T0, "x", "x")
+    rig.store.transition(
+        foreign, JobState.QUEUED, JobState.RUNNING, dispatch, attempts=1, handle=slurm
+    )
+    rig.restart().reconcile(rig.clock.now())
+    assert "before its run started" in rig.store.events(bare)[-1].reason
+    assert "belongs to the slurm executor" in rig.store.events(foreign)[-1].reason
+    assert {rig.state(bare), rig.state(foreign)} == {JobState.QUEUED}
+
+
+def test_evidence_stored_but_not_yet_appended_is_appended_once_at_restart(rig: Rig) -> None:
+    first, second = _running(rig, 1)[0], None
+    rig.executor.finish(first, 0)
+    rig.tick()
+    [run] = rig.store.runs(first)
+    # As if the daemon died after storing the run: not marked, and once not even in the file.
+    with sqlite3.connect(rig.files.evidence.parent / "greenai.db") as db:
+        db.execute("UPDATE runs SET evidence_appended = 0")
+    rig.restart().reconcile(rig.clock.now())
+    assert [row["run_id"] for row in rig.files.rows()] == [run.id]  # already there: not again
+    rig.files.evidence.unlink()
+    with sqlite3.connect(rig.files.evidence.parent / "greenai.db") as db:
+        db.execute("UPDATE runs SET evidence_appended = 0")
+    rig.restart().reconcile(rig.clock.now())
+    assert [row["run_id"] for row in rig.files.rows()] == [
+        run.id
+    ]  # missing: written from the store
+    assert rig.store.runs_without_evidence() == [] and second is None
 
 
 def test_drain_requeues_what_outlives_the_grace(sqlite_store: Store, tmp_path: Path) -> None:
-    engine, _, _ = make_engine(sqlite_store, tmp_path, FakeSource(None), retry_budget=0)
-    clock = FrozenClock(T0)
-    job, _ = sqlite_store.submit(new_job(argv=python("import time; time.sleep(30)")))
-    tick_until(engine, clock, lambda: sqlite_store.get(job.id).state is JobState.RUNNING)
-    waiting, _ = sqlite_store.submit(new_job())
-    engine.drain(clock, grace_s=0.2)
-    assert sqlite_store.get(job.id).state is JobState.QUEUED
-    engine.tick(clock.now())
-    assert sqlite_store.get(waiting.id).state is not JobState.RUNNING  # dispatching stopped
+    rig = Rig(sqlite_store, tmp_path, FakeSource(None), retry_budget=0)
+    rig.executor.obey_cancel = False
+    [job] = _running(rig)
+    waiting = rig.submit()
+    rig.executor.obey_cancel = True
+    rig.engine.drain(rig.clock, grace_s=0.05, poll_s=0.01)
+    assert rig.executor.cancels[-1] == (job, True)
+    assert rig.state(job) is JobState.QUEUED
+    rig.tick()
+    assert rig.state(waiting) is not JobState.RUNNING  # dispatching stopped
 
 
 def test_run_until_idle_finishes_everything(sqlite_store: Store, tmp_path: Path) -> None:
-    engine, _, _ = make_engine(sqlite_store, tmp_path, slots=(0, 1))
-    clock = FrozenClock(T0)
-    ids = [sqlite_store.submit(new_job(argv=("true",)))[0].id for _ in range(3)]
+    rig = Rig(sqlite_store, tmp_path, slots=(0, 1))
+    ids = [rig.submit(command=("true",)) for _ in range(3)]
 
-    class SlowClock(FrozenClock):
+    class Finishing(FrozenClock):
         def wait(self, seconds: float, cancel: object = None) -> bool:
-            time.sleep(0.02)  # commands are real; give them a moment
+            for job in rig.executor.running():
+                rig.executor.finish(job)
             return super().wait(seconds)
 
-    slow = SlowClock(clock.now())
-    assert run_until_idle(engine, slow, step_s=600, max_ticks=500) < 500
-    assert all(sqlite_store.get(i).state is JobState.SUCCEEDED for i in ids)
+    clock = Finishing(rig.clock.now())
+    rig.executor.clock = clock
+    assert run_until_idle(rig.engine, clock, step_s=600, max_ticks=50) < 50
+    assert all(rig.state(i) is JobState.SUCCEEDED for i in ids)
+    assert len(rig.files.rows()) == 3

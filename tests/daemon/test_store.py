@@ -1,52 +1,148 @@
-"""The store on SQLite and on a real PostgreSQL: submissions, reads, compare-and-set."""
+"""The store on SQLite and on a real PostgreSQL: submissions, reads, compare-and-set
+transitions, plans with their decisions, runs with their evidence."""
 
 from __future__ import annotations
 
+import json
 import threading
-from dataclasses import astuple
+from collections.abc import Sequence
+from dataclasses import astuple, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
+from sqlalchemy.exc import IntegrityError
 
-from greenai.core.domain import JobState
+from greenai.core.domain import Action, Decision, JobState, OnDeadline, Signal
 from greenai.core.errors import InvalidTransition, NotFound
-from greenai.scheduling.planner import plan_waiting
+from greenai.evidence.decisions import decode_decision, encode_decision
+from greenai.scheduling.planner import QueueDefaults, plan_queue
 from greenai.storage.models import UTCDateTime, stored_utc
-from greenai.storage.records import Event, RunSummary, WaitingJobs, decision_payload
-from greenai.storage.store import PlanUpdate, Store
-from tests.daemon.helpers import T0, forecast, new_job
+from greenai.storage.records import Event, JobRecord, PlanRows, Submission, WaitingJobs
+from greenai.storage.store import Store
+from tests.daemon.helpers import (
+    T0,
+    every_field_job,
+    forecast,
+    job,
+    new_job,
+    run_summary,
+    waiting_columns,
+)
+
+LATER = T0 + timedelta(hours=3)
 
 
-def test_submit_then_get_round_trips_every_field(store: Store) -> None:
-    job, created = store.submit(
-        new_job(
-            argv=("python", "train.py", "--lr", "0.1"),
-            gpus=2,
-            project="nlp",
-            env={"A": "1"},
-            cwd="/tmp",
-            threshold=120.0,
-            policy="window",
-        ),
-        now=T0,
+def decision(job_id: str, start: datetime = LATER, **fields: object) -> Decision:
+    values: dict[str, object] = {
+        "policy": "window",
+        "action": Action.DEFER,
+        "reason": "a cleaner window comes later",
+        "intensity": 300.0,
+        "forecast_min": 100.0,
+        "planned_start": start,
+        "deadline": T0 + timedelta(hours=12),
+        "provider": "fake",
+        "region": "13",
+        "signal": Signal.AVERAGE,
+        **fields,
+    }
+    return Decision(T0, job_id, **values)  # type: ignore[arg-type]
+
+
+def plan_rows(*planned: tuple[str, JobState, Decision]) -> PlanRows:
+    """The rows ``set_plans`` takes, as the planner builds them: one encoded payload each."""
+    return PlanRows(
+        job_ids=[job_id for job_id, _, _ in planned],
+        expected=[str(state) for _, state, _ in planned],
+        starts=[d.planned_start or d.at for _, _, d in planned],
+        ats=[d.at for _, _, d in planned],
+        actions=[str(d.action) for _, _, d in planned],
+        reasons=[d.reason for _, _, d in planned],
+        payloads=[encode_decision(d) for _, _, d in planned],
     )
-    got = store.get(job.id)
+
+
+def columns_of(records: Sequence[JobRecord]) -> WaitingJobs:
+    """What ``waiting_for_plan`` should read, built from the full records."""
+    jobs = [r.job for r in records]
+    return waiting_columns(jobs, [r.state for r in records], [r.planned_start for r in records])
+
+
+def by_job(columns: WaitingJobs) -> list[tuple[object, ...]]:
+    return sorted(zip(*astuple(columns), strict=True))
+
+
+def start_running(store: Store, job_id: str, **changes: object) -> JobRecord:
+    return store.transition(
+        job_id, JobState.QUEUED, JobState.RUNNING, Event(T0, "dispatch", "go"), **changes
+    )
+
+
+# -- submissions -----------------------------------------------------------------------------
+
+
+def test_every_field_of_the_job_round_trips_exactly(store: Store) -> None:
+    submitted = every_field_job(
+        submitted_at=T0 + timedelta(microseconds=250_001),
+        duration=timedelta(hours=1, microseconds=250_001),
+        deadline=T0 + timedelta(hours=7, microseconds=1),
+    )
+    record, created = store.submit(Submission(submitted), T0)
+    got = store.get(submitted.id)
     assert created
-    assert got == job
-    assert got.command == ("python", "train.py", "--lr", "0.1")
-    assert got.state is JobState.QUEUED
-    assert got.submitted_at == T0 and got.submitted_at.tzinfo is not None
-    assert got.duration == timedelta(hours=1)
-    assert (got.gpus, got.project, got.env, got.attempts) == (2, "nlp", {"A": "1"}, 0)
+    assert got == record
+    assert got.job == submitted
+    assert got.job.submitted_at.tzinfo is not None and got.job.deadline.tzinfo is not None
+    assert (got.state, got.attempts, got.updated_at) == (JobState.QUEUED, 0, T0)
+    assert (got.planned_start, got.plan, got.handle, got.gpu_ids) == (None, None, None, ())
+
+
+def test_a_job_of_defaults_round_trips_with_its_defaults(store: Store) -> None:
+    submission = new_job()
+    store.submit(submission, T0)
+    got = store.get(submission.job.id).job
+    assert got == submission.job
+    assert (got.flexible, got.power_kw, got.env, got.cwd, got.policy) == (
+        True,
+        0.0,
+        None,
+        None,
+        None,
+    )
+    assert got.on_deadline is OnDeadline.RUN
 
 
 def test_same_idempotency_key_never_creates_two_jobs(store: Store) -> None:
     first, created_first = store.submit(new_job(idempotency_key="k-1"))
     second, created_second = store.submit(new_job(name="other", idempotency_key="k-1"))
     assert (created_first, created_second) == (True, False)
-    assert second.id == first.id
+    assert second == first
+    assert second.idempotency_key == "k-1"
     assert store.list_jobs()[1] == 1
+
+
+def test_idempotency_keys_hold_inside_one_batch_and_across_batches(store: Store) -> None:
+    earlier, _ = store.submit(new_job(idempotency_key="before"), T0)
+    answered = store.submit_many(
+        [
+            (new_job(idempotency_key="k"), T0),
+            (new_job(name="retry", idempotency_key="k"), T0),
+            (new_job(), T0),
+            (new_job(idempotency_key="before"), T0),
+        ]
+    )
+    (first, made_first), (retry, made_retry), (plain, made_plain), (again, made_again) = answered
+    assert (made_first, made_retry, made_plain, made_again) == (True, False, True, False)
+    assert retry.id == first.id and retry.job.name == "train"
+    assert again.id == earlier.id
+    assert store.list_jobs()[1] == 3
+    assert store.get(first.id) == first and store.get(plain.id) == plain
+
+
+def test_submit_many_of_nothing_stores_nothing(store: Store) -> None:
+    assert store.submit_many([]) == []
+    assert store.list_jobs() == ([], 0)
 
 
 def test_unknown_id_is_not_found(store: Store) -> None:
@@ -54,30 +150,51 @@ def test_unknown_id_is_not_found(store: Store) -> None:
         store.get("nope")
     with pytest.raises(NotFound):
         store.transition("nope", JobState.QUEUED, JobState.CANCELLED, Event(T0, "cancel", "x"))
+    with pytest.raises(NotFound):
+        store.request_cancel("nope", T0)
+    with pytest.raises(NotFound):
+        store.finish_run("nope", JobState.SUCCEEDED, Event(T0, "finish", "x"), run_summary("nope"))
+    assert store.runs("nope") == []
+
+
+# -- transitions -----------------------------------------------------------------------------
 
 
 def test_transition_is_compare_and_set_and_records_its_event(store: Store) -> None:
-    job, _ = store.submit(new_job())
+    record, _ = store.submit(new_job())
     moved = store.transition(
-        job.id,
+        record.id,
         JobState.QUEUED,
         JobState.SCHEDULED,
-        Event(T0, "defer", "later"),
+        Event(T0 + timedelta(minutes=1), "defer", "later"),
         planned_start=T0 + timedelta(hours=2),
     )
     assert moved.state is JobState.SCHEDULED
     assert moved.planned_start == T0 + timedelta(hours=2)
+    assert moved.updated_at == T0 + timedelta(minutes=1)
+    assert moved.job == record.job
     with pytest.raises(InvalidTransition, match="is scheduled, not queued"):
-        store.transition(job.id, JobState.QUEUED, JobState.RUNNING, Event(T0, "x", "y"))
-    events = store.events(job.id)
-    assert [(e.action, e.from_state, e.to_state) for e in events] == [
-        ("defer", JobState.QUEUED, JobState.SCHEDULED)
+        store.transition(record.id, JobState.QUEUED, JobState.RUNNING, Event(T0, "x", "y"))
+    events = store.events(record.id)
+    assert [(e.action, e.reason, e.from_state, e.to_state) for e in events] == [
+        ("defer", "later", JobState.QUEUED, JobState.SCHEDULED)
     ]
-    assert store.get(job.id).state is JobState.SCHEDULED
+    assert events[0].payload == {}
+    assert store.get(record.id) == moved
+
+
+def test_a_transition_accepts_any_of_several_expected_states(store: Store) -> None:
+    record, _ = store.submit(new_job())
+    waiting = (JobState.QUEUED, JobState.SCHEDULED)
+    cancelled = store.transition(record.id, waiting, JobState.CANCELLED, Event(T0, "cancel", "x"))
+    assert cancelled.state is JobState.CANCELLED
+    with pytest.raises(InvalidTransition, match="is cancelled, not queued or scheduled"):
+        store.transition(record.id, waiting, JobState.RUNNING, Event(T0, "go", "x"))
+    assert len(store.events(record.id)) == 1
 
 
 def test_only_one_of_many_concurrent_claims_wins(store: Store) -> None:
-    job, _ = store.submit(new_job())
+    record, _ = store.submit(new_job())
     winners: list[int] = []
     losers: list[int] = []
     barrier = threading.Barrier(8)
@@ -85,7 +202,7 @@ def test_only_one_of_many_concurrent_claims_wins(store: Store) -> None:
     def claim(n: int) -> None:
         barrier.wait()
         try:
-            store.transition(job.id, JobState.QUEUED, JobState.RUNNING, Event(T0, "go", str(n)))
+            store.transition(record.id, JobState.QUEUED, JobState.RUNNING, Event(T0, "go", str(n)))
             winners.append(n)
         except InvalidTransition:
             losers.append(n)
@@ -96,7 +213,43 @@ def test_only_one_of_many_concurrent_claims_wins(store: Store) -> None:
     for thread in threads:
         thread.join()
     assert len(winners) == 1 and len(losers) == 7
-    assert len(store.events(job.id)) == 1
+    [event] = store.events(record.id)
+    assert event.reason == str(winners[0])
+
+
+def test_a_running_job_keeps_its_handle_and_gpus(store: Store) -> None:
+    record, _ = store.submit(new_job(gpus=2))
+    handle = {"executor": "local", "job_id": record.id, "attempt": 1, "ref": {"state_dir": "x"}}
+    running = start_running(store, record.id, gpu_ids=[1, 3], handle=handle, attempts=1)
+    assert (running.gpu_ids, running.handle, running.attempts) == ((1, 3), handle, 1)
+    moved = {**handle, "ref": {"state_dir": "y"}}
+    store.update_running(record.id, handle=moved)
+    assert store.get(record.id).handle == moved
+    assert store.busy_gpu_ids() == {1, 3}
+
+
+def test_update_running_leaves_jobs_that_are_not_running_alone(store: Store) -> None:
+    record, _ = store.submit(new_job())
+    store.update_running(record.id, handle={"executor": "local"})
+    assert store.get(record.id) == record
+
+
+def test_add_event_records_an_event_without_a_state_change(store: Store) -> None:
+    record, _ = store.submit(new_job())
+    running = start_running(store, record.id)
+    payload = json.dumps({"note": "re-attached", "pid": 42})
+    store.add_event(record.id, Event(T0 + timedelta(hours=1), "reattach", "after restart", payload))
+    _, event = store.events(record.id)
+    assert (event.action, event.reason, event.from_state, event.to_state) == (
+        "reattach",
+        "after restart",
+        None,
+        None,
+    )
+    assert event.at == T0 + timedelta(hours=1)
+    assert event.payload == {"note": "re-attached", "pid": 42}
+    assert store.get(record.id) == running  # not even updated_at moved
+    assert store.count_by_action()["reattach"] == 1
 
 
 def test_list_filters_by_state_and_project_and_pages(store: Store) -> None:
@@ -110,87 +263,276 @@ def test_list_filters_by_state_and_project_and_pages(store: Store) -> None:
     queued, count = store.list_jobs(states=[JobState.QUEUED], project="a")
     assert count == 2 and {j.id for j in queued} == {ids[2], ids[3]}
     assert store.count_by_state()[JobState.CANCELLED] == 1
+    assert store.count_by_state()[JobState.RUNNING] == 0
+
+
+def test_cancel_of_a_waiting_job_cancels_it(store: Store) -> None:
+    record, _ = store.submit(new_job())
+    cancelled = store.request_cancel(record.id, T0)
+    assert cancelled.state is JobState.CANCELLED and not cancelled.cancel_requested
+    [event] = store.events(record.id)
+    assert (event.action, event.from_state, event.to_state) == (
+        "cancel",
+        JobState.QUEUED,
+        JobState.CANCELLED,
+    )
+
+
+def test_cancel_of_a_running_job_only_flags_it(store: Store) -> None:
+    record, _ = store.submit(new_job())
+    start_running(store, record.id)
+    flagged = store.request_cancel(record.id, T0 + timedelta(minutes=5))
+    assert flagged.state is JobState.RUNNING and flagged.cancel_requested
+    assert flagged.updated_at == T0 + timedelta(minutes=5)
+    *_, event = store.events(record.id)
+    assert (event.action, event.from_state, event.to_state) == ("cancel", None, None)
+    store.transition(record.id, JobState.RUNNING, JobState.CANCELLED, Event(T0, "cancel", "done"))
+    with pytest.raises(InvalidTransition):
+        store.request_cancel(record.id, T0)
+
+
+# -- plans -----------------------------------------------------------------------------------
+
+
+def test_set_plans_stores_the_payload_as_the_event_and_as_the_plan(store: Store) -> None:
+    record, _ = store.submit(new_job())
+    planned = decision(
+        record.id,
+        reason="wait for 50 gCO₂/kWh — naïve grid, 清洁",
+        intensity=float("nan"),  # the encoder writes null
+        warnings=("fallback: ünïcode source",),
+        forecast_intensity=62.5,
+    )
+    rows = plan_rows((record.id, JobState.QUEUED, planned))
+    assert len(store.set_plans(rows)) == 1
+    expected = json.loads(rows.payloads[0])
+    assert expected["intensity"] is None and "清洁" in expected["reason"]
+    [event] = store.events(record.id)
+    assert event.payload == expected
+    assert (event.at, event.action, event.reason) == (T0, "defer", planned.reason)
+    assert (event.from_state, event.to_state) == (JobState.QUEUED, JobState.SCHEDULED)
+    got = store.get(record.id)
+    assert got.plan == expected
+    assert (got.state, got.planned_start, got.updated_at) == (JobState.SCHEDULED, LATER, T0)
+    assert got.plan is not None and decode_decision(got.plan) == replace(planned, intensity=None)
+
+
+def test_a_new_plan_replaces_the_current_one(store: Store) -> None:
+    record, _ = store.submit(new_job())
+    store.set_plans(plan_rows((record.id, JobState.QUEUED, decision(record.id))))
+    sooner = decision(record.id, T0 + timedelta(hours=1), reason="cleaner sooner")
+    assert len(store.set_plans(plan_rows((record.id, JobState.SCHEDULED, sooner)))) == 1
+    got = store.get(record.id)
+    assert got.planned_start == T0 + timedelta(hours=1)
+    assert got.plan == json.loads(encode_decision(sooner))
+    assert [e.reason for e in store.events(record.id)] == [
+        "a cleaner window comes later",
+        "cleaner sooner",
+    ]
 
 
 def test_set_plans_skips_jobs_that_moved_meanwhile(store: Store) -> None:
     a, _ = store.submit(new_job())
     b, _ = store.submit(new_job())
+    c, _ = store.submit(new_job())
     store.transition(b.id, JobState.QUEUED, JobState.CANCELLED, Event(T0, "cancel", "user"))
-    start = T0 + timedelta(hours=3)
-    applied = store.set_plans(
-        [PlanUpdate(j.id, JobState.QUEUED, start, Event(T0, "defer", "w")) for j in (a, b)]
-    )
-    assert applied == 1
-    assert store.get(a.id).state is JobState.SCHEDULED
-    assert store.get(a.id).planned_start == start
+    store.transition(c.id, JobState.QUEUED, JobState.RUNNING, Event(T0, "dispatch", "go"))
+    rows = plan_rows(*((j.id, JobState.QUEUED, decision(j.id)) for j in (a, b, c)))
+    assert len(store.set_plans(rows)) == 1
+    planned = store.get(a.id)
+    assert (planned.state, planned.planned_start) == (JobState.SCHEDULED, LATER)
+    assert planned.plan == json.loads(rows.payloads[0])
     assert store.get(b.id).state is JobState.CANCELLED
+    assert store.get(c.id).state is JobState.RUNNING
+    assert store.get(b.id).plan is None and store.get(c.id).plan is None
     assert [e.action for e in store.events(b.id)] == ["cancel"]
-    assert store.upcoming()[0].id == a.id
+    assert [e.action for e in store.events(c.id)] == ["dispatch"]
+    assert [j.id for j in store.upcoming()] == [a.id]
 
 
-def test_cancel_running_job_only_flags_it(store: Store) -> None:
-    job, _ = store.submit(new_job())
-    store.transition(job.id, JobState.QUEUED, JobState.RUNNING, Event(T0, "go", "x"))
-    flagged = store.request_cancel(job.id, T0)
-    assert flagged.state is JobState.RUNNING and flagged.cancel_requested
-    store.transition(job.id, JobState.RUNNING, JobState.CANCELLED, Event(T0, "cancel", "done"))
-    with pytest.raises(InvalidTransition):
-        store.request_cancel(job.id, T0)
+def test_set_plans_skips_a_job_another_planner_scheduled_meanwhile(store: Store) -> None:
+    a, _ = store.submit(new_job())
+    c, _ = store.submit(new_job())
+    elsewhere = T0 + timedelta(hours=5)
+    other = Event(T0, "defer", "another replica's plan")
+    store.transition(c.id, JobState.QUEUED, JobState.SCHEDULED, other, planned_start=elsewhere)
+    rows = plan_rows(*((j.id, JobState.QUEUED, decision(j.id)) for j in (a, c)))
+    applied = store.set_plans(rows)
+    assert [e.reason for e in store.events(c.id)] == ["another replica's plan"]
+    assert (store.get(c.id).planned_start, store.get(c.id).plan) == (elsewhere, None)
+    assert applied.job_ids == [a.id]
 
 
-def test_busy_gpus_and_run_totals(store: Store) -> None:
-    job, _ = store.submit(new_job(gpus=2))
-    store.transition(
-        job.id, JobState.QUEUED, JobState.RUNNING, Event(T0, "go", "x"), gpu_ids=[1, 3]
+def test_set_plans_of_no_rows_does_nothing(store: Store) -> None:
+    assert len(store.set_plans(plan_rows())) == 0
+
+
+def test_waiting_for_plan_names_its_columns(store: Store) -> None:
+    rigid = job(
+        "rigid",
+        duration=timedelta(minutes=90, microseconds=250_001),
+        gpus=3,
+        flexible=False,
+        interruptible=True,
+        policy="threshold",
+        threshold=99.5,
+        provider="egrid:RFCE",
     )
-    assert store.busy_gpu_ids() == {1, 3}
-    store.record_run(
-        RunSummary(
-            "r1",
-            job.id,
-            1,
-            T0,
-            T0 + timedelta(hours=1),
-            0,
-            2.0,
-            "fake",
-            operational_g=300.0,
-            saved_g=40.0,
-            delay_s=60.0,
-        )
-    )
-    totals = store.totals()
-    assert (totals.energy_kwh, totals.operational_g, totals.saved_g, totals.runs) == (
-        2.0,
-        300.0,
-        40.0,
-        1,
-    )
-    assert store.runs(job.id)[0].id == "r1"
+    store.submit(Submission(rigid), T0)
+    plain, _ = store.submit(new_job(job_id="plain"), T0)
+    store.set_plans(plan_rows((plain.id, JobState.QUEUED, decision(plain.id))))
+    for gone in ("running", "cancelled"):
+        store.submit(new_job(job_id=gone), T0)
+    start_running(store, "running")
+    store.request_cancel("cancelled", T0)
+    waiting = store.waiting_for_plan()
+    assert len(waiting) == 2
+    by_id = {job_id: i for i, job_id in enumerate(waiting.ids)}
+    r, p = by_id["rigid"], by_id["plain"]
+    assert (waiting.states[r], waiting.states[p]) == (JobState.QUEUED, JobState.SCHEDULED)
+    assert (waiting.gpus[r], waiting.gpus[p]) == (3, 1)
+    assert (waiting.flexible[r], waiting.flexible[p]) == (False, True)
+    assert (waiting.interruptible[r], waiting.interruptible[p]) == (True, False)
+    assert (waiting.policies[r], waiting.policies[p]) == ("threshold", None)
+    assert (waiting.thresholds[r], waiting.thresholds[p]) == (99.5, None)
+    assert (waiting.providers[r], waiting.providers[p]) == ("egrid:RFCE", None)
+    assert waiting.durations[r] == timedelta(minutes=90, microseconds=250_001).total_seconds()
+    assert (waiting.submitted[r], waiting.deadlines[r]) == (T0, rigid.deadline)
+    assert (waiting.planned[r], waiting.planned[p]) == (None, LATER)
+    assert all(t.tzinfo is not None for t in [*waiting.submitted, *waiting.deadlines])
+    assert store.waiting_providers() == {"egrid:RFCE", None}
+
+
+def test_waiting_for_plan_of_an_empty_queue_is_empty(store: Store) -> None:
+    waiting = store.waiting_for_plan()
+    assert len(waiting) == 0 and waiting.flexible == [] and waiting.gpus == []
 
 
 def test_the_plan_read_and_write_agree_with_the_record_paths(store: Store) -> None:
     deadlines = [T0 + timedelta(hours=5), T0 + timedelta(hours=7, microseconds=250_001)]
     *_, last = (store.submit(new_job(deadline=d, threshold=90.0))[0] for d in deadlines)
+    store.submit(new_job(flexible=False, gpus=2), T0)
     store.transition(last.id, JobState.QUEUED, JobState.SCHEDULED, Event(T0, "defer", "x"))
     waiting = store.waiting_for_plan()
-    records = WaitingJobs.of(store.jobs_in([JobState.QUEUED, JobState.SCHEDULED]))
-    assert sorted(zip(*astuple(waiting), strict=True)) == sorted(
-        zip(*astuple(records), strict=True)
-    )
-    plan = plan_waiting(waiting, forecast([300.0, 100.0, 50.0, 300.0] * 6), T0)
-    assert store.set_plans(plan.rows(plan.moved(timedelta(seconds=1)))) == 2
-    for i, job_id in enumerate(waiting.ids):
-        (*_, event) = store.events(job_id)
-        decision = plan.decision(i)
-        assert event.payload == decision_payload(decision)
-        assert (event.at, event.action, event.reason) == (T0, str(decision.action), decision.reason)
-        assert store.get(job_id).planned_start == decision.planned_start
+    records = store.jobs_in([JobState.QUEUED, JobState.SCHEDULED])
+    assert by_job(waiting) == by_job(columns_of(records))
+    seen = forecast([300.0, 100.0, 50.0, 300.0] * 6)
+    groups = plan_queue(waiting, lambda spec: seen, T0, QueueDefaults("fake", "window"))
+    planned = 0
+    for group in groups:
+        planned += len(store.set_plans(group.rows(group.moved(timedelta(seconds=1)))))
+    assert planned == 3
+    for group in groups:
+        for planned_decision in group.decisions:
+            (*_, event) = store.events(planned_decision.job_id)
+            text = encode_decision(planned_decision)
+            assert event.payload == json.loads(text)
+            assert (event.at, event.action, event.reason) == (
+                T0,
+                str(planned_decision.action),
+                planned_decision.reason,
+            )
+            got = store.get(planned_decision.job_id)
+            assert got.plan == json.loads(text)
+            assert got.planned_start == (planned_decision.planned_start or T0)
     replanned = store.waiting_for_plan()
-    records = WaitingJobs.of(store.jobs_in([JobState.SCHEDULED]))
-    assert sorted(zip(*astuple(replanned), strict=True)) == sorted(
-        zip(*astuple(records), strict=True)
+    assert by_job(replanned) == by_job(columns_of(store.jobs_in([JobState.SCHEDULED])))
+
+
+# -- runs and their evidence -----------------------------------------------------------------
+
+
+def test_finish_run_ends_the_job_and_stores_its_run(store: Store) -> None:
+    record, _ = store.submit(new_job(gpus=2))
+    start_running(store, record.id, gpu_ids=[1, 3])
+    assert store.busy_gpu_ids() == {1, 3}
+    run = run_summary(record.id, operational_g=300.0, saved_g=40.0, delay_s=60.0)
+    done = T0 + timedelta(hours=1)
+    finished = store.finish_run(
+        record.id,
+        JobState.SUCCEEDED,
+        Event(done, "finish", "exit 0"),
+        run,
+        finished_at=done,
+        exit_code=0,
     )
+    assert (finished.state, finished.finished_at, finished.exit_code) == (
+        JobState.SUCCEEDED,
+        done,
+        0,
+    )
+    assert store.runs(record.id) == [run]
+    *_, event = store.events(record.id)
+    assert (event.action, event.from_state, event.to_state) == (
+        "finish",
+        JobState.RUNNING,
+        JobState.SUCCEEDED,
+    )
+    totals = store.totals()
+    assert (totals.energy_kwh, totals.operational_g, totals.saved_g) == (2.0, 300.0, 40.0)
+    assert (totals.deferral_s, totals.runs) == (60.0, 1)
+    assert store.busy_gpu_ids() == set()
+
+
+def test_a_refused_finish_stores_no_run(store: Store) -> None:
+    record, _ = store.submit(new_job())
+    with pytest.raises(InvalidTransition, match="is queued, not running"):
+        store.finish_run(
+            record.id, JobState.SUCCEEDED, Event(T0, "finish", "x"), run_summary(record.id)
+        )
+    assert store.runs(record.id) == [] and store.totals().runs == 0
+    assert store.events(record.id) == [] and store.get(record.id) == record
+
+
+def test_a_run_is_stored_once_even_if_finished_twice(store: Store) -> None:
+    record, _ = store.submit(new_job())
+    start_running(store, record.id)
+    finish = Event(T0, "finish", "exit 0")
+    store.finish_run(record.id, JobState.SUCCEEDED, finish, run_summary(record.id, "r1"))
+    with pytest.raises(InvalidTransition, match="is succeeded, not running"):
+        store.finish_run(record.id, JobState.FAILED, finish, run_summary(record.id, "r2"))
+    assert [run.id for run in store.runs(record.id)] == ["r1"]
+    assert store.get(record.id).state is JobState.SUCCEEDED
+
+
+def test_a_run_that_cannot_be_stored_leaves_the_job_running(store: Store) -> None:
+    first, _ = store.submit(new_job())
+    second, _ = store.submit(new_job())
+    for record in (first, second):
+        start_running(store, record.id)
+    finish = Event(T0, "finish", "exit 0")
+    store.finish_run(first.id, JobState.SUCCEEDED, finish, run_summary(first.id, "r1"))
+    with pytest.raises(IntegrityError):  # the same run id again: the insert fails
+        store.finish_run(second.id, JobState.SUCCEEDED, finish, run_summary(second.id, "r1"))
+    assert store.get(second.id).state is JobState.RUNNING
+    assert [e.action for e in store.events(second.id)] == ["dispatch"]
+    assert store.runs(second.id) == []
+
+
+def test_runs_without_evidence_until_marked_appended(store: Store) -> None:
+    jobs = [store.submit(new_job())[0] for _ in range(3)]
+    for record in jobs:
+        start_running(store, record.id)
+    ends = [T0 + timedelta(hours=2), T0 + timedelta(hours=1), T0 + timedelta(hours=3)]
+    runs = [
+        run_summary(record.id, f"r{i}", finished_at=end, evidence_appended=i == 2)
+        for i, (record, end) in enumerate(zip(jobs, ends, strict=True))
+    ]
+    for record, run in zip(jobs, runs, strict=True):
+        store.finish_run(record.id, JobState.SUCCEEDED, Event(T0, "finish", "x"), run)
+    pending = store.runs_without_evidence()
+    assert [run.id for run in pending] == ["r1", "r0"]  # in the order they finished
+    assert pending == [runs[1], runs[0]]
+    assert pending[1].evidence == {"run_id": "r0", "job_id": jobs[0].id, "energy_kwh": "2.0"}
+    store.mark_evidence_appended("r1")
+    store.mark_evidence_appended("r1")  # idempotent
+    assert [run.id for run in store.runs_without_evidence()] == ["r0"]
+    assert store.runs(jobs[1].id)[0].evidence_appended
+    store.mark_evidence_appended("r0")
+    assert store.runs_without_evidence() == []
+
+
+# -- times -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import Future
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
-from greenai.storage.records import JobRecord
+from greenai.core.errors import NotFound
+from greenai.storage.records import JobRecord, Submission
 from greenai.storage.store import Store
 from greenai.storage.writer import SubmitWriter, WriterStopped
-from tests.daemon.helpers import T0, new_job
+from tests.daemon.helpers import T0, every_field_job, new_job
 
 
 def outcomes(futures: list[Future[tuple[JobRecord, bool]]]) -> list[tuple[str, bool]]:
@@ -38,11 +39,42 @@ def test_concurrent_retries_in_one_batch_make_one_job(store: Store) -> None:
     assert store.list_jobs()[1] == 1 + 1 + 3
 
 
+def test_every_answer_comes_after_its_commit(store: Store) -> None:
+    writer = SubmitWriter(store)
+    seen: list[bool] = []
+
+    def stored_when_answered(future: Future[tuple[JobRecord, bool]]) -> None:
+        record, _ = future.result()
+        try:  # read on another connection: only a committed job is visible there
+            seen.append(store.get(record.id) == record)
+        except NotFound:
+            seen.append(False)
+
+    futures = [writer.submit(new_job(), T0) for _ in range(5)]
+    for future in futures:
+        future.add_done_callback(stored_when_answered)
+    writer.start()
+    writer.stop()
+    assert seen == [True] * 5
+
+
+def test_the_writer_stores_the_submitted_job_exactly(store: Store) -> None:
+    submitted = every_field_job()
+    writer = SubmitWriter(store)
+    future = writer.submit(Submission(submitted, "key"), T0 + timedelta(seconds=1))
+    writer.start()
+    writer.stop()
+    record, created = future.result(timeout=30)
+    assert created and record.job == submitted and record.idempotency_key == "key"
+    assert store.get(submitted.id) == record
+    assert record.updated_at == T0 + timedelta(seconds=1)
+
+
 def test_a_failed_batch_fails_every_request_in_it_and_writes_nothing(store: Store) -> None:
     writer = SubmitWriter(store)
     good = [writer.submit(new_job(idempotency_key=f"k{n}"), T0) for n in range(3)]
     naive = datetime(2023, 5, 5, 12, 0)  # the store refuses naive times
-    bad = writer.submit(new_job(deadline=naive), T0)
+    bad = writer.submit(new_job(), naive)
     writer.start()
     for future in [*good, bad]:
         with pytest.raises(ValueError, match="naive datetime"):

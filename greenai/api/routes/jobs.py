@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from datetime import timedelta
 from typing import Annotated
 
@@ -12,8 +13,8 @@ from fastapi.exceptions import RequestValidationError
 
 from greenai.api.deps import ApiDeps, Authorized, Deps
 from greenai.api.schemas import DecisionOut, JobDetail, JobIn, JobOut, JobPage, RunOut
-from greenai.core.domain import JobState
-from greenai.storage.records import NewJob, OnDeadline
+from greenai.core.domain import Job, JobState, OnDeadline
+from greenai.storage.records import Submission
 
 router = APIRouter(tags=["jobs"])
 
@@ -42,10 +43,11 @@ async def submit_job(
     submission holds no thread; 201 (or 200 for a repeated key) comes only after the commit.
     """
     new = _new_job(body, deps, idempotency_key)
+    now = new.job.submitted_at
     if deps.writer is not None:
-        job, created = await deps.writer.submit_async(new, new.submitted_at)
+        job, created = await deps.writer.submit_async(new, now)
     else:
-        job, created = await run_in_threadpool(deps.store.submit, new, new.submitted_at)
+        job, created = await run_in_threadpool(deps.store.submit, new, now)
     return Response(
         JobOut.of(job).model_dump_json(),
         status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -53,7 +55,7 @@ async def submit_job(
     )
 
 
-def _new_job(body: JobIn, deps: ApiDeps, idempotency_key: str | None) -> NewJob:
+def _new_job(body: JobIn, deps: ApiDeps, idempotency_key: str | None) -> Submission:
     """The submission ``body`` asks for, or a 422 naming the field at fault."""
     now = deps.clock.now()
     deadline = body.resolved_deadline(now, deps.default_max_delay)
@@ -63,23 +65,29 @@ def _new_job(body: JobIn, deps: ApiDeps, idempotency_key: str | None) -> NewJob:
         raise _invalid("deadline", "is in the past")
     if body.gpus > deps.gpu_slots:
         raise _invalid("gpus", f"more than the {deps.gpu_slots} GPU slots of this daemon")
-    return NewJob(
+    policy = str(body.policy) if body.policy is not None else None
+    no_threshold = body.threshold is None and deps.default_threshold is None
+    if (policy or deps.default_policy) == "threshold" and no_threshold:
+        raise _invalid("threshold", "the threshold policy needs a threshold (gCO2/kWh)")
+    job = Job(
+        str(uuid.uuid4()),
+        now,
+        timedelta(seconds=body.duration),
+        deadline,
         name=body.name or os.path.basename(body.command[0]),
         command=tuple(body.command),
-        submitted_at=now,
-        deadline=deadline,
-        duration=timedelta(seconds=body.duration),
         gpus=body.gpus,
         interruptible=body.interruptible,
+        flexible=body.flexible,
+        policy=policy,
+        threshold=body.threshold,
+        provider=body.provider,
+        project=body.project,
         on_deadline=OnDeadline(body.on_deadline),
         cwd=body.cwd,
         env=body.env,
-        policy=body.policy,
-        threshold=body.threshold,
-        project=body.project,
-        provider=body.provider,
-        idempotency_key=idempotency_key,
     )
+    return Submission(job, idempotency_key)
 
 
 @router.get("/jobs")

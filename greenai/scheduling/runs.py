@@ -1,0 +1,72 @@
+"""How a run that ended is written up: its job state, its stored summary, its energy when the
+executor could not measure it. Pure functions; the engine does the I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from greenai.core.domain import EnergyReading, JobState, RunRecord
+from greenai.core.settings import Settings
+from greenai.evidence.sci import saved_grams
+from greenai.executors.base import Exited
+from greenai.meters.estimate import PowerModel
+from greenai.storage.records import JobRecord, RunSummary
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The state a run leaves its job in, and the event that says why."""
+
+    state: JobState
+    action: str
+    reason: str
+
+
+def outcome_of(job: JobRecord, exited: Exited) -> Outcome:
+    """Cancelled if a user asked, succeeded on exit 0, failed otherwise (with the executor's
+    notes, e.g. why the command could not start)."""
+    code = exited.exit_code
+    detail = f": {'; '.join(exited.notes)}" if exited.notes and code != 0 else ""
+    if job.cancel_requested:
+        return Outcome(JobState.CANCELLED, "cancel", f"stopped on request (exit {code})")
+    if code == 0:
+        return Outcome(JobState.SUCCEEDED, "finish", "command exited 0")
+    return Outcome(JobState.FAILED, "fail", f"command exited {code}{detail}")
+
+
+def stand_in_reading(job: JobRecord, exited: Exited, settings: Settings) -> EnergyReading:
+    """The run's energy when its executor measured nothing: the estimate meter's model
+    (declared ``power_watts``, else TDP) over the run's real start and end, marked as such."""
+    model = PowerModel(settings.power_watts, len(job.gpu_ids) or job.job.gpus)
+    why = "the executor measured no energy"
+    if exited.notes:
+        why += f" ({'; '.join(exited.notes)})"
+    return model.reading(exited.started_at, exited.finished_at, why)
+
+
+def run_summary(record: RunRecord, attempt: int, row: Mapping[str, str]) -> RunSummary:
+    """The stored summary of a run (what /jobs/{id} and /metrics show) with its SCI row,
+    not yet known to be in the evidence file."""
+    return RunSummary(
+        id=record.run_id,
+        job_id=record.job_id,
+        attempt=attempt,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        exit_code=record.exit_code,
+        energy_kwh=record.energy.energy_kwh,
+        meter=record.energy.meter,
+        actual_intensity=record.actual_intensity,
+        operational_g=_finite(record.operational_g),
+        embodied_g=record.embodied_g,
+        counterfactual_g=record.counterfactual_g,
+        saved_g=saved_grams(record),
+        delay_s=record.delay_s,
+        evidence=dict(row),
+        evidence_appended=False,
+    )
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or value != value else value
