@@ -1,4 +1,4 @@
-"""Workload files: deadlines follow formats.md §2 and every defect names file, line, field."""
+"""Workload files: deadlines follow docs/formats.md §2 and every defect names file, line, field."""
 
 from __future__ import annotations
 

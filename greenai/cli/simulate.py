@@ -21,8 +21,8 @@ PLOT_POLICIES = ("now", "threshold", "window", "interruptible", "oracle")
 
 @app.command("simulate")
 def simulate_command(
-    trace: Annotated[Path, typer.Option(help="Intensity trace CSV (formats.md §1).")],
-    workload: Annotated[Path, typer.Option(help="Workload CSV (formats.md §2).")],
+    trace: Annotated[Path, typer.Option(help="Intensity trace CSV (docs/formats.md §1).")],
+    workload: Annotated[Path, typer.Option(help="Workload CSV (docs/formats.md §2).")],
     policy: Annotated[str, typer.Option(help=f"{', '.join(policy_names())}.")] = "window",
     forecast: Annotated[
         str, typer.Option(help="perfect, noisy:SIGMA, persistence or trace.")

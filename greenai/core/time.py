@@ -9,6 +9,7 @@ replayed day can pass in seconds while every duration inside greenai stays in tr
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -31,8 +32,10 @@ def parse_time(text: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=4096)
 def format_time(at: datetime | None) -> str | None:
-    """``2023-05-04T12:30:00Z`` (seconds kept, microseconds only when present)."""
+    """``2023-05-04T12:30:00Z`` (seconds kept, microseconds only when present). Cached: a
+    re-plan writes thousands of decisions that share a handful of times."""
     if at is None:
         return None
     text = at.astimezone(UTC).isoformat()

@@ -1,4 +1,4 @@
-"""The SCI evidence CSV (formats.md §4): one row per finished run, append-only.
+"""The SCI evidence CSV (docs/formats.md §4): one row per finished run, append-only.
 
 The header is written once, when the file is new or empty; rows are appended under a file
 lock so concurrent writers never interleave. Numbers are fixed-point with enough places for

@@ -1,4 +1,4 @@
-"""Intensity traces (formats.md §1): a regular grid of actual values, plus the forecasts
+"""Intensity traces (docs/formats.md §1): a regular grid of actual values, plus the forecasts
 issued at each step when the file carries ``f1..fK`` columns.
 
 Two layouts are read: greenai's own ``timestamp,intensity[,f1..fK]`` and the hourly export of

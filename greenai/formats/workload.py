@@ -1,4 +1,4 @@
-"""Workload files (formats.md §2): one job per row, read into ``Job``.
+"""Workload files (docs/formats.md §2): one job per row, read into ``Job``.
 
 A job may run anywhere in ``[submit, submit + max_delay + duration]``; that end is its
 deadline. Every defect is an ``InputError`` naming the file, the line and the field, because a

@@ -11,7 +11,9 @@ every job starts now and the decision says why.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
+from typing import overload
 
 import numpy as np
 
@@ -42,7 +44,7 @@ def decide(
     forecast: Forecast | None,
     now: datetime,
     capacity: Capacity = UNLIMITED,
-) -> list[Decision]:
+) -> Decisions:
     """One decision per job of ``jobs``: start now, or defer to a planned start."""
     if forecast is None or forecast.static or not forecast.covers(now):
         return _blind(policy, jobs, forecast, now)
@@ -62,51 +64,81 @@ class _Context:
         self.current = view.value_at(at)
 
 
-def _write_up(policy: Policy, jobs: JobBatch, plan: BatchPlan, context: _Context) -> list[Decision]:
+class Decisions(Sequence[Decision]):
+    """The decisions of one pass, kept as columns; each ``Decision`` is built when it is read.
+    A daemon re-plan of 10,000 jobs reads only the few whose plan changed or that start now,
+    so it need not build 10,000 objects to discard them."""
+
+    def __init__(
+        self,
+        shared: Decision,
+        jobs: JobBatch,
+        reasons: Sequence[str],
+        starting: Sequence[bool],
+        planned: Sequence[datetime],
+        expected: Sequence[float],
+        lowest: Sequence[float],
+    ) -> None:
+        self._shared, self._jobs, self._reasons = shared, jobs, reasons
+        self.starting = list(starting)  # whether each job starts now
+        self.planned_starts = list(planned)
+        self._expected, self._lowest = expected, lowest
+        self._thresholds = jobs.threshold.tolist()
+
+    def __len__(self) -> int:
+        return len(self.starting)
+
+    @overload
+    def __getitem__(self, index: int) -> Decision: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Decision]: ...
+
+    def __getitem__(self, index: int | slice) -> Decision | list[Decision]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        shared = self._shared
+        return Decision(
+            at=shared.at,
+            job_id=self._jobs.ids[index],
+            policy=shared.policy,
+            action=Action.START if self.starting[index] else Action.DEFER,
+            reason=self._reasons[index],
+            intensity=shared.intensity,
+            threshold=_known(self._thresholds[index]),
+            forecast_min=_known(self._lowest[index]),
+            planned_start=self.planned_starts[index],
+            deadline=self._jobs.deadline_at[index],
+            provider=shared.provider,
+            region=shared.region,
+            signal=shared.signal,
+            fallback=shared.fallback,
+            warnings=shared.warnings,
+            forecast_intensity=_known(self._expected[index]),
+        )
+
+
+def _write_up(policy: Policy, jobs: JobBatch, plan: BatchPlan, context: _Context) -> Decisions:
     now, forecast = context.now, context.forecast
     starting = plan.starts_now(context.at)
     planned = np.where(starting, context.at, np.maximum(plan.starts, context.at))
-    expected = _expected(plan.expected, planned, jobs.duration, context.view)
-    lowest = _lowest_ahead(context.view, context.at, jobs.deadline)
-    provider, warnings = provider_of(forecast.source), forecast.warnings
     times: dict[float, datetime] = {}
-    decisions = []
-    rows = zip(
-        jobs.ids,
-        jobs.deadline_at,
-        plan.reasons,
-        starting.tolist(),
-        planned.tolist(),
-        expected.tolist(),
-        lowest.tolist(),
-        jobs.threshold.tolist(),
-        strict=True,
-    )
-    for job_id, deadline, reason, starts, start, mean, low, threshold in rows:
+    starts = []
+    for start, now_ in zip(planned.tolist(), starting.tolist(), strict=True):
         when = times.get(start)
         if when is None:
-            when = times[start] = now if starts else max(jobs.at(start), now)
-        decisions.append(
-            Decision(
-                at=now,
-                job_id=job_id,
-                policy=policy.name,
-                action=Action.START if starts else Action.DEFER,
-                reason=reason,
-                intensity=context.current,
-                threshold=_known(threshold),
-                forecast_min=_known(low),
-                planned_start=when,
-                deadline=deadline,
-                provider=provider,
-                region=forecast.region,
-                signal=forecast.signal,
-                fallback=forecast.fallback,
-                warnings=warnings,
-                forecast_intensity=_known(mean),
-            )
-        )
-    return decisions
+            when = times[start] = now if now_ else max(jobs.at(start), now)
+        starts.append(when)
+    shared = Decision(
+        now, "", policy.name, Action.DEFER, "", intensity=context.current,
+        provider=provider_of(forecast.source), region=forecast.region, signal=forecast.signal,
+        fallback=forecast.fallback, warnings=forecast.warnings,
+    )  # fmt: skip
+    expected = _expected(plan.expected, planned, jobs.duration, context.view)
+    lowest = _lowest_ahead(context.view, context.at, jobs.deadline)
+    return Decisions(
+        shared, jobs, plan.reasons, starting.tolist(), starts, expected.tolist(), lowest.tolist()
+    )
 
 
 def _expected(
@@ -138,11 +170,9 @@ def _lowest_ahead(view: ForecastView, at: float, deadlines: FloatArray) -> Float
     return np.where(count > 0, running_min[np.maximum(count - 1, 0)], np.nan)
 
 
-def _blind(
-    policy: Policy, jobs: JobBatch, forecast: Forecast | None, now: datetime
-) -> list[Decision]:
+def _blind(policy: Policy, jobs: JobBatch, forecast: Forecast | None, now: datetime) -> Decisions:
     """Everyone starts now: there is nothing to plan with, or nothing better to wait for."""
-    value: float | None = None
+    value = float("nan")
     if forecast is None:
         reason = "no intensity forecast available: starting now, blind"
     elif forecast.static:
@@ -150,35 +180,18 @@ def _blind(
         value = forecast.values[0]
     else:
         reason = f"forecast {forecast.source} does not cover {now.isoformat()}: starting now"
-    return [
-        Decision(
-            at=now,
-            job_id=job_id,
-            policy=policy.name,
-            action=Action.START,
-            reason=reason,
-            intensity=value,
-            threshold=_known(threshold),
-            forecast_min=value,
-            planned_start=now,
-            deadline=deadline,
-            provider=provider_of(forecast.source) if forecast else None,
-            region=forecast.region if forecast else None,
-            signal=forecast.signal if forecast else None,
-            fallback=forecast.fallback if forecast else None,
-            warnings=forecast.warnings if forecast else (),
-            forecast_intensity=value,
-        )
-        for job_id, deadline, threshold in zip(
-            jobs.ids, jobs.deadline_at, jobs.threshold.tolist(), strict=True
-        )
-    ]
+    shared = Decision(
+        now, "", policy.name, Action.START, reason, intensity=_known(value),
+        provider=provider_of(forecast.source) if forecast else None,
+        region=forecast.region if forecast else None,
+        signal=forecast.signal if forecast else None,
+        fallback=forecast.fallback if forecast else None,
+        warnings=forecast.warnings if forecast else (),
+    )  # fmt: skip
+    count = len(jobs)
+    values = [value] * count
+    return Decisions(shared, jobs, [reason] * count, [True] * count, [now] * count, values, values)
 
 
 def _known(value: float) -> float | None:
     return None if value != value else value  # NaN -> unknown
-
-
-def seconds(delta: timedelta) -> int:
-    """Whole seconds, as decisions print them."""
-    return round(delta.total_seconds())

@@ -1,4 +1,4 @@
-"""A provider over a recorded trace (formats.md §1): the honest replay of a real grid.
+"""A provider over a recorded trace (docs/formats.md §1): the honest replay of a real grid.
 
 At ``now`` it sees only what was known then: the measured value of the step holding ``now``
 and the ``fk`` forecasts issued at that step. A trace without ``fk`` columns can only give a

@@ -154,9 +154,8 @@ class Engine:
             if self.evidence is not None and len(applied):
                 self.evidence.record_decisions(applied.payloads)
             logged = set(applied.job_ids)
-            for decision in group.decisions:
-                if decision.action is Action.START:
-                    self._starting[decision.job_id] = (decision, decision.job_id in logged)
+            for decision in group.starting():
+                self._starting[decision.job_id] = (decision, decision.job_id in logged)
 
     def _gpus_in_use(self) -> int:
         return sum(watched.job.job.gpus for watched in self._watched.values())

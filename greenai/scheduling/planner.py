@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from greenai.core.domain import Decision, Forecast
 from greenai.evidence.decisions import encode_decision
 from greenai.policies.base import UNLIMITED, Capacity, JobBatch
-from greenai.policies.planning import axis_origin, decide
+from greenai.policies.planning import Decisions, axis_origin, decide
 from greenai.policies.registry import get_policy
 from greenai.storage.records import PlanRows, WaitingJobs
 
@@ -42,19 +42,21 @@ class GroupPlan:
 
     provider: str
     jobs: WaitingJobs
-    decisions: list[Decision]
+    decisions: Decisions
 
     def moved(self, tolerance: timedelta) -> list[int]:
         """The jobs whose stored plan this pass changes: queued or unplanned ones, and those
         whose planned start moved by more than ``tolerance``."""
-        rows = zip(self.jobs.states, self.jobs.planned, self.decisions, strict=True)
+        rows = zip(self.jobs.states, self.jobs.planned, self.decisions.planned_starts, strict=True)
         return [
             i
-            for i, (state, old, decision) in enumerate(rows)
-            if state == "queued"
-            or old is None
-            or abs((decision.planned_start or decision.at) - old) > tolerance
+            for i, (state, old, new) in enumerate(rows)
+            if state == "queued" or old is None or abs(new - old) > tolerance
         ]
+
+    def starting(self) -> list[Decision]:
+        """The decisions that start their job now."""
+        return [self.decisions[i] for i, starts in enumerate(self.decisions.starting) if starts]
 
     def rows(self, indices: Sequence[int]) -> PlanRows:
         """The store rows of the decisions at ``indices``, payloads encoded once."""

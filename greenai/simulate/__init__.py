@@ -1,6 +1,6 @@
 """``greenai simulate``: the fleet policies, driven by a virtual clock over a recorded trace.
 
-``simulate`` replays one policy and returns the formats.md §3 result; ``run_files`` does the
+``simulate`` replays one policy and returns the docs/formats.md §3 result; ``run_files`` does the
 same from file paths (what the CLI and the benchmarks call).
 """
 

@@ -1,4 +1,4 @@
-"""Forecast models for the simulator (formats.md §3): what a policy may see at each step.
+"""Forecast models for the simulator (docs/formats.md §3): what a policy may see at each step.
 
 A view issued at trace row ``i`` starts at that row: value 0 is the intensity of the step in
 progress, which is observed, not forecast; values 1.. are the model's forecast for the next

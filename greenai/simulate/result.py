@@ -1,4 +1,4 @@
-"""Exact accounting of a simulation and the result JSON of formats.md §3, keys in order.
+"""Exact accounting of a simulation and the result JSON of docs/formats.md §3, keys in order.
 
 Emissions are charged on the trace's actual intensity, interval by interval, with the prefix
 integrals of ``Grid``: partial steps and mid-step starts are exact, not sampled.

@@ -21,7 +21,7 @@ from greenai.evidence.decisions import (
 )
 
 T0 = datetime(2024, 5, 4, 12, 0, tzinfo=UTC)
-# formats.md §5 in order, then the two documented extras.
+# docs/formats.md §5 in order, then the two documented extras.
 DOCUMENTED = [
     "at", "job_id", "policy", "action", "reason", "intensity", "threshold", "forecast_min",
     "planned_start", "deadline", "provider", "region", "signal", "fallback",

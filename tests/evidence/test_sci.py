@@ -14,7 +14,7 @@ from greenai.core.domain import EnergyReading, RunRecord, Signal
 from greenai.core.errors import InputError
 from greenai.evidence.sci import SCI_COLUMNS, append_run
 
-# formats.md §4, copied literally.
+# docs/formats.md §4, copied literally.
 HEADER = (
     "run_id,job_id,job_name,command,host,submitted_at,started_at,finished_at,duration_s,exit_code,"
     "policy,decision,delay_s,provider,region,signal,forecast_intensity,actual_intensity,"

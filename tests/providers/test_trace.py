@@ -1,4 +1,4 @@
-"""The trace provider replays only what was known at ``now`` (formats.md §1)."""
+"""The trace provider replays only what was known at ``now`` (docs/formats.md §1)."""
 
 from __future__ import annotations
 
