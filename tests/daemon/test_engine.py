@@ -160,6 +160,20 @@ def test_never_more_running_jobs_than_gpu_slots(sqlite_store: Store, tmp_path: P
     assert rig.state(ids[0]) is JobState.SUCCEEDED and len(rig.executor.launches) == 5
 
 
+def test_an_executor_that_picks_gpus_gets_a_count_and_slots_are_still_counted(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    rig = Rig(sqlite_store, tmp_path, FakeSource(None), slots=(0, 1, 2))
+    rig.executor.picks_gpus = True  # as Slurm or Kubernetes would
+    pair, single, waiting = rig.submit(gpus=2), rig.submit(gpus=1), rig.submit(gpus=1)
+    rig.tick()
+    assert [(launch.gpus, launch.gpu_ids) for launch in rig.executor.launches] == [(2, ()), (1, ())]
+    assert rig.executor.running() == [pair, single] and rig.state(waiting) is JobState.SCHEDULED
+    rig.executor.finish(single)
+    rig.tick(1)
+    assert rig.executor.running() == [pair, waiting]
+
+
 def test_a_rigid_job_starts_at_once_whatever_the_policy(rig: Rig) -> None:
     rigid, flexible = rig.submit(flexible=False), rig.submit()
     rig.tick()
