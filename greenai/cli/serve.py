@@ -43,8 +43,12 @@ def serve(
     gpu_slots: Annotated[str | None, Opt(help="GPU count or indices, e.g. 4 or 0,2")] = None,
     home: Annotated[Path | None, Opt(help="state folder (database, logs, evidence)")] = None,
     database_url: Annotated[str | None, Opt(help="SQLAlchemy URL (default SQLite in home)")] = None,
+    policy: Annotated[
+        str | None, Opt(help="policy for jobs that name none (default window)")
+    ] = None,
+    executor: Annotated[str | None, Opt(help="what runs the jobs: local")] = None,
 ) -> None:
-    """Run the daemon: durable queue, REST API, re-planning loop, local GPU executor."""
+    """Run the daemon: durable queue, REST API, re-planning loop, GPU jobs run by an executor."""
     from greenai.daemon import Daemon
 
     settings = _settings(
@@ -54,6 +58,8 @@ def serve(
         gpu_slots=gpu_slots,
         home=home,
         database_url=database_url,
+        policy=policy,
+        executor=executor,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:

@@ -55,6 +55,17 @@ def test_serve_exits_2_when_asked_to_listen_openly_without_token(tmp_path: Path)
     assert "without GREENAI_API_TOKEN" in result.output
 
 
+def test_serve_names_a_bad_executor_or_policy_flag_and_exits_2(tmp_path: Path) -> None:
+    import greenai.cli.serve  # noqa: F401  (registers the commands)
+
+    home = ["--home", str(tmp_path), "--port", str(free_port())]
+    wrong = CliRunner().invoke(app, ["serve", "--executor", "mainframe", *home])
+    assert wrong.exit_code == 2
+    assert "executor: unknown 'mainframe' (choose from local)" in wrong.output
+    offline = CliRunner().invoke(app, ["serve", "--policy", "oracle", *home])
+    assert offline.exit_code == 2 and "policy: unknown 'oracle'" in offline.output
+
+
 def test_daemon_in_process_runs_a_submitted_job(tmp_path: Path) -> None:
     settings = load_settings(
         env={},
