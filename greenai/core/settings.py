@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -92,12 +92,29 @@ class Settings(BaseSettings):
     api_port: int = Field(8787, ge=0, le=65535)
     api_url: str | None = Field(None, description="daemon URL for the CLI clients")
     api_token: SecretStr | None = Field(None, description="bearer token for changing state")
+    public_read: bool = Field(False, description="let reads (jobs, plan, evidence) skip the token")
     database_url: str | None = Field(None, description="default sqlite:///HOME/greenai.db")
     tick_seconds: float = Field(60.0, gt=0, description="daemon re-plan period")
     gpu_slots: str = Field("1", description="a count ('4') or indices ('0,2,3')")
     executor: str = Field("local", description="what runs the daemon's jobs: local")
+    job_env_allow: str = Field(
+        "PATH,HOME,LANG,LANGUAGE,LC_ALL,LC_CTYPE,TZ,TMPDIR,USER,LOGNAME,SHELL,TERM,"
+        "PYTHONPATH,VIRTUAL_ENV,CONDA_PREFIX,LD_LIBRARY_PATH,CUDA_HOME,CUDA_PATH",
+        description="daemon environment variables a job inherits (comma-separated); the rest, "
+        "credentials included, never reach jobs",
+    )
+    log_max_bytes: int = Field(100 * 2**20, ge=1024, description="a run's output.log size cap")
+    log_backups: int = Field(2, ge=0, le=20, description="rotated output logs kept per run")
     retry_budget: int = Field(1, ge=0, description="re-queues of a job a crash interrupted")
     grace_seconds: float = Field(30.0, ge=0, description="SIGTERM grace for running jobs")
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        """An empty (or blank) token is no token: it must not unlock listening openly."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def evidence_path(self) -> Path:
