@@ -39,9 +39,23 @@ class EngineStats:
     ticks: int = 0
     provider_errors: int = 0
     fallbacks: int = 0
+    start_failures: int = 0  # runs the executor could not start
+    lost_runs: int = 0  # runs that ended with nothing saying how
+    accounting_failures: int = 0  # runs accounted without intensity because accounting failed
     stage_errors: dict[str, int] = field(default_factory=dict)
     last_tick_at: datetime | None = None
     last_error: str | None = None
+    failing_stages: dict[str, str] = field(default_factory=dict)  # of the latest tick
+
+    def problems(self, now: datetime, tick_every: timedelta | None = None) -> list[str]:
+        """Why the daemon is degraded (empty: it is not): stages that failed on the latest
+        tick, or no tick for three intervals."""
+        found = [f"{stage} failed: {error}" for stage, error in sorted(self.failing_stages.items())]
+        if tick_every is not None and self.last_tick_at is not None:
+            late = now - self.last_tick_at
+            if late > 3 * tick_every:
+                found.append(f"no tick for {late.total_seconds():.0f} s")
+        return found
 
 
 @dataclass

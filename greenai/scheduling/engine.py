@@ -25,12 +25,21 @@ from greenai.core.time import Clock
 from greenai.evidence.decisions import decode_decision, encode_decision
 from greenai.evidence.records import FinishedRun, account_run, intensity_history
 from greenai.evidence.sci import sci_row
-from greenai.executors.base import Executor, Exited, Handle, Launch, Lost, Running, pick_gpus
+from greenai.executors.base import (
+    Executor,
+    Exited,
+    Handle,
+    Launch,
+    Lost,
+    Running,
+    RunStatus,
+    pick_gpus,
+)
 from greenai.policies.base import Capacity
 from greenai.providers.base import IntensitySource
 from greenai.scheduling.config import EngineConfig, EngineStats, EvidenceSink
 from greenai.scheduling.planner import QueueDefaults, plan_queue
-from greenai.scheduling.runs import outcome_of, run_summary, stand_in_reading
+from greenai.scheduling.runs import Outcome, outcome_of, run_summary, stand_in_reading
 from greenai.storage.records import Event, JobRecord
 from greenai.storage.store import Store
 
@@ -80,6 +89,7 @@ class Engine:
 
     def tick(self, now: datetime) -> None:
         """One pass; never raises."""
+        failing: dict[str, str] = {}
         for name, stage in (
             ("reap", self._reap),
             ("refresh", self._refresh),
@@ -91,8 +101,10 @@ class Engine:
                 stage(now)
             except Exception as exc:  # one stage failing must not stop the others
                 self.stats.stage_errors[name] = self.stats.stage_errors.get(name, 0) + 1
-                self.stats.last_error = f"{name}: {type(exc).__name__}: {exc}"
+                failing[name] = _described(exc)
+                self.stats.last_error = f"{name}: {failing[name]}"
                 log.exception("tick stage %s failed; retrying next tick", name)
+        self.stats.failing_stages = failing
         self.stats.ticks += 1
         self.stats.last_tick_at = now
 
@@ -214,9 +226,12 @@ class Engine:
             self.evidence.record_decisions([payload])
         try:
             started = self.executor.submit(launch)
-        except ExecutorError as exc:
-            fail = Event(now, "fail", f"could not start: {exc}")
+        except Exception as exc:  # whatever it was, the job must not stay claimed
+            self.stats.start_failures += 1
+            cause = str(exc) if isinstance(exc, ExecutorError) else _described(exc)
+            fail = Event(now, "fail", f"could not start: {cause}")
             self._move(claimed, JobState.RUNNING, JobState.FAILED, fail, finished_at=now)
+            log.error("job %s could not start: %s", job.id, cause)
             return False
         if started != handle:
             self.store.update_running(job.id, handle=started.to_json())
@@ -234,18 +249,29 @@ class Engine:
                 continue
             if record.cancel_requested:
                 self._stop(watched)
-            self._settle(record, watched.handle, self.executor.poll(watched.handle), now)
+            self._settle(record, watched.handle, self._status(watched.handle, attach=False), now)
+
+    def _status(self, handle: Handle, *, attach: bool) -> RunStatus:
+        """What the executor says of a run; an executor that cannot say has lost it."""
+        try:
+            return self.executor.attach(handle) if attach else self.executor.poll(handle)
+        except Exception as exc:
+            log.exception("job %s: the executor could not tell how its run is", handle.job_id)
+            return Lost(f"the executor could not tell: {_described(exc)}")
 
     def _settle(self, record: JobRecord, handle: Handle, status: object, now: datetime) -> None:
-        """Act on what the executor says of a run: keep watching, finish it, or settle it."""
+        """Act on what the executor says of a run: keep watching, finish it, or settle it.
+        A run stays watched until it is settled: if settling fails (the store is down), the
+        next tick tries again instead of forgetting the run."""
         if isinstance(status, Running):
             self._watched.setdefault(record.id, _Watched(record, handle))
             return
-        self._watched.pop(record.id, None)
         if isinstance(status, Exited):
             self._finish(record, status, now)
         elif isinstance(status, Lost):
+            self.stats.lost_runs += 1
             self._settle_interrupted(record, now, f"its run was lost ({status.reason})")
+        self._watched.pop(record.id, None)
 
     def _stop(self, watched: _Watched) -> None:
         if watched.cancel_sent is None:
@@ -256,7 +282,9 @@ class Engine:
 
     def _finish(self, record: JobRecord, exited: Exited, now: datetime) -> None:
         """Account the run, end the job with its run stored (one transaction), then append its
-        evidence row and note that it is safely there."""
+        evidence row and note that it is safely there. A failure to account (a provider's
+        history that raises) still ends the job, with the run accounted without intensity and
+        the cause in its event."""
         settings = self.config.settings
         reading = exited.reading or stand_in_reading(record, exited, settings)
         decision = decode_decision(record.plan) if record.plan else None
@@ -270,12 +298,16 @@ class Engine:
             started_at=exited.started_at,
             finished_at=exited.finished_at,
         )
-        spec = record.job.provider or self.config.default_provider
-        source = self.source_for(spec) if self.source_for is not None else None
-        history = intensity_history(source, record.job, reading.finished_at, self.forecast(spec))
-        evidence = account_run(run, history, settings)
-        row = sci_row(evidence)
         outcome = outcome_of(record, exited)
+        try:
+            evidence = account_run(run, self._history(record, reading.finished_at), settings)
+        except Exception as exc:
+            self.stats.accounting_failures += 1
+            log.exception("job %s: accounting with the intensity history failed", record.id)
+            evidence = account_run(run, None, settings)
+            why = f"{outcome.reason}; accounted without intensity ({_described(exc)})"
+            outcome = Outcome(outcome.state, outcome.action, why)
+        row = sci_row(evidence)
         try:
             self.store.finish_run(
                 record.id,
@@ -289,6 +321,11 @@ class Engine:
             log.info("job %s: %s", record.id, exc)
             return
         self._append_evidence(evidence.run_id, row, unless_present=False)
+
+    def _history(self, record: JobRecord, end: datetime) -> Forecast | None:
+        spec = record.job.provider or self.config.default_provider
+        source = self.source_for(spec) if self.source_for is not None else None
+        return intensity_history(source, record.job, end, self.forecast(spec))
 
     def _append_evidence(self, run_id: str, row: dict[str, str], *, unless_present: bool) -> None:
         if self.evidence is None:
@@ -321,7 +358,7 @@ class Engine:
             why = f"its run belongs to the {handle.executor} executor, not {self.executor.name}"
             self._settle_interrupted(record, now, why)
             return
-        status = self.executor.attach(handle)
+        status = self._status(handle, attach=True)
         if isinstance(status, Running):
             reason = "re-attached to its run after a daemon restart"
             self.store.add_event(record.id, Event(now, "reattach", reason))
@@ -380,6 +417,10 @@ class Engine:
     def _log_decision(self, decision: Decision) -> None:
         if self.evidence is not None:
             self.evidence.record_decision(decision)
+
+
+def _described(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def run_until_idle(engine: Engine, clock: Clock, step_s: float = 60.0, max_ticks: int = 100) -> int:

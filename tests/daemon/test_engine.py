@@ -378,3 +378,81 @@ def test_run_until_idle_finishes_everything(sqlite_store: Store, tmp_path: Path)
     assert run_until_idle(rig.engine, clock, step_s=600, max_ticks=50) < 50
     assert all(rig.state(i) is JobState.SUCCEEDED for i in ids)
     assert len(rig.files.rows()) == 3
+
+
+# -- failures after a job is claimed ---------------------------------------------------------
+
+
+def test_an_executor_that_raises_anything_at_launch_fails_the_job_and_says_why(rig: Rig) -> None:
+    def broken(launch: object) -> object:
+        raise ValueError("embedded null byte")
+
+    rig.executor.submit = broken  # type: ignore[method-assign,assignment]
+    job = rig.submit(deadline=T0 + timedelta(hours=1))
+    rig.tick()
+    assert rig.state(job) is JobState.FAILED
+    assert rig.store.events(job)[-1].reason == "could not start: ValueError: embedded null byte"
+    assert rig.store.busy_gpu_ids() == set() and rig.engine.stats.start_failures == 1
+
+
+def test_an_executor_that_cannot_say_how_a_run_is_has_lost_it(rig: Rig) -> None:
+    [job] = _running(rig)
+    real_poll = rig.executor.poll
+
+    def broken(handle: Any) -> Any:
+        rig.executor.poll = real_poll  # type: ignore[method-assign]
+        rig.executor.lose(job)  # whatever the run left behind is gone
+        raise OSError("state folder unreadable")
+
+    rig.executor.poll = broken  # type: ignore[method-assign]
+    rig.tick()
+    reasons = [e.reason for e in rig.store.events(job) if e.action == "reconcile"]
+    assert reasons == [
+        "its run was lost (the executor could not tell: OSError: state folder unreadable); "
+        "re-queued (attempt 1, budget 1)"
+    ]
+    assert rig.engine.stats.lost_runs == 1
+    assert rig.store.get(job).attempts == 2  # and it ran again
+
+
+def test_a_history_that_raises_still_ends_the_job_accounted_without_intensity(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    class Broken(FakeSource):
+        def history(self, start: object, end: object) -> Any:
+            raise ZeroDivisionError("data_point_period_seconds: 0")
+
+    rig = Rig(sqlite_store, tmp_path, Broken(forecast(VALUES)))
+    [job] = _running(rig)
+    rig.executor.finish(job, 0)
+    rig.tick()
+    done = rig.store.get(job)
+    assert done.state is JobState.SUCCEEDED
+    assert "accounted without intensity (ZeroDivisionError" in rig.store.events(job)[-1].reason
+    [row] = rig.files.rows()
+    assert row["operational_g"] == "" and row["exit_code"] == "0"
+    assert rig.engine.stats.accounting_failures == 1
+
+
+def test_a_run_whose_finishing_fails_stays_watched_and_is_finished_next_tick(rig: Rig) -> None:
+    [job] = _running(rig)
+    rig.executor.finish(job, 0)
+    real = rig.store.finish_run
+    calls: list[str] = []
+
+    def down_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0])
+        if len(calls) == 1:
+            raise ConnectionError("database is down")
+        return real(*args, **kwargs)
+
+    rig.store.finish_run = down_once  # type: ignore[method-assign]
+    rig.tick()
+    assert rig.state(job) is JobState.RUNNING and rig.engine.running_jobs == 1
+    assert rig.engine.stats.problems(rig.clock.now()) == [
+        "reap failed: ConnectionError: database is down"
+    ]
+    rig.tick()
+    assert rig.state(job) is JobState.SUCCEEDED and len(rig.files.rows()) == 1
+    assert rig.engine.stats.problems(rig.clock.now()) == []
+    assert rig.engine.stats.problems(rig.clock.now() + timedelta(minutes=10), timedelta(minutes=1))
