@@ -141,6 +141,7 @@ class Daemon:
                 policy=policy,
                 threshold=settings.threshold,
                 retry_budget=settings.retry_budget,
+                background_fetch=True,
                 settings=settings,
             ),
             source_for=self.source_for or default_sources(settings, self.clock),
@@ -223,6 +224,7 @@ class Daemon:
         if self._server_thread.is_alive():
             self._server_thread.join(timeout=10)
         self.writer.stop()  # after the API: what it accepted is written before we go
+        self.engine.close()
         self.store.engine.dispose()
         log.info("greenai daemon stopped")
 

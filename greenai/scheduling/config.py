@@ -69,6 +69,8 @@ class EngineConfig:
     threshold: float | None = None
     horizon: timedelta = timedelta(hours=48)
     refresh_every: timedelta = timedelta(minutes=30)
+    background_fetch: bool = False  # the daemon: providers are asked off the loop's thread
+    history_deadline_s: float = 5.0  # longest wait for a history when accounting a run
     retry_budget: int = 1
     cancel_grace_s: float = 10.0
     host: str = field(default_factory=socket.gethostname)

@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from greenai.core.domain import Action, Decision, Forecast, JobState, OnDeadline
-from greenai.core.errors import ExecutorError, GreenAIError, InvalidTransition
+from greenai.core.errors import ExecutorError, InvalidTransition
 from greenai.core.time import Clock
 from greenai.evidence.decisions import decode_decision, encode_decision
-from greenai.evidence.records import FinishedRun, account_run, intensity_history
+from greenai.evidence.records import FinishedRun, account_run
 from greenai.evidence.sci import sci_row
 from greenai.executors.base import (
     Executor,
@@ -38,6 +38,7 @@ from greenai.executors.base import (
 from greenai.policies.base import Capacity
 from greenai.providers.base import IntensitySource
 from greenai.scheduling.config import EngineConfig, EngineStats, EvidenceSink
+from greenai.scheduling.forecasts import ForecastBook
 from greenai.scheduling.planner import QueueDefaults, plan_queue
 from greenai.scheduling.runs import Outcome, outcome_of, run_summary, stand_in_reading
 from greenai.storage.records import Event, JobRecord
@@ -76,7 +77,14 @@ class Engine:
         self.evidence = evidence
         self.stats = EngineStats()
         self.dispatching = True
-        self.forecasts: dict[str, tuple[Forecast, datetime]] = {}
+        self.forecasts = ForecastBook(
+            source_for,
+            self.stats,
+            horizon=config.horizon,
+            refresh_every=config.refresh_every,
+            background=config.background_fetch,
+            history_deadline_s=config.history_deadline_s,
+        )
         self._watched: dict[str, _Watched] = {}
         # This pass's start decisions, and whether each was already logged: the decision that
         # starts a job is stored with its dispatch, in the policy's own words.
@@ -113,29 +121,17 @@ class Engine:
         return len(self._watched)
 
     def forecast(self, spec: str | None = None) -> Forecast | None:
-        cached = self.forecasts.get(spec or self.config.default_provider)
-        return cached[0] if cached else None
+        return self.forecasts.get(spec or self.config.default_provider)
+
+    def close(self) -> None:
+        """Stop the background fetches (the daemon, once it has drained)."""
+        self.forecasts.close()
 
     # -- stages ------------------------------------------------------------------------------
 
     def _refresh(self, now: datetime) -> None:
-        if self.source_for is None:
-            return
         specs = {spec or self.config.default_provider for spec in self.store.waiting_providers()}
-        specs.add(self.config.default_provider)
-        for spec in sorted(specs):
-            cached = self.forecasts.get(spec)
-            if cached and now - cached[1] < self.config.refresh_every and cached[0].covers(now):
-                continue
-            try:
-                forecast = self.source_for(spec).forecast(now, self.config.horizon)
-            except GreenAIError as exc:
-                self.stats.provider_errors += 1
-                log.warning("forecast for %s failed, keeping the cached one: %s", spec, exc)
-                continue
-            if forecast.fallback:
-                self.stats.fallbacks += 1
-            self.forecasts[spec] = (forecast, now)
+        self.forecasts.refresh(specs | {self.config.default_provider}, now)
 
     def _expire(self, now: datetime) -> None:
         for record in self.store.jobs_in(WAITING):
@@ -324,8 +320,7 @@ class Engine:
 
     def _history(self, record: JobRecord, end: datetime) -> Forecast | None:
         spec = record.job.provider or self.config.default_provider
-        source = self.source_for(spec) if self.source_for is not None else None
-        return intensity_history(source, record.job, end, self.forecast(spec))
+        return self.forecasts.history(spec, record.job, end)
 
     def _append_evidence(self, run_id: str, row: dict[str, str], *, unless_present: bool) -> None:
         if self.evidence is None:

@@ -197,19 +197,28 @@ def test_deadline_expire_and_deadline_run(sqlite_store: Store, tmp_path: Path) -
     assert "expire" in [json.loads(line)["action"] for line in rig.files.lines()]
 
 
-def test_a_failing_stage_is_recorded_and_the_others_still_run(
+def test_a_failing_stage_is_recorded_and_the_others_still_run(rig: Rig) -> None:
+    def broken() -> set[str]:
+        raise RuntimeError("bug in a query")
+
+    rig.store.waiting_providers = broken  # type: ignore[method-assign]
+    job = rig.submit()
+    rig.tick()
+    assert rig.engine.stats.stage_errors == {"refresh": 1}
+    assert "bug in a query" in (rig.engine.stats.last_error or "")
+    assert rig.state(job) is JobState.RUNNING  # planned blind, and started
+
+
+def test_a_provider_raising_anything_is_a_provider_error_not_a_failed_stage(
     sqlite_store: Store, tmp_path: Path
 ) -> None:
     class Broken:
         def forecast(self, now: object, horizon: object) -> None:
-            raise RuntimeError("bug in a provider")
+            raise ZeroDivisionError("data_point_period_seconds: 0")
 
     rig = Rig(sqlite_store, tmp_path, Broken())
-    job = rig.submit()
     rig.tick()
-    assert rig.engine.stats.stage_errors == {"refresh": 1}
-    assert "bug in a provider" in (rig.engine.stats.last_error or "")
-    assert rig.state(job) is JobState.RUNNING  # planned blind, and started
+    assert rig.engine.stats.stage_errors == {} and rig.engine.stats.provider_errors == 1
 
 
 def test_provider_errors_are_counted_and_the_cache_kept(
