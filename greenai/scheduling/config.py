@@ -7,6 +7,7 @@ provider spec, an ``EvidenceSink``); the daemon wires the real ones in, tests pa
 from __future__ import annotations
 
 import socket
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -74,4 +75,6 @@ class EngineConfig:
     retry_budget: int = 1
     cancel_grace_s: float = 10.0
     host: str = field(default_factory=socket.gethostname)
+    instance_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # this daemon process
+    lease: timedelta = timedelta(minutes=3)  # a daemon silent longer than this is dead
     settings: Settings = field(default_factory=lambda: load_settings(env={}))

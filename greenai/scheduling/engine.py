@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from greenai.scheduling.config import EngineConfig, EngineStats, EvidenceSink
 from greenai.scheduling.forecasts import ForecastBook
 from greenai.scheduling.planner import QueueDefaults, plan_queue
 from greenai.scheduling.runs import Outcome, outcome_of, run_summary, stand_in_reading
-from greenai.storage.records import Event, JobRecord
+from greenai.storage.records import Event, InstanceRecord, JobRecord
 from greenai.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,8 @@ class Engine:
         """One pass; never raises."""
         failing: dict[str, str] = {}
         for name, stage in (
+            ("heartbeat", self._heartbeat),
+            ("adopt", self._adopt),
             ("reap", self._reap),
             ("refresh", self._refresh),
             ("expire", self._expire),
@@ -165,7 +168,11 @@ class Engine:
             for decision in group.starting():
                 self._starting[decision.job_id] = (decision, decision.job_id in logged)
 
-    def _gpus_in_use(self) -> int:
+    def _gpus_in_use(self, busy: set[int] | None = None) -> int:
+        """GPU slots held: the claims on this host (shared with any sibling daemon), or for an
+        executor that picks GPUs itself, what this daemon's runs hold."""
+        if not self.executor.picks_gpus:
+            return len(self.store.busy_gpu_ids(self.config.host) if busy is None else busy)
         return sum(watched.job.job.gpus for watched in self._watched.values())
 
     def _dispatch(self, now: datetime) -> None:
@@ -173,8 +180,8 @@ class Engine:
             return
         due = [j for j in self.store.upcoming(limit=1000) if j.planned_start <= now]  # type: ignore[operator]
         due.sort(key=lambda record: (record.job.latest_start, record.planned_start))
-        busy = self.store.busy_gpu_ids()
-        free = len(self.config.gpu_slots) - self._gpus_in_use()
+        busy = self.store.busy_gpu_ids(self.config.host)
+        free = len(self.config.gpu_slots) - self._gpus_in_use(busy)
         for record in due:
             if record.job.gpus > free:
                 continue
@@ -199,11 +206,10 @@ class Engine:
         where = f"started on GPUs {list(gpus)} of {self.config.host}"
         event = Event(now, "dispatch", where, payload)
         try:
-            claimed = self.store.transition(
+            claimed = self.store.claim(
                 job.id,
-                JobState.SCHEDULED,
-                JobState.RUNNING,
                 event,
+                instance_id=self.config.instance_id,
                 started_at=now,
                 attempts=attempt,
                 host=self.config.host,
@@ -331,18 +337,36 @@ class Engine:
     # -- start-up and shut-down --------------------------------------------------------------
 
     def reconcile(self, now: datetime) -> int:
-        """After a (re)start: append evidence rows a dead daemon stored but may not have
-        written, then re-attach to every run this host left running, finishing the ones that
-        ended meanwhile and settling the lost ones. Returns how many runs it looked at."""
+        """At start: register this daemon, append evidence rows a dead daemon stored but may
+        not have written, then adopt every run on this host whose daemon is gone. Returns how
+        many runs it adopted."""
+        self.store.register_instance(
+            InstanceRecord(self.config.instance_id, self.config.host, os.getpid(), now, now)
+        )
         for run in self.store.runs_without_evidence():
             self._append_evidence(run.id, run.evidence, unless_present=True)
-        looked = 0
-        for record in self.store.jobs_in([JobState.RUNNING]):
-            if record.id in self._watched or record.host not in (None, self.config.host):
+        return self._adopt(now)
+
+    def _heartbeat(self, now: datetime) -> None:
+        self.store.heartbeat(self.config.instance_id, now)
+
+    def _adopt(self, now: datetime) -> int:
+        """Re-attach to the runs on this host that no live daemon watches (the daemon that
+        started them died): a sibling daemon's live runs are left alone."""
+        running = self.store.jobs_in([JobState.RUNNING])
+        if not running:
+            return 0
+        alive = live_instances(self.store.instances(), self.config.host, now, self.config.lease)
+        alive.add(self.config.instance_id)
+        adopted = 0
+        for record in running:
+            mine = record.host in (None, self.config.host)
+            if record.id in self._watched or not mine or record.instance_id in alive:
                 continue
-            looked += 1
+            adopted += 1
+            self.store.update_running(record.id, instance_id=self.config.instance_id)
             self._reattach(record, now)
-        return looked
+        return adopted
 
     def _reattach(self, record: JobRecord, now: datetime) -> None:
         if record.handle is None:
@@ -412,6 +436,31 @@ class Engine:
     def _log_decision(self, decision: Decision) -> None:
         if self.evidence is not None:
             self.evidence.record_decision(decision)
+
+
+def live_instances(
+    instances: list[InstanceRecord], host: str, now: datetime, lease: timedelta
+) -> set[str]:
+    """The instances still alive: a recent heartbeat, and on this host a process that still
+    exists (a daemon killed here is dead at once, not only when its lease runs out)."""
+    alive = set()
+    for instance in instances:
+        if now - instance.heartbeat_at > lease:
+            continue
+        if instance.host == host and not _process_exists(instance.pid):
+            continue
+        alive.add(instance.id)
+    return alive
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
 
 
 def _described(exc: BaseException) -> str:

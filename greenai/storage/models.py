@@ -109,6 +109,7 @@ class Job(Base):
     host: Mapped[str | None] = mapped_column(String(255))
     gpu_ids: Mapped[list[int] | None] = mapped_column(JSON)
     handle: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the executor's, of the run
+    instance_id: Mapped[str | None] = mapped_column(String(36))  # the daemon that runs it
     log_path: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -154,3 +155,26 @@ class RunRow(Base):
     delay_s: Mapped[float] = mapped_column(Float)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON)  # the SCI row's cells
     evidence_appended: Mapped[bool] = mapped_column(Boolean, server_default=true())
+
+
+class Instance(Base):
+    """A running daemon process: several may share one database (replicas)."""
+
+    __tablename__ = "instances"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GpuClaim(Base):
+    """A GPU held by a running job on a host: one row per GPU, so two daemons on one host can
+    never hand out the same GPU (the second claim breaks the primary key)."""
+
+    __tablename__ = "gpu_claims"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    gpu_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)

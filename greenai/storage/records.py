@@ -48,10 +48,22 @@ class JobRecord:
     gpu_ids: tuple[int, ...] = ()
     handle: dict[str, Any] | None = None
     log_path: str | None = None
+    instance_id: str | None = None  # the daemon instance that runs it
 
     @property
     def id(self) -> str:
         return self.job.id
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRecord:
+    """A daemon process sharing the database: where it runs and when it was last alive."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.types import NullType
 
 from greenai.core.domain import Job, JobState, OnDeadline
-from greenai.storage.models import DecisionRow, RunRow, stored_utc
+from greenai.storage.models import DecisionRow, GpuClaim, Instance, RunRow, stored_utc
 from greenai.storage.models import Job as JobRow
 from greenai.storage.records import (
     Event,
@@ -35,6 +35,8 @@ _Processor = Callable[[Any], Any]
 jobs = cast(Table, JobRow.__table__)
 decisions = cast(Table, DecisionRow.__table__)
 runs = cast(Table, RunRow.__table__)
+instances = cast(Table, Instance.__table__)
+gpu_claims = cast(Table, GpuClaim.__table__)
 JOB_COLUMNS = tuple(column.name for column in jobs.c)
 # What re-planning reads of a waiting job (``WaitingJobs``), by ``WaitingJobs`` field name;
 # times come raw (``stored_utc``).
@@ -226,6 +228,7 @@ def new_row(submission: Submission, now: datetime) -> dict[str, Any]:
         "gpu_ids": None,
         "handle": None,
         "log_path": None,
+        "instance_id": None,
         "updated_at": now,
     }
 
@@ -267,6 +270,7 @@ def job_record(row: RowMapping | dict[str, Any]) -> JobRecord:
         gpu_ids=tuple(row["gpu_ids"] or ()),
         handle=row["handle"],
         log_path=row["log_path"],
+        instance_id=row["instance_id"],
     )
 
 

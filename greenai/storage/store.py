@@ -13,11 +13,11 @@ import contextlib
 import logging
 import threading
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from greenai.core.domain import JobState
@@ -27,12 +27,14 @@ from greenai.storage.database import is_sqlite
 from greenai.storage.records import (
     Event,
     EventRecord,
+    InstanceRecord,
     JobRecord,
     PlanRows,
     RunSummary,
     Submission,
     WaitingJobs,
 )
+from greenai.storage.reports import Reports
 from greenai.storage.rows import (
     JOB_COLUMNS,
     PLAN_COLUMNS,
@@ -42,6 +44,8 @@ from greenai.storage.rows import (
     decisions,
     event_record,
     event_row,
+    gpu_claims,
+    instances,
     job_record,
     jobs,
     new_row,
@@ -68,19 +72,9 @@ _SET_PLAN = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Totals:
-    """Sums over every finished run, for /metrics."""
-
-    energy_kwh: float = 0.0
-    operational_g: float = 0.0
-    saved_g: float = 0.0
-    deferral_s: float = 0.0
-    runs: int = 0
-
-
-class Store:
-    """Jobs, decisions and runs on one SQLAlchemy engine (SQLite or PostgreSQL)."""
+class Store(Reports):
+    """Jobs, decisions and runs on one SQLAlchemy engine (SQLite or PostgreSQL); the
+    read-only reports (listings, counts, instances, claims) are in ``Reports``."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -160,28 +154,6 @@ class Store:
             raise NotFound(f"job {job_id} not found")
         return job_record(row._mapping)
 
-    def list_jobs(
-        self,
-        states: Collection[JobState] | None = None,
-        project: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> tuple[list[JobRecord], int]:
-        """One page of jobs, newest first, and how many match in all."""
-        query = select(jobs)
-        counting = select(func.count()).select_from(jobs)
-        if states:
-            query = query.where(jobs.c.state.in_([str(s) for s in states]))
-            counting = counting.where(jobs.c.state.in_([str(s) for s in states]))
-        if project is not None:
-            query = query.where(jobs.c.project == project)
-            counting = counting.where(jobs.c.project == project)
-        query = query.order_by(jobs.c.submitted_at.desc(), jobs.c.id).limit(limit).offset(offset)
-        with self.engine.connect() as connection:
-            rows = connection.execute(query).all()
-            total = connection.execute(counting).scalar_one()
-        return [job_record(r._mapping) for r in rows], int(total)
-
     def jobs_in(self, states: Collection[JobState]) -> list[JobRecord]:
         """Every job in ``states``, earliest deadline first (the engine's working set)."""
         query = (
@@ -233,38 +205,16 @@ class Store:
         with self.engine.connect() as connection:
             return [RunSummary(**dict(r._mapping)) for r in connection.execute(query)]
 
-    def busy_gpu_ids(self) -> set[int]:
-        """GPUs held by running jobs, as the store knows them."""
-        query = select(jobs.c.gpu_ids).where(jobs.c.state == str(JobState.RUNNING))
-        with self.engine.connect() as connection:
-            rows: Sequence[Any] = connection.execute(query).all()
-        return {int(i) for (ids,) in rows for i in ids or ()}
+    # -- instances ---------------------------------------------------------------------------
 
-    def count_by_state(self) -> dict[JobState, int]:
-        query = select(jobs.c.state, func.count()).group_by(jobs.c.state)
-        with self.engine.connect() as connection:
-            rows: Sequence[Any] = connection.execute(query).all()
-        counts = {JobState(s): int(n) for s, n in rows}
-        return {state: counts.get(state, 0) for state in JobState}
+    def register_instance(self, instance: InstanceRecord) -> None:
+        with self._writing() as connection:
+            connection.execute(insert(instances), [asdict(instance)])
 
-    def count_by_action(self) -> dict[str, int]:
-        query = select(decisions.c.action, func.count()).group_by(decisions.c.action)
-        with self.engine.connect() as connection:
-            rows: Sequence[Any] = connection.execute(query).all()
-        return {str(a): int(n) for a, n in rows}
-
-    def totals(self) -> Totals:
-        query = select(
-            func.coalesce(func.sum(runs.c.energy_kwh), 0.0),
-            func.coalesce(func.sum(runs.c.operational_g), 0.0),
-            func.coalesce(func.sum(runs.c.saved_g), 0.0),
-            func.coalesce(func.sum(runs.c.delay_s), 0.0),
-            func.count(),
-        )
-        with self.engine.connect() as connection:
-            row: Any = connection.execute(query).one()
-        kwh, grams, saved, delay, count = row
-        return Totals(float(kwh), float(grams), float(saved), float(delay), int(count))
+    def heartbeat(self, instance_id: str, at: datetime) -> None:
+        statement = update(instances).where(instances.c.id == instance_id)
+        with self._writing() as connection:
+            connection.execute(statement.values(heartbeat_at=at))
 
     # -- transitions -------------------------------------------------------------------------
 
@@ -284,6 +234,26 @@ class Store:
         with self._writing() as connection:
             record = self._transition(connection, job_id, expected, new, event, changes)
         log.info("job %s -> %s: %s", job_id, new, event.reason)
+        return record
+
+    def claim(self, job_id: str, event: Event, **changes: Any) -> JobRecord:
+        """Start a scheduled job and claim its GPUs (``changes['gpu_ids']`` on
+        ``changes['host']``) in one transaction: ``InvalidTransition`` when another daemon
+        started the job or holds one of the GPUs (nothing is then written)."""
+        host, gpu_ids = str(changes.get("host") or ""), list(changes.get("gpu_ids") or ())
+        rows = [{"host": host, "gpu_id": gpu, "job_id": job_id} for gpu in gpu_ids]
+        try:
+            with self._writing() as connection:
+                record = self._transition(
+                    connection, job_id, JobState.SCHEDULED, JobState.RUNNING, event, changes
+                )
+                if rows:
+                    connection.execute(insert(gpu_claims), rows)
+        except IntegrityError as exc:
+            raise InvalidTransition(
+                f"job {job_id}: GPUs {gpu_ids} of {host} are held by another job"
+            ) from exc
+        log.info("job %s -> running: %s", job_id, event.reason)
         return record
 
     def finish_run(
@@ -321,6 +291,8 @@ class Store:
             row = connection.execute(statement).first()
         if row is None:
             raise _refusal(job_id, current, allowed, new)
+        if current == str(JobState.RUNNING) and new is not JobState.RUNNING:
+            connection.execute(delete(gpu_claims).where(gpu_claims.c.job_id == job_id))
         _insert_event(connection, event_row(job_id, event, current, str(new)))
         return job_record(row._mapping)
 

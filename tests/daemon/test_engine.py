@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -77,8 +79,11 @@ class Rig:
         return Engine(self.store, executor, self.config, lambda spec: source, self.files)  # type: ignore[arg-type,return-value]
 
     def restart(self) -> Engine:
-        """A new engine over the same store and runs, as a restarted daemon builds."""
+        """A new engine over the same store and runs, as a restarted daemon builds; the old
+        one is dead (in-process, its pid lives on: its heartbeat is made stale instead)."""
+        self.store.heartbeat(self.config.instance_id, T0 - timedelta(days=1))
         self.executor = self.executor.restarted()
+        self.config = replace(self.config, instance_id=str(uuid.uuid4()))
         self.engine = self._engine(self.executor)
         return self.engine
 
@@ -256,7 +261,7 @@ def test_a_command_that_cannot_start_fails_its_job_with_the_reason(
     failed = rig.store.get(job)
     assert (failed.state, failed.exit_code) == (JobState.FAILED, 127)
     assert "command not found: /no/such/command" in rig.store.events(job)[-1].reason
-    assert rig.store.busy_gpu_ids() == set()
+    assert rig.store.busy_gpu_ids(rig.config.host) == set()
 
 
 def test_an_executor_that_cannot_launch_fails_the_job_and_frees_its_gpus(rig: Rig) -> None:
@@ -265,7 +270,7 @@ def test_an_executor_that_cannot_launch_fails_the_job_and_frees_its_gpus(rig: Ri
     rig.tick()
     assert rig.state(job) is JobState.FAILED
     assert "could not start" in rig.store.events(job)[-1].reason
-    assert rig.store.busy_gpu_ids() == set()
+    assert rig.store.busy_gpu_ids(rig.config.host) == set()
 
 
 # -- restarts --------------------------------------------------------------------------------
@@ -322,7 +327,7 @@ def test_lost_runs_are_requeued_within_the_budget_else_failed(
     assert (requeued.state, requeued.gpu_ids, requeued.plan) == (JobState.QUEUED, (), None)
     assert "its supervisor died" in rig.store.events(first)[-1].reason
     assert failed.state is JobState.FAILED and "budget" in rig.store.events(second)[-1].reason
-    assert rig.store.busy_gpu_ids() == set() and rig.files.rows() == []
+    assert rig.store.busy_gpu_ids(rig.config.host) == set() and rig.files.rows() == []
 
 
 def test_a_running_job_without_a_handle_or_of_another_executor_is_settled(rig: Rig) -> None:
@@ -401,7 +406,7 @@ def test_an_executor_that_raises_anything_at_launch_fails_the_job_and_says_why(r
     rig.tick()
     assert rig.state(job) is JobState.FAILED
     assert rig.store.events(job)[-1].reason == "could not start: ValueError: embedded null byte"
-    assert rig.store.busy_gpu_ids() == set() and rig.engine.stats.start_failures == 1
+    assert rig.store.busy_gpu_ids(rig.config.host) == set() and rig.engine.stats.start_failures == 1
 
 
 def test_an_executor_that_cannot_say_how_a_run_is_has_lost_it(rig: Rig) -> None:
@@ -465,3 +470,34 @@ def test_a_run_whose_finishing_fails_stays_watched_and_is_finished_next_tick(rig
     assert rig.state(job) is JobState.SUCCEEDED and len(rig.files.rows()) == 1
     assert rig.engine.stats.problems(rig.clock.now()) == []
     assert rig.engine.stats.problems(rig.clock.now() + timedelta(minutes=10), timedelta(minutes=1))
+
+
+# -- replicas --------------------------------------------------------------------------------
+
+
+def test_two_daemons_on_one_host_never_share_a_gpu_nor_adopt_a_live_siblings_run(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    first = Rig(sqlite_store, tmp_path / "a", FakeSource(None), slots=(0,))
+    second = Rig(sqlite_store, tmp_path / "b", FakeSource(None), slots=(0,))
+    second.executor = first.executor.restarted()  # one host: the same runs are visible
+    second.engine = second._engine(second.executor)
+    for rig in (first, second):
+        rig.engine.reconcile(rig.clock.now())
+    jobs = [first.submit(), first.submit()]
+    first.tick()
+    second.tick()
+    assert first.executor.running() == jobs[:1]  # GPU 0 is taken: the sibling waits
+    assert second.engine.running_jobs == 0
+    assert second.store.get(jobs[0]).instance_id == first.config.instance_id
+    # The first daemon dies: its heartbeat goes stale; the second adopts its run.
+    sqlite_store.heartbeat(first.config.instance_id, T0 - timedelta(days=1))
+    second.tick()
+    assert second.engine.running_jobs == 1
+    assert second.store.get(jobs[0]).instance_id == second.config.instance_id
+    second.executor.finish(jobs[0], 0)
+    second.tick()
+    second.tick()
+    assert second.state(jobs[0]) is JobState.SUCCEEDED
+    assert second.executor.running() == jobs[1:]
+    assert len(second.files.rows()) == 1

@@ -76,7 +76,7 @@ def test_0002_upgrades_and_downgrades_round_trip(engine: Engine) -> None:
     assert "pid" in columns(engine, "jobs")
     assert not {"handle", "plan", "flexible", "power_kw"} & columns(engine, "jobs")
     assert "evidence_appended" not in columns(engine, "runs")
-    upgrade(engine, HANDLES)
+    upgrade(engine)  # through 0002 to head, which the store reads
     assert {"handle", "plan", "flexible", "power_kw"} <= columns(engine, "jobs")
     assert "pid" not in columns(engine, "jobs")
     assert "evidence_appended" in columns(engine, "runs")
@@ -187,7 +187,7 @@ JOB_IDS = ("running", "queued", "finished")
 
 def test_a_running_jobs_pid_becomes_a_legacy_local_handle(engine: Engine) -> None:
     a_legacy_database(engine)
-    upgrade(engine, HANDLES)
+    upgrade(engine)  # through 0002 to head, which the store reads
     store = Store(engine)
     running = store.get("running")
     assert running.handle == {
@@ -198,11 +198,13 @@ def test_a_running_jobs_pid_becomes_a_legacy_local_handle(engine: Engine) -> Non
     }
     assert (running.state, running.host, running.gpu_ids) == (JobState.RUNNING, "gpu-1", (0,))
     assert store.get("queued").handle is None and store.get("finished").handle is None
+    assert store.busy_gpu_ids("gpu-1") == {0}  # 0003 claimed the running job's GPU
+    assert running.instance_id is None  # no daemon watches it: the next one adopts it
 
 
 def test_existing_jobs_become_flexible_with_no_plan_nor_declared_power(engine: Engine) -> None:
     a_legacy_database(engine)
-    upgrade(engine, HANDLES)
+    upgrade(engine)  # through 0002 to head, which the store reads
     store = Store(engine)
     for job_id in JOB_IDS:
         record = store.get(job_id)
@@ -215,7 +217,7 @@ def test_the_upgrade_keeps_every_decision_and_run(
     engine: Engine,
 ) -> None:
     a_legacy_database(engine)
-    upgrade(engine, HANDLES)
+    upgrade(engine)  # through 0002 to head, which the store reads
     store = Store(engine)
     for job_id in JOB_IDS:
         [event] = store.events(job_id)
@@ -226,7 +228,7 @@ def test_the_upgrade_keeps_every_decision_and_run(
 def test_the_downgrade_keeps_every_decision_and_run(
     engine: Engine,
 ) -> None:
-    upgrade(engine, HANDLES)
+    upgrade(engine)  # through 0002 to head, which the store reads
     store = Store(engine)
     record, _ = store.submit(new_job(), T0)
     store.transition(record.id, JobState.QUEUED, JobState.RUNNING, Event(T0, "dispatch", "go"))
@@ -243,7 +245,7 @@ def test_existing_runs_count_as_already_in_the_evidence_file(
     engine: Engine,
 ) -> None:
     a_legacy_database(engine)
-    upgrade(engine, HANDLES)
+    upgrade(engine)  # through 0002 to head, which the store reads
     store = Store(engine)
     [run] = store.runs("finished")
     assert run.evidence_appended and run.evidence == {"run_id": "r1", "job_id": "finished"}
@@ -252,7 +254,7 @@ def test_existing_runs_count_as_already_in_the_evidence_file(
 
 def test_jobs_submitted_after_the_upgrade_keep_their_new_fields(engine: Engine) -> None:
     a_legacy_database(engine)
-    upgrade(engine, HANDLES)
+    upgrade(engine)  # through 0002 to head, which the store reads
     store = Store(engine)
     submission = new_job(flexible=False, power_kw=0.3)
     record, _ = store.submit(submission, T0)
@@ -261,7 +263,7 @@ def test_jobs_submitted_after_the_upgrade_keep_their_new_fields(engine: Engine) 
 
 def test_downgrade_restores_the_pid_of_a_legacy_handle(engine: Engine) -> None:
     a_legacy_database(engine)
-    upgrade(engine, HANDLES)
+    upgrade(engine)  # through 0002 to head, which the store reads
     store = Store(engine)
     store.submit(new_job(job_id="new-style"), T0)
     store.transition(

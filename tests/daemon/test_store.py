@@ -73,10 +73,13 @@ def by_job(columns: WaitingJobs) -> list[tuple[object, ...]]:
     return sorted(zip(*astuple(columns), strict=True))
 
 
+HOST = "node-1"
+
+
 def start_running(store: Store, job_id: str, **changes: object) -> JobRecord:
-    return store.transition(
-        job_id, JobState.QUEUED, JobState.RUNNING, Event(T0, "dispatch", "go"), **changes
-    )
+    """Dispatch a queued job as the engine does: scheduled, then claimed with its GPUs."""
+    store.transition(job_id, JobState.QUEUED, JobState.SCHEDULED, Event(T0, "defer", "plan"))
+    return store.claim(job_id, Event(T0, "dispatch", "go"), **{"host": HOST, **changes})
 
 
 # -- submissions -----------------------------------------------------------------------------
@@ -225,7 +228,7 @@ def test_a_running_job_keeps_its_handle_and_gpus(store: Store) -> None:
     moved = {**handle, "ref": {"state_dir": "y"}}
     store.update_running(record.id, handle=moved)
     assert store.get(record.id).handle == moved
-    assert store.busy_gpu_ids() == {1, 3}
+    assert store.busy_gpu_ids(HOST) == {1, 3}
 
 
 def test_update_running_leaves_jobs_that_are_not_running_alone(store: Store) -> None:
@@ -239,7 +242,7 @@ def test_add_event_records_an_event_without_a_state_change(store: Store) -> None
     running = start_running(store, record.id)
     payload = json.dumps({"note": "re-attached", "pid": 42})
     store.add_event(record.id, Event(T0 + timedelta(hours=1), "reattach", "after restart", payload))
-    _, event = store.events(record.id)
+    *_, event = store.events(record.id)
     assert (event.action, event.reason, event.from_state, event.to_state) == (
         "reattach",
         "after restart",
@@ -445,7 +448,7 @@ def test_the_plan_read_and_write_agree_with_the_record_paths(store: Store) -> No
 def test_finish_run_ends_the_job_and_stores_its_run(store: Store) -> None:
     record, _ = store.submit(new_job(gpus=2))
     start_running(store, record.id, gpu_ids=[1, 3])
-    assert store.busy_gpu_ids() == {1, 3}
+    assert store.busy_gpu_ids(HOST) == {1, 3}
     run = run_summary(record.id, operational_g=300.0, saved_g=40.0, delay_s=60.0)
     done = T0 + timedelta(hours=1)
     finished = store.finish_run(
@@ -471,7 +474,7 @@ def test_finish_run_ends_the_job_and_stores_its_run(store: Store) -> None:
     totals = store.totals()
     assert (totals.energy_kwh, totals.operational_g, totals.saved_g) == (2.0, 300.0, 40.0)
     assert (totals.deferral_s, totals.runs) == (60.0, 1)
-    assert store.busy_gpu_ids() == set()
+    assert store.busy_gpu_ids(HOST) == set()
 
 
 def test_a_refused_finish_stores_no_run(store: Store) -> None:
@@ -505,7 +508,7 @@ def test_a_run_that_cannot_be_stored_leaves_the_job_running(store: Store) -> Non
     with pytest.raises(IntegrityError):  # the same run id again: the insert fails
         store.finish_run(second.id, JobState.SUCCEEDED, finish, run_summary(second.id, "r1"))
     assert store.get(second.id).state is JobState.RUNNING
-    assert [e.action for e in store.events(second.id)] == ["dispatch"]
+    assert [e.action for e in store.events(second.id)] == ["defer", "dispatch"]
     assert store.runs(second.id) == []
 
 
@@ -542,3 +545,38 @@ def test_runs_without_evidence_until_marked_appended(store: Store) -> None:
 def test_stored_text_reads_as_utc_like_the_column_type(text: str) -> None:
     column = UTCDateTime().process_result_value(datetime.fromisoformat(text), sqlite_dialect())
     assert stored_utc(text) == column and stored_utc(text).tzinfo is UTC  # type: ignore[union-attr]
+
+
+# -- replicas: GPU claims --------------------------------------------------------------------
+
+
+def test_a_gpu_is_claimed_once_per_host_and_released_when_its_job_leaves_running(
+    store: Store,
+) -> None:
+    first, _ = store.submit(new_job())
+    second, _ = store.submit(new_job())
+    elsewhere, _ = store.submit(new_job())
+    start_running(store, first.id, gpu_ids=[0])
+    with pytest.raises(InvalidTransition, match=r"GPUs \[0\] of node-1 are held"):
+        start_running(store, second.id, gpu_ids=[0])
+    assert store.get(second.id).state is JobState.SCHEDULED  # nothing of the claim written
+    assert [e.action for e in store.events(second.id)] == ["defer"]
+    start_running(store, elsewhere.id, gpu_ids=[0], host="node-2")  # another host's GPU 0
+    assert store.busy_gpu_ids(HOST) == {0} and store.busy_gpu_ids("node-2") == {0}
+    store.transition(first.id, JobState.RUNNING, JobState.QUEUED, Event(T0, "reconcile", "lost"))
+    assert store.busy_gpu_ids(HOST) == set()
+    store.claim(second.id, Event(T0, "dispatch", "go"), host=HOST, gpu_ids=[0])
+    assert store.busy_gpu_ids(HOST) == {0}
+
+
+def test_instances_register_and_heartbeat(store: Store) -> None:
+    from greenai.storage.records import InstanceRecord
+
+    store.register_instance(InstanceRecord("i-1", HOST, 123, T0, T0))
+    store.heartbeat("i-1", T0 + timedelta(seconds=30))
+    [instance] = store.instances()
+    assert (instance.id, instance.pid, instance.heartbeat_at) == (
+        "i-1",
+        123,
+        T0 + timedelta(seconds=30),
+    )
