@@ -89,7 +89,8 @@ def _local_executor(settings: Settings, clock: Clock) -> Executor:
     from greenai.executors.local import LocalExecutor
     from greenai.meters.config import MeterConfig
 
-    return LocalExecutor(MeterConfig.from_settings(settings), clock)
+    meters = MeterConfig.from_settings(settings)
+    return LocalExecutor(meters, clock, env_allow=settings.job_env_allow)
 
 
 # The executors `--executor` can name; Slurm and Kubernetes join here.
@@ -142,6 +143,9 @@ class Daemon:
                 threshold=settings.threshold,
                 retry_budget=settings.retry_budget,
                 background_fetch=True,
+                grace_s=settings.grace_seconds,
+                log_max_bytes=settings.log_max_bytes,
+                log_backups=settings.log_backups,
                 settings=settings,
             ),
             source_for=self.source_for or default_sources(settings, self.clock),

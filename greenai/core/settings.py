@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     executor: str = Field("local", description="what runs the daemon's jobs: local")
     job_env_allow: str = Field(
         "PATH,HOME,LANG,LANGUAGE,LC_ALL,LC_CTYPE,TZ,TMPDIR,USER,LOGNAME,SHELL,TERM,"
-        "PYTHONPATH,VIRTUAL_ENV,CONDA_PREFIX,LD_LIBRARY_PATH,CUDA_HOME,CUDA_PATH",
+        "PYTHONPATH,PYTHONUNBUFFERED,VIRTUAL_ENV,CONDA_PREFIX,LD_LIBRARY_PATH,CUDA_HOME,CUDA_PATH",
         description="daemon environment variables a job inherits (comma-separated); the rest, "
         "credentials included, never reach jobs",
     )

@@ -42,6 +42,10 @@ class Launch:
     state_dir: Path  # this attempt's own folder: output log and the executor's records
     cwd: str | None = None
     env: Mapping[str, str] | None = None
+    stop_at: datetime | None = None  # SIGTERM the command then (daemon's clock); None: never
+    grace_s: float = 30.0  # wall seconds from that SIGTERM to SIGKILL
+    log_max_bytes: int | None = None  # rotate output.log at this size; None: no cap
+    log_backups: int = 2  # rotated logs kept (output.log.1 ... output.log.N)
 
     @property
     def log_path(self) -> Path:

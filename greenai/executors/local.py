@@ -10,7 +10,15 @@ learns a run's real outcome instead of killing and re-running it. The handle is 
 A live supervisor is recognised by its pid *and* its command line naming the folder (pids get
 reused). When one has died without an exit record, whatever its command left running is found
 by its environment (``GREENAI_JOB_ID`` and ``GREENAI_ATTEMPT``) and stopped before the run is
-reported ``Lost``. The job never sees the daemon's secrets (``SECRET_ENV_NAMES``).
+reported ``Lost``.
+
+The job's environment is an allow-list: of the daemon's environment (``base_env``) it gets only
+the names in ``env_allow`` (the ``job_env_allow`` setting), then its own env, its GPUs
+(``CUDA_VISIBLE_DEVICES``) and its marks; the executor records that base in ``launch.json``.
+The supervisor process itself runs with that base plus what it needs to import greenai
+(``SUPERVISOR_ENV``: ``PYTHONPATH``, ``VIRTUAL_ENV``, ...), which it does not pass on. Names in
+``SECRET_ENV_NAMES`` reach neither, not even from the job's own env (they are dropped, and the
+exit record says so). The state folder is 0700 and its files 0600.
 """
 
 from __future__ import annotations
@@ -21,12 +29,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from greenai.core.errors import ExecutorError
-from greenai.core.settings import SECRET_ENV_NAMES
+from greenai.core.settings import SECRET_ENV_NAMES, Settings
 from greenai.core.time import Clock, SystemClock, clock_spec, format_time, utc_now
 from greenai.executors.base import Exited, Handle, Launch, Lost, Running, RunStatus
 from greenai.executors.supervisor import (
@@ -38,6 +46,7 @@ from greenai.executors.supervisor import (
     SUPERVISOR,
     SUPERVISOR_LOG,
     launch_record,
+    open_private,
     read_exit,
     read_launch,
     read_record,
@@ -50,13 +59,39 @@ log = logging.getLogger(__name__)
 GRACE_SECONDS = 10.0  # how long a supervisor someone else started may take to say it is alive
 LEGACY_STOPPED = "started by an older greenai; stopped"
 LEGACY_GONE = "started by an older greenai; no longer running"
+# What the supervisor process needs of the daemon's environment (to find Python and greenai,
+# and a locale), whether or not jobs may have it; never passed on to the job.
+SUPERVISOR_ENV = frozenset(
+    {
+        "PATH",
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "VIRTUAL_ENV",
+        "CONDA_PREFIX",
+        "LD_LIBRARY_PATH",
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TMPDIR",
+    }
+)
+
+
+def parse_env_allow(text: str) -> frozenset[str]:
+    """``"PATH, HOME,,LANG"`` -> ``{"PATH", "HOME", "LANG"}``."""
+    return frozenset(name.strip() for name in text.split(",") if name.strip())
+
+
+DEFAULT_ENV_ALLOW = parse_env_allow(str(Settings.model_fields["job_env_allow"].default))
 
 
 class LocalExecutor:
     """Non-blocking, restart-safe local runs; never two live runs on one GPU.
 
-    ``base_env`` (default: ``os.environ`` as it is at each submit) is what the supervisor and
-    then the command inherit, less ``SECRET_ENV_NAMES``; ``python`` runs the supervisor."""
+    ``base_env`` (default: ``os.environ`` as it is at each submit) is the daemon's environment;
+    the command inherits only its names in ``env_allow`` (a collection of names, or the
+    setting's comma-separated text), never ``SECRET_ENV_NAMES``; ``python`` runs the
+    supervisor."""
 
     name = "local"
     picks_gpus = False
@@ -67,10 +102,13 @@ class LocalExecutor:
         clock: Clock = SystemClock(),
         base_env: Mapping[str, str] | None = None,
         python: str = sys.executable,
+        env_allow: Collection[str] | str = DEFAULT_ENV_ALLOW,
     ) -> None:
         self.meters = meters
         self._clock = clock_spec(clock)  # TypeError for a clock no other process can keep
         self._base_env = None if base_env is None else dict(base_env)
+        allow = parse_env_allow(env_allow) if isinstance(env_allow, str) else env_allow
+        self.env_allow = frozenset(allow) - SECRET_ENV_NAMES
         self._python = python
         self._supervisors: dict[Path, subprocess.Popen[bytes]] = {}  # started by this process
         self._exiting: list[subprocess.Popen[bytes]] = []  # recorded an exit, not yet reaped
@@ -85,14 +123,32 @@ class LocalExecutor:
         handle = self.handle_for(launch)
         self._check_gpus(launch)
         state_dir = launch.state_dir.absolute()
+        daemon_env = dict(os.environ if self._base_env is None else self._base_env)
+        job_base = {k: v for k, v in daemon_env.items() if k in self.env_allow}
+        record = launch_record(
+            launch, self.meters, self._clock, base_env=job_base, secret_names=SECRET_ENV_NAMES
+        )
+        if record["env_dropped"]:
+            log.warning(
+                "job %s: secret variables in its env are not passed on: %s",
+                launch.job_id,
+                ", ".join(record["env_dropped"]),
+            )
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
+            state_dir.chmod(0o700)
             if (state_dir / LAUNCH).exists():
                 raise ExecutorError(f"job {launch.job_id}: {state_dir} was launched before")
-            write_record(state_dir / LAUNCH, launch_record(launch, self.meters, self._clock))
+            write_record(state_dir / LAUNCH, record)
         except OSError as exc:
             raise ExecutorError(f"job {launch.job_id}: cannot write {state_dir}: {exc}") from exc
-        self._supervisors[state_dir] = self._start_supervisor(launch.job_id, state_dir)
+        supervisor_env = {k: v for k, v in daemon_env.items() if k in SUPERVISOR_ENV}
+        supervisor_env = {**supervisor_env, **job_base}
+        for name in SECRET_ENV_NAMES:
+            supervisor_env.pop(name, None)
+        self._supervisors[state_dir] = self._start_supervisor(
+            launch.job_id, state_dir, supervisor_env
+        )
         for gpu in launch.gpu_ids:
             self._gpus[gpu] = handle
         log.info("job %s: supervised in %s on GPUs %s", launch.job_id, state_dir, launch.gpu_ids)
@@ -216,12 +272,12 @@ class LocalExecutor:
 
     # --- bookkeeping -------------------------------------------------------------------------
 
-    def _start_supervisor(self, job_id: str, state_dir: Path) -> subprocess.Popen[bytes]:
-        base = os.environ if self._base_env is None else self._base_env
-        env = {key: value for key, value in base.items() if key not in SECRET_ENV_NAMES}
+    def _start_supervisor(
+        self, job_id: str, state_dir: Path, env: Mapping[str, str]
+    ) -> subprocess.Popen[bytes]:
         argv = [self._python, "-m", MODULE, str(state_dir)]
         try:
-            with (state_dir / SUPERVISOR_LOG).open("ab") as log_file:
+            with open(open_private(state_dir / SUPERVISOR_LOG), "ab") as log_file:
                 return subprocess.Popen(
                     argv,
                     env=env,

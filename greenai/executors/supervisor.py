@@ -2,8 +2,11 @@
 
 The local executor starts one per run, in a session of its own, so the run outlives the
 daemon (as a container runtime's shim outlives its engine). It meters the job's command,
-forwards SIGTERM, SIGINT and SIGHUP to the command's process group, and writes what happened
-into the run's state folder, where any later daemon finds it:
+forwards SIGTERM, SIGINT and SIGHUP to the command's process group, stops that group at the
+launch's ``stop_at`` (SIGTERM, then SIGKILL ``grace_s`` wall seconds later, even while no daemon
+runs), caps the output log when asked (``log_max_bytes``: the output goes through a pipe into
+``output.log``, rotated to ``output.log.1`` ... ``output.log.N``), and writes what happened into
+the run's state folder, where any later daemon finds it:
 
 - ``launch.json``: what to run (written by the executor before it starts the supervisor)
 - ``supervisor.json``: ``{"pid", "at"}``, written first, once signals are handled
@@ -14,7 +17,8 @@ into the run's state folder, where any later daemon finds it:
 - ``cancel.json``: written by the executor to stop a command that has not started yet
 - ``output.log``: the command's stdout and stderr; ``supervisor.log``: this process's own
 
-Records are written atomically (temporary file, fsync, rename). Times are on the daemon's
+Records are written atomically (temporary file, fsync, rename). The folder is 0700 (the
+executor makes it so) and every file in it 0600, whatever the umask. Times are on the daemon's
 clock (``launch.json`` carries its ``clock_spec``). This module is the one place that knows
 these files, and it imports nothing heavy: it runs once per job.
 """
@@ -24,11 +28,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -49,12 +56,28 @@ LAUNCH, SUPERVISOR, STARTED, EXIT = "launch.json", "supervisor.json", "started.j
 CANCEL, OUTPUT, SUPERVISOR_LOG = "cancel.json", "output.log", "supervisor.log"
 NOT_FOUND, CANNOT_START = 127, 126
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+FILE_MODE = 0o600  # every record and log of a run
+DRAIN_AFTER_EXIT_S = 1.0  # how long output of processes the command left behind is still logged
+READ_CHUNK = 1 << 16
+
+
+def open_private(path: Path, truncate: bool = False) -> int:
+    """An append-only descriptor on ``path``, created (or made) 0600 whatever the umask."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+    fd = os.open(path, flags | (os.O_TRUNC if truncate else 0), FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def write_record(path: Path, data: Mapping[str, Any]) -> None:
     """``data`` as JSON at ``path``, atomically: a reader sees all of it or nothing."""
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             json.dump(data, file)
             file.flush()
@@ -90,19 +113,44 @@ class LaunchSpec:
     gpu_ids: tuple[int, ...]
     meters: MeterConfig
     clock: dict[str, Any]  # a greenai.core.time.clock_spec
+    base_env: dict[str, str] | None = None  # None (older records): the supervisor's own
+    env_dropped: tuple[str, ...] = ()  # names the executor removed from the job's env
+    stop_at: datetime | None = None
+    grace_s: float = 30.0
+    log_max_bytes: int | None = None
+    log_backups: int = 2
 
 
-def launch_record(launch: Launch, meters: MeterConfig, clock: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``launch.json`` of ``launch``."""
+def launch_record(
+    launch: Launch,
+    meters: MeterConfig,
+    clock: Mapping[str, Any],
+    *,
+    base_env: Mapping[str, str] | None = None,
+    secret_names: Collection[str] = (),
+) -> dict[str, Any]:
+    """The ``launch.json`` of ``launch``: ``base_env`` is what the command inherits (``None``:
+    the supervisor's own environment); ``secret_names`` never reach it, not even from the
+    job's own env."""
+    env = dict(launch.env or {})
+    dropped = sorted(name for name in env if name in secret_names)
     return {
         "job_id": launch.job_id,
         "attempt": launch.attempt,
         "command": list(launch.command),
         "cwd": launch.cwd,
-        "env": dict(launch.env or {}),
+        "env": {name: value for name, value in env.items() if name not in secret_names},
+        "env_dropped": dropped,
+        "base_env": None
+        if base_env is None
+        else {name: value for name, value in base_env.items() if name not in secret_names},
         "gpu_ids": list(launch.gpu_ids),
         "meters": asdict(meters),
         "clock": dict(clock),
+        "stop_at": format_time(launch.stop_at),
+        "grace_s": launch.grace_s,
+        "log_max_bytes": launch.log_max_bytes,
+        "log_backups": launch.log_backups,
     }
 
 
@@ -113,6 +161,8 @@ def read_launch(state_dir: Path) -> LaunchSpec:
     try:
         if not isinstance(data["command"], list):
             raise TypeError(f"command must be a list of arguments, not {data['command']!r}")
+        base_env, stop_at = data.get("base_env"), data.get("stop_at")
+        log_max_bytes = data.get("log_max_bytes")
         return LaunchSpec(
             job_id=str(data["job_id"]),
             attempt=int(data["attempt"]),
@@ -122,6 +172,14 @@ def read_launch(state_dir: Path) -> LaunchSpec:
             gpu_ids=tuple(int(gpu) for gpu in data.get("gpu_ids", ())),
             meters=MeterConfig.from_json(data.get("meters") or {}),
             clock=dict(data["clock"]),
+            base_env=None
+            if base_env is None
+            else {str(k): str(v) for k, v in dict(base_env).items()},
+            env_dropped=tuple(str(name) for name in data.get("env_dropped") or ()),
+            stop_at=None if stop_at is None else parse_time(stop_at),
+            grace_s=max(0.0, float(data.get("grace_s", 30.0))),
+            log_max_bytes=None if log_max_bytes is None else max(1, int(log_max_bytes)),
+            log_backups=max(0, int(data.get("log_backups", 2))),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{state_dir / LAUNCH}: not a launch record: {exc!r}") from exc
@@ -147,9 +205,10 @@ def read_exit(state_dir: Path) -> Exited | None:
 
 
 def child_env(spec: LaunchSpec, base: Mapping[str, str]) -> dict[str, str]:
-    """``base`` (the supervisor's own environment, secrets already removed by the executor),
-    the job's overrides, its GPUs, and the marks that identify its processes later."""
-    env = {**base, **spec.env}
+    """The launch's base environment (``base``, the supervisor's own, for records without
+    one), the job's overrides, its GPUs, and the marks that identify its processes later.
+    The executor has already removed secrets from both."""
+    env = {**(base if spec.base_env is None else spec.base_env), **spec.env}
     env["CUDA_VISIBLE_DEVICES"] = ",".join(str(gpu) for gpu in spec.gpu_ids)
     env["GREENAI_JOB_ID"] = spec.job_id
     env["GREENAI_ATTEMPT"] = str(spec.attempt)
@@ -167,25 +226,27 @@ class StartFailed(Exception):
 def start_child(
     spec: LaunchSpec, env: Mapping[str, str], log_path: Path
 ) -> subprocess.Popen[bytes]:
-    """The command, without a shell, in a process group of its own, output to ``log_path``."""
+    """The command, without a shell, in a process group of its own, output to ``log_path``;
+    with ``spec.log_max_bytes``, to a pipe (``stdout``) that the caller must drain instead."""
     if not spec.command:
         raise StartFailed(NOT_FOUND, "empty command")
     name = spec.command[0]
+    output: int = subprocess.PIPE
+    if spec.log_max_bytes is None:
+        try:
+            output = open_private(log_path)
+        except OSError as exc:
+            raise StartFailed(CANNOT_START, f"cannot open {log_path}: {exc.strerror}") from exc
     try:
-        output = log_path.open("ab")
-    except OSError as exc:
-        raise StartFailed(CANNOT_START, f"cannot open {log_path}: {exc.strerror}") from exc
-    try:
-        with output:
-            return subprocess.Popen(
-                list(spec.command),
-                cwd=spec.cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                process_group=0,
-            )
+        return subprocess.Popen(
+            list(spec.command),
+            cwd=spec.cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+        )
     except FileNotFoundError as exc:
         if spec.cwd is not None and exc.filename == spec.cwd:
             raise StartFailed(CANNOT_START, f"working directory not found: {spec.cwd}") from exc
@@ -194,6 +255,93 @@ def start_child(
         raise StartFailed(CANNOT_START, f"cannot execute {exc.filename or name}: {exc}") from exc
     except (OSError, ValueError, TypeError) as exc:  # ENOEXEC, a NUL byte, a bad env name
         raise StartFailed(CANNOT_START, f"cannot start {name!r}: {exc}") from exc
+    finally:
+        if output != subprocess.PIPE:
+            os.close(output)
+
+
+class RotatingLog:
+    """``path`` (0600), never above ``max_bytes``: when full it becomes ``path.1`` (``.1``
+    becomes ``.2`` ... the oldest of ``backups`` is dropped) and a new one starts. A write
+    that does not fit is split after the last line break that does (a line longer than
+    ``max_bytes`` is split anywhere)."""
+
+    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
+        self.path, self.max_bytes, self.backups = path, max(1, max_bytes), max(0, backups)
+        self._fd = open_private(path)
+        self.size = os.fstat(self._fd).st_size
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            if self.size >= self.max_bytes:
+                self._rotate()
+            room = self.max_bytes - self.size
+            piece = view[:room]
+            if len(view) > room:
+                cut = bytes(piece).rfind(b"\n")
+                if cut >= 0:
+                    piece = piece[: cut + 1]
+                elif self.size > 0:  # no line break fits: the rest goes to a new file
+                    self._rotate()
+                    continue
+            written = os.write(self._fd, piece)
+            self.size += written
+            view = view[written:]
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        if self.backups:
+            for number in range(self.backups - 1, 0, -1):
+                older = self.path.with_name(f"{self.path.name}.{number}")
+                if older.exists():
+                    os.replace(older, self.path.with_name(f"{self.path.name}.{number + 1}"))
+            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+        self._fd = open_private(self.path, truncate=True)
+        self.size = 0
+
+
+class _Drain:
+    """Copies the command's output pipe into a ``RotatingLog`` on a thread of its own, as fast
+    as it comes, so the command never blocks on a full pipe."""
+
+    def __init__(self, pipe: Any, log_file: RotatingLog) -> None:
+        self._pipe, self._log = pipe, log_file
+        self._stop = threading.Event()
+        self.cut_short = False
+        self._failed = False
+        self._thread = threading.Thread(target=self._run, name="output-drain", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        fd = self._pipe.fileno()
+        while True:
+            if self._stop.is_set():
+                self.cut_short = True
+                return
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if not ready:
+                continue
+            data = os.read(fd, READ_CHUNK)
+            if not data:
+                return
+            try:
+                self._log.write(data)
+            except OSError as exc:  # keep draining (and dropping): the command must not block
+                if not self._failed:
+                    log.error("cannot write the output log: %s", exc)
+                self._failed = True
+
+    def finish(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the end of the output, then stop reading."""
+        self._thread.join(timeout)
+        self._stop.set()
+        self._thread.join()
+        self._pipe.close()
+        self._log.close()
 
 
 class _Metering:
@@ -262,6 +410,9 @@ class Supervisor:
         env = child_env(spec, self.environ)
         metering = _Metering(spec, clock, env)
         outcome = self._supervise(spec, clock, env, metering)
+        if spec.env_dropped:
+            dropped = ", ".join(spec.env_dropped)
+            outcome.notes.append(f"not passed on to the command (secrets): {dropped}")
         reading = metering.stop()
         outcome.notes.extend(metering.notes)
         self._record(outcome, reading, metering.counters())
@@ -274,12 +425,28 @@ class Supervisor:
             now = clock.now()
             note = "cancelled before start" + self._cancel_reason()
             return _Outcome(128 + cancelled, now, now, cancelled, [note])
+        if spec.stop_at is not None and clock.now() >= spec.stop_at:
+            now = clock.now()
+            note = f"not started: its deadline {format_time(spec.stop_at)} had passed"
+            return _Outcome(128 + signal.SIGTERM, now, now, signal.SIGTERM, [note])
+        drain: _Drain | None = None
         try:
+            output = None
+            if spec.log_max_bytes is not None:
+                output = RotatingLog(self.dir / OUTPUT, spec.log_max_bytes, spec.log_backups)
             child = start_child(spec, env, self.dir / OUTPUT)
+        except OSError as exc:  # the capped log could not be opened
+            log.error("job %s: cannot open its output log: %s", spec.job_id, exc)
+            now = clock.now()
+            return _Outcome(CANNOT_START, now, now, notes=[f"cannot open {OUTPUT}: {exc}"])
         except StartFailed as exc:
+            if output is not None:
+                output.close()
             log.error("job %s: %s", spec.job_id, exc)
             now = clock.now()
             return _Outcome(exc.code, now, now, notes=[str(exc)])
+        if output is not None:
+            drain = _Drain(child.stdout, output)
         self.child = child
         started_at = clock.now()
         late = self._cancel_signal()  # came while the command was being started
@@ -288,13 +455,56 @@ class Supervisor:
         started = {"pid": child.pid, "pgid": child.pid, "started_at": format_time(started_at)}
         write_record(self.dir / STARTED, {**started, "counters": metering.counters()})
         log.info("job %s: command started as pid %d", spec.job_id, child.pid)
-        returncode = child.wait()
-        self.reaped = True
+        returncode, stop_notes = self._wait(child, spec, clock)
         finished_at = clock.now()
         notes = [f"{name} forwarded to the command" for name in dict.fromkeys(self.forwarded)]
+        notes.extend(stop_notes)
+        if drain is not None:
+            drain.finish(DRAIN_AFTER_EXIT_S)
+            if drain.cut_short:
+                notes.append("output of processes the command left running was not logged")
         if returncode < 0:
             return _Outcome(128 - returncode, started_at, finished_at, -returncode, notes)
         return _Outcome(returncode, started_at, finished_at, None, notes)
+
+    def _wait(
+        self, child: subprocess.Popen[bytes], spec: LaunchSpec, clock: Clock
+    ) -> tuple[int, list[str]]:
+        """The command's return code, once it has ended; stopped at ``spec.stop_at``."""
+        if spec.stop_at is None:
+            returncode = child.wait()
+            self.reaped = True
+            return returncode, []
+        while (left := (spec.stop_at - clock.now()).total_seconds()) > 0:
+            try:  # clock time may not pass like the wall's: look again at least every second
+                returncode = child.wait(timeout=min(clock.to_wall_seconds(left), 1.0))
+            except subprocess.TimeoutExpired:
+                continue
+            self.reaped = True
+            return returncode, []
+        notes = [f"stopped at its deadline {format_time(spec.stop_at)}"]
+        log.info("job %s: deadline %s: stopping it", spec.job_id, format_time(spec.stop_at))
+        self._signal_group(child.pid, signal.SIGTERM)
+        killed_at = time.monotonic() + spec.grace_s
+        try:
+            returncode = child.wait(timeout=spec.grace_s)
+        except subprocess.TimeoutExpired:
+            self._signal_group(child.pid, signal.SIGKILL)
+            notes.append(f"killed: still running {spec.grace_s:g}s after SIGTERM")
+            returncode = child.wait()
+        self.reaped = True
+        # What the command left in its group gets the rest of the grace, then SIGKILL.
+        while _group_alive(child.pid) and time.monotonic() < killed_at:
+            time.sleep(0.02)
+        if _group_alive(child.pid):
+            self._signal_group(child.pid, signal.SIGKILL)
+        return returncode, notes
+
+    def _signal_group(self, pgid: int, signum: int) -> None:
+        try:
+            os.killpg(pgid, signum)
+        except ProcessLookupError:
+            log.info("the command's process group had already ended")
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         if self.child is None:
@@ -347,6 +557,16 @@ class Supervisor:
         }
         write_record(self.dir / EXIT, record)
         log.info("recorded exit code %d", outcome.exit_code)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -74,6 +74,9 @@ class EngineConfig:
     history_deadline_s: float = 5.0  # longest wait for a history when accounting a run
     retry_budget: int = 1
     cancel_grace_s: float = 10.0
+    grace_s: float = 30.0  # SIGTERM to SIGKILL when a run passes its deadline
+    log_max_bytes: int | None = None  # a run's output.log cap (rotated), None: no cap
+    log_backups: int = 2
     host: str = field(default_factory=socket.gethostname)
     instance_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # this daemon process
     lease: timedelta = timedelta(minutes=3)  # a daemon silent longer than this is dead

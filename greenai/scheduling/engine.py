@@ -197,7 +197,20 @@ class Engine:
         if it now holds its GPUs."""
         job, attempt = record.job, record.attempts + 1
         state_dir = self.config.runs_dir / job.id / str(attempt)
-        launch = Launch(job.id, attempt, job.command, job.gpus, gpus, state_dir, job.cwd, job.env)
+        launch = Launch(
+            job.id,
+            attempt,
+            job.command,
+            job.gpus,
+            gpus,
+            state_dir,
+            job.cwd,
+            job.env,
+            stop_at=job.deadline if job.on_deadline is OnDeadline.EXPIRE else None,
+            grace_s=self.config.grace_s,
+            log_max_bytes=self.config.log_max_bytes,
+            log_backups=self.config.log_backups,
+        )
         handle = self.executor.handle_for(launch)
         decision, logged = self._starting.pop(job.id, (None, True))
         if decision is None and record.plan is not None:

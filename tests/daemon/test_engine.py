@@ -179,6 +179,16 @@ def test_an_executor_that_picks_gpus_gets_a_count_and_slots_are_still_counted(
     assert rig.executor.running() == [pair, waiting]
 
 
+def test_a_job_that_expires_at_its_deadline_is_launched_to_stop_there(rig: Rig) -> None:
+    rig.config.gpu_slots = (0, 1)
+    expiring = rig.submit(deadline=T0 + timedelta(hours=1), on_deadline=OnDeadline.EXPIRE)
+    late_is_fine = rig.submit(deadline=T0 + timedelta(hours=1))
+    rig.tick()
+    stops = {launch.job_id: launch.stop_at for launch in rig.executor.launches}
+    assert stops == {expiring: T0 + timedelta(hours=1), late_is_fine: None}
+    assert {launch.grace_s for launch in rig.executor.launches} == {rig.config.grace_s}
+
+
 def test_a_rigid_job_starts_at_once_whatever_the_policy(rig: Rig) -> None:
     rigid, flexible = rig.submit(flexible=False), rig.submit()
     rig.tick()

@@ -63,7 +63,7 @@ def test_command_gets_its_gpus_env_cwd_and_log_but_no_secret(
         "GREENAI_API_TOKEN": "token-secret",
         "WATTTIME_PASSWORD": "password-secret",
     }
-    executor = local_runs.executor(base_env=base_env)
+    executor = local_runs.executor(base_env=base_env, env_allow=("PATH", "KEEP"))
     code = (
         "import os, sys\n"
         "e = os.environ\n"
@@ -90,7 +90,7 @@ def test_no_gpus_means_an_empty_cuda_visible_devices(local_runs: LocalRuns) -> N
 
 def test_exit_code_and_stderr_reach_the_log(local_runs: LocalRuns) -> None:
     executor = local_runs.executor()
-    launch = local_runs.launch(python("import sys; print('out'); sys.exit('boom')"))
+    launch = local_runs.launch(python("import sys; print('out', flush=True); sys.exit('boom')"))
     status = exited(wait_end(executor, local_runs.submit(executor, launch)))
     assert status.exit_code == 1
     assert launch.log_path.read_text().split() == ["out", "boom"]
