@@ -6,6 +6,11 @@ cache while that still covers now and is fresh; else go on to the next. ``fallba
 answer is ``None`` when the first source answered live, ``"cache"`` when a cached forecast
 stood in, and the stand-in's label (``egrid:RFCE``) otherwise, so decisions and evidence can
 say that a stand-in answered.
+
+Any exception a provider raises while answering counts as a failure, not only
+``ProviderError``: a provider's bug (a ``ZeroDivisionError`` on a surprising payload) is logged
+once with its type and message and the chain moves on, exactly as for an outage.
+``KeyboardInterrupt`` and ``SystemExit`` are not ``Exception`` and still stop the process.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from greenai.core.domain import Forecast, Signal
 from greenai.core.errors import NoSignalError, ProviderError
 from greenai.core.settings import Settings
 from greenai.core.time import Clock, SystemClock, format_time
-from greenai.providers.base import CurrentIntensity, Provider
+from greenai.providers.base import CurrentIntensity, Provider, sanitise
 from greenai.providers.cache import ForecastCache
 from greenai.providers.registry import ProviderContext, create_provider, parse_chain
 
@@ -93,14 +98,17 @@ class FallbackChain:
         for index, entry in enumerate(self.entries):
             try:
                 answer = entry.provider.forecast(entry.region, now, horizon)
-            except (ProviderError, httpx.HTTPError) as exc:
+            except Exception as exc:  # not only ProviderError: the chain is the last defence
                 failures.append(self._failure(entry, exc))
                 cached = self._from_cache(entry, now, failures)
                 if cached is not None:
                     return cached
                 continue
             if entry.cacheable and self.cache is not None:
-                self.cache.save(entry.label, answer, now)
+                try:
+                    self.cache.save(entry.label, answer, now)
+                except Exception as exc:  # the answer is good; keeping it is an optimisation
+                    logger.warning("cache: could not keep %s: %r", entry.label, exc)
             return self._mark(answer, index, failures)
         raise self._no_signal(failures)
 
@@ -109,7 +117,7 @@ class FallbackChain:
         for index, entry in enumerate(self.entries):
             try:
                 point = entry.provider.current(entry.region, now)
-            except (ProviderError, httpx.HTTPError) as exc:
+            except Exception as exc:  # not only ProviderError: the chain is the last defence
                 failures.append(self._failure(entry, exc))
                 cached = self._from_cache(entry, now, failures)
                 if cached is not None:
@@ -132,7 +140,7 @@ class FallbackChain:
         for index, entry in enumerate(self.entries):
             try:
                 answer = entry.provider.history(entry.region, start, end)
-            except (ProviderError, httpx.HTTPError) as exc:
+            except Exception as exc:  # not only ProviderError: the chain is the last defence
                 failures.append(self._failure(entry, exc))
                 continue
             return self._mark(answer, index, failures)
@@ -172,7 +180,14 @@ class FallbackChain:
 
     @staticmethod
     def _failure(entry: ChainEntry, exc: Exception) -> str:
-        text = str(exc) if isinstance(exc, ProviderError) else f"{type(exc).__name__}"
+        """One log line and one note per failure. A ``ProviderError`` already says what went
+        wrong; anything else is a bug in that provider, named by its type and message (cut
+        short: a foreign message may quote what it choked on)."""
+        if isinstance(exc, ProviderError):
+            text = str(exc)
+        else:
+            message = sanitise(exc, 160)
+            text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
         if not text.startswith(entry.provider.name):
             text = f"{entry.label}: {text}"
         logger.warning("provider failed: %s", text)

@@ -7,12 +7,14 @@ perfect forecast (the future actuals), and every such answer says so.
 
 from __future__ import annotations
 
+import csv
 import logging
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from greenai.core.domain import Forecast, IntensityPoint, Signal
-from greenai.core.errors import ProviderError
+from greenai.core.errors import InputError, ProviderError
 from greenai.core.time import format_time
 from greenai.formats.traces import Trace, load_trace
 from greenai.providers.base import steps_between
@@ -20,6 +22,35 @@ from greenai.providers.base import steps_between
 logger = logging.getLogger(__name__)
 
 PERFECT_NOTE = "trace has no forecast columns: forecast is the actual future (perfect)"
+
+# a quoted literal as ``repr`` writes it: how the trace reader quotes the text it choked on
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_GOT = re.compile(r"\s*\(got\b.*\)\s*$")
+_KNOWN_LITERALS = ("'timestamp,intensity'", "'Carbon Intensity gCO")
+
+
+def _redact(problem: str) -> str:
+    """A trace reader's problem with every quote of the file's own text taken out: errors
+    name file, line and problem, never the line (``trace:/etc/passwd`` must not log it)."""
+
+    def keep_or_hide(match: re.Match[str]) -> str:
+        text = match.group(0)
+        return text if text.startswith(_KNOWN_LITERALS) else "(text not shown)"
+
+    return _QUOTED.sub(keep_or_hide, _GOT.sub("", problem))
+
+
+def load_trace_safely(path: str) -> Trace:
+    """``load_trace`` whose errors never echo the file's content: an ``InputError`` with
+    file, line and a redacted problem (a file that is not CSV at all included)."""
+    try:
+        return load_trace(path)
+    except InputError as exc:
+        raise InputError(exc.path, exc.line, _redact(exc.problem)) from None
+    except csv.Error:  # NUL bytes, oversized fields: not a CSV trace at all
+        raise InputError(path, None, "not a CSV trace (unreadable as CSV)") from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InputError(path, None, f"not a trace ({type(exc).__name__})") from None
 
 
 class TraceProvider:
@@ -94,7 +125,7 @@ class TraceProvider:
 
     def _trace(self, region: str) -> Trace:
         if region not in self._traces:
-            self._traces[region] = load_trace(region)
+            self._traces[region] = load_trace_safely(region)
             logger.info("trace: loaded %s (%d steps)", region, len(self._traces[region]))
         return self._traces[region]
 

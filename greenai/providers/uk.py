@@ -19,14 +19,18 @@ import httpx
 
 from greenai.core.domain import Forecast, IntensityPoint, Signal
 from greenai.core.errors import ConfigError, ProviderError
-from greenai.core.time import floor_time, parse_time
+from greenai.core.time import floor_time, format_time
 from greenai.providers.base import (
     contiguous_run,
     decode_json,
-    number,
+    describe,
+    intensity,
+    mapping,
     require,
+    sanitise,
     send,
     steps_between,
+    time_field,
 )
 
 logger = logging.getLogger(__name__)
@@ -104,32 +108,36 @@ def _periods(payload: Any, source: str) -> list[Any]:
     if isinstance(data, Mapping):  # the regional object as the fw48h endpoint records it
         data = require(data, "data", source, "data object")
     if not isinstance(data, list):
-        raise ProviderError(source, "field 'data' holds no list of periods")
+        raise ProviderError(source, f"field 'data' holds no list of periods ({describe(data)})")
+    if not data:
+        raise ProviderError(source, "no periods in response (empty 'data')")
     return data
 
 
 def _parse_period(period: Any, source: str, prefer_actual: bool) -> tuple[datetime, float]:
-    raw_from = require(period, "from", source, "period")
-    try:
-        start = parse_time(str(raw_from))
-    except ValueError as exc:
-        raise ProviderError(source, f"field 'from' is not a time: {raw_from!r}") from exc
+    period = mapping(period, source, "a period")
+    start = time_field(require(period, "from", source, "period"), "from", source)
+    where = f"period {format_time(start)}"
     if start != floor_time(start, STEP):
-        raise ProviderError(source, f"period {raw_from} is not on the half-hour grid")
-    where = f"period {raw_from}"
-    intensity = require(period, "intensity", source, where)
-    actual = intensity.get("actual") if prefer_actual and isinstance(intensity, Mapping) else None
+        raise ProviderError(source, f"{where} is not on the half-hour grid")
+    if "to" in period:  # always sent; checked where present, never required
+        end = time_field(period["to"], "to", source)
+        if end - start != STEP:
+            raise ProviderError(source, f"{where} lasts {end - start}, not {STEP}")
+    values = mapping(require(period, "intensity", source, where), source, f"{where} intensity")
+    actual = values.get("actual") if prefer_actual else None
     if actual is not None:
-        return start, number(actual, "actual", source)
-    return start, number(require(intensity, "forecast", source, where), "forecast", source)
+        return start, intensity(actual, "actual", source)
+    return start, intensity(require(values, "forecast", source, where), "forecast", source)
 
 
 def _error_message(error: Any) -> str:
+    """The API's own error text, sanitised and cut short."""
     if isinstance(error, Mapping):
-        message = str(error.get("message") or "error without message")
-        code = error.get("code")
+        message = sanitise(error.get("message") or "error without message")
+        code = sanitise(error.get("code") or "", 40)
         return f"{message} ({code})" if code else message
-    return str(error)
+    return f"error {describe(error)}"
 
 
 def parse_uk_forecast(
@@ -215,10 +223,18 @@ class UkProvider:
     def _get(self, path: str, label: str) -> Any:
         source = f"uk:{label}"
         response = send(self._client, source, self._base_url + path)
+        status = response.status_code
+        if not 200 <= status < 300:
+            try:
+                payload = decode_json(response, source)
+            except ProviderError:
+                payload = None  # an error page or empty body: the status says enough
+            detail = ""
+            if isinstance(payload, Mapping) and "error" in payload:
+                detail = ": " + _error_message(payload["error"])
+            raise ProviderError(source, f"HTTP {status}{detail}")
         payload = decode_json(response, source)
         if isinstance(payload, Mapping) and "error" in payload:
             raise ProviderError(source, _error_message(payload["error"]))
-        if response.status_code >= 400:
-            raise ProviderError(source, f"HTTP {response.status_code}")
         logger.debug("%s: GET %s -> %d", source, path, response.status_code)
         return payload

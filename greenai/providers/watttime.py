@@ -24,14 +24,19 @@ from pydantic import SecretStr
 
 from greenai.core.domain import Forecast, IntensityPoint, Signal
 from greenai.core.errors import ConfigError, ProviderError
-from greenai.core.time import Clock, floor_time, format_time, parse_time
+from greenai.core.time import Clock, floor_time, format_time
 from greenai.providers.base import (
     contiguous_run,
     decode_json,
-    number,
+    describe,
+    intensity,
+    mapping,
+    period,
     require,
+    sanitise,
     send,
     steps_between,
+    time_field,
 )
 
 logger = logging.getLogger(__name__)
@@ -51,6 +56,8 @@ MAX_RETRY_AFTER_S = 60.0
 DEFAULT_RETRY_AFTER_S = 5.0
 _LAT_LON = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 _REGION_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+_UNIT_NAME = re.compile(r"^[a-z_]{1,32}$")  # e.g. percentile: safe to name in a message
+_TOKEN = re.compile(r"^[\x21-\x7e]{1,8192}$")  # printable, no spaces: safe in a header
 
 
 def parse_watttime_points(
@@ -58,32 +65,53 @@ def parse_watttime_points(
 ) -> tuple[list[tuple[datetime, float]], timedelta, tuple[str, ...]]:
     """``(points in g/kWh, step, warnings)`` from a forecast or historical body. Anything
     not in lb/MWh (a percentile above all) is refused rather than converted."""
-    meta = require(payload, "meta", source)
+    meta = mapping(require(payload, "meta", source), source, "field 'meta'")
     units = require(meta, "units", source, "meta")
     if units != UNITS:
-        raise ProviderError(source, f"units {units!r} are not {UNITS}: refusing to use as g/kWh")
-    period_s = number(
-        meta.get("data_point_period_seconds", 300), "data_point_period_seconds", source
-    )
-    points = [_parse_point(p, source) for p in require(payload, "data", source)]
-    warnings = tuple(_warning_text(w) for w in meta.get("warnings") or ())
-    return points, timedelta(seconds=period_s), warnings
+        known = isinstance(units, str) and _UNIT_NAME.match(units)
+        shown = repr(units) if known else f"({describe(units)})"
+        raise ProviderError(source, f"units {shown} are not {UNITS}: refusing to use as g/kWh")
+    raw_period = meta.get("data_point_period_seconds", 300)
+    step = period(raw_period, "data_point_period_seconds", source)
+    data = require(payload, "data", source)
+    if not isinstance(data, list):
+        raise ProviderError(source, f"field 'data' is not a list ({describe(data)})")
+    if not data:
+        raise ProviderError(source, "no data points in response (empty 'data')")
+    points = [_parse_point(p, source) for p in data]
+    off_grid = next((at for at, _ in points if at != floor_time(at, step)), None)
+    if off_grid is not None:
+        raise ProviderError(source, f"point {format_time(off_grid)} is off the {step} grid")
+    return points, step, _warnings(meta.get("warnings"), source)
 
 
 def _parse_point(point: Any, source: str) -> tuple[datetime, float]:
-    raw_time = require(point, "point_time", source, "data point")
-    try:
-        at = parse_time(str(raw_time))
-    except ValueError as exc:
-        raise ProviderError(source, f"field 'point_time' is not a time: {raw_time!r}") from exc
-    value = number(require(point, "value", source, f"point {raw_time}"), "value", source)
+    point = mapping(point, source, "a data point")
+    at = time_field(require(point, "point_time", source, "data point"), "point_time", source)
+    where = f"point {format_time(at)}"
+    value = intensity(require(point, "value", source, where), "value", source)
     return at, value * G_PER_KWH_PER_LB_PER_MWH
 
 
-def _warning_text(warning: Any) -> str:
+def _warnings(raw: Any, source: str) -> tuple[str, ...]:
+    """``meta.warnings``: absent/null, or a list of ``{type, message}`` objects or strings."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ProviderError(source, f"field 'warnings' is not a list ({describe(raw)})")
+    return tuple(_warning_text(w, source) for w in raw)
+
+
+def _warning_text(warning: Any, source: str) -> str:
+    if isinstance(warning, str):
+        return sanitise(warning)
     if isinstance(warning, Mapping):
-        return f"{warning.get('type', 'warning')}: {warning.get('message', '')}".strip()
-    return str(warning)
+        kind, message = warning.get("type", "warning"), warning.get("message", "")
+        if isinstance(kind, str) and isinstance(message, str):
+            return f"{sanitise(kind, 40)}: {sanitise(message)}".strip()
+    raise ProviderError(
+        source, f"a warning is neither text nor {{type, message}} ({describe(warning)})"
+    )
 
 
 def parse_watttime_forecast(
@@ -212,8 +240,11 @@ class WattTimeProvider:
             return cached[0]
         params = {"latitude": str(location[0]), "longitude": str(location[1])}
         params["signal_type"] = SIGNAL_TYPE
-        payload = self._get("/v3/region-from-loc", params, f"watttime:{region}")
-        name = str(require(payload, "region", f"watttime:{region}"))
+        source = f"watttime:{region}"
+        payload = self._get("/v3/region-from-loc", params, source)
+        name = require(payload, "region", source)
+        if not isinstance(name, str) or len(name) > 64 or not _REGION_NAME.match(name):
+            raise ProviderError(source, f"region-from-loc gave no region name ({describe(name)})")
         logger.info("watttime: %s is region %s", region, name)
         self._regions[location] = (name, now)
         return name
@@ -241,9 +272,11 @@ class WattTimeProvider:
             raise ProviderError(
                 source, "login refused: check WATTTIME_USERNAME and WATTTIME_PASSWORD"
             )
-        payload = self._decode(response, source)
+        token = require(self._decode(response, source), "token", source, "login response")
+        if not isinstance(token, str) or not _TOKEN.match(token):
+            raise ProviderError(source, "login response holds no usable token")
         logger.info("watttime: logged in as %s", self._username)
-        return SecretStr(str(require(payload, "token", source, "login response")))
+        return SecretStr(token)
 
     def _send(self, path: str, source: str, **kwargs: Any) -> httpx.Response:
         """One request, waiting out a 429 at most ``MAX_RATE_LIMIT_RETRIES`` times."""
@@ -259,12 +292,20 @@ class WattTimeProvider:
         raise ProviderError(source, f"rate limited (HTTP 429, Retry-After {wait:.0f} s)")
 
     def _decode(self, response: httpx.Response, source: str) -> Any:
-        payload = decode_json(response, source)
+        if response.status_code >= 400:
+            try:
+                payload = decode_json(response, source)
+            except ProviderError:
+                payload = None  # an error page or empty body: the status says enough
+        else:
+            payload = decode_json(response, source)
         if response.status_code >= 400:
             detail = ""
             if isinstance(payload, Mapping):
-                detail = str(payload.get("message") or payload.get("error") or "")
+                detail = sanitise(payload.get("message") or payload.get("error") or "")
             raise ProviderError(source, f"HTTP {response.status_code} {detail}".strip())
+        if response.status_code < 200 or response.status_code >= 300:
+            raise ProviderError(source, f"HTTP {response.status_code}")
         return payload
 
 
@@ -274,13 +315,16 @@ def _retry_after_seconds(response: httpx.Response, now: datetime) -> float:
     if raw is None:
         return DEFAULT_RETRY_AFTER_S
     try:
-        return max(0.0, float(raw))
+        seconds = float(raw)
     except ValueError:
         return _seconds_until(raw, now)
+    if math.isnan(seconds):
+        return DEFAULT_RETRY_AFTER_S
+    return max(0.0, seconds)
 
 
 def _seconds_until(http_date: str, now: datetime) -> float:
     try:
         return max(0.0, (parsedate_to_datetime(http_date) - now).total_seconds())
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return DEFAULT_RETRY_AFTER_S

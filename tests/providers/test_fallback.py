@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,10 +17,12 @@ import respx
 
 from greenai.core.domain import Forecast, IntensityPoint, Signal
 from greenai.core.errors import NoSignalError, ProviderError
-from greenai.core.settings import Settings
+from greenai.core.settings import Settings, load_settings
 from greenai.providers import FallbackChain, build_chain
 from greenai.providers.egrid import EgridProvider
 from greenai.providers.fallback import ChainEntry
+from greenai.providers.http import build_http_client
+from greenai.providers.uk import UkProvider
 from tests.fakes import FrozenClock
 from tests.providers.conftest import UK_NOW, WT_NOW, WT_PASSWORD, WT_TOKEN, load_json
 
@@ -203,3 +209,128 @@ def test_unwritable_cache_does_not_break_the_answer(
     chain = build_chain("uk:13,egrid:RFCE", settings, client=client)
     uk_api.get(FW48H).respond(json=load_json("uk_regionid_fw48h_array.json"))
     assert chain.forecast(UK_NOW, HOUR).source == "uk:13"
+
+
+class _Broken:
+    """A provider with a bug: it raises what ``error`` makes, on every question."""
+
+    signal = Signal.AVERAGE
+
+    def __init__(self, name: str, error: Exception) -> None:
+        self.name = name
+        self._error = error
+
+    def forecast(self, region: str, now: datetime, horizon: timedelta) -> Forecast:
+        raise self._error
+
+    def current(self, region: str, now: datetime) -> IntensityPoint:
+        raise self._error
+
+    def history(self, region: str, start: datetime, end: datetime) -> Forecast:
+        raise self._error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ZeroDivisionError("integer division or modulo by zero"), TypeError("'int' is not iterable")],
+    ids=["ZeroDivisionError", "TypeError"],
+)
+def test_any_exception_of_a_provider_falls_back(
+    error: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    chain = FallbackChain(
+        [ChainEntry(_Broken("buggy", error), "x"), ChainEntry(EgridProvider(), "RFCE")]
+    )
+    with caplog.at_level(logging.WARNING, logger="greenai.providers.fallback"):
+        answers = [
+            chain.forecast(UK_NOW, HOUR),
+            chain.current(UK_NOW),
+            chain.history(UK_NOW - HOUR, UK_NOW),
+        ]
+    for answer in answers:
+        assert (answer.source, answer.fallback) == ("egrid:RFCE", "egrid:RFCE")
+        assert any(type(error).__name__ in w for w in answer.warnings)
+    failures = [r.getMessage() for r in caplog.records if "provider failed" in r.getMessage()]
+    assert len(failures) == 3  # once per question, with the type and the message
+    assert all(f"buggy:x: {type(error).__name__}: {error}" in line for line in failures)
+
+
+def test_a_provider_bug_is_served_from_the_cache_like_an_outage(
+    uk_api: respx.MockRouter, settings: Settings, client: httpx.Client
+) -> None:
+    chain = build_chain("uk:13,egrid:RFCE", settings, client=client)
+    uk_api.get(FW48H).respond(json=load_json("uk_regionid_fw48h_array.json"))
+    chain.forecast(UK_NOW, HOUR)
+    broken = _Broken("uk", ZeroDivisionError("division by zero"))
+    chain = FallbackChain(
+        [ChainEntry(broken, "13"), ChainEntry(EgridProvider(), "RFCE")], chain.cache
+    )
+    cached = chain.forecast(UK_NOW + HOUR, HOUR)
+    assert (cached.source, cached.fallback) == ("cache:uk:13", "cache")
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), SystemExit(3)])
+def test_interrupts_are_never_swallowed(error: BaseException) -> None:
+    broken = _Broken("buggy", error)  # type: ignore[arg-type]
+    chain = FallbackChain([ChainEntry(broken, "x"), ChainEntry(EgridProvider(), "RFCE")])
+    with pytest.raises(type(error)):
+        chain.forecast(UK_NOW, HOUR)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A loopback server that accepts connections and never answers: a hung provider."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def test_a_hung_provider_gives_way_within_its_timeout(
+    silent_server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    timeout, retries = 0.2, 1
+    settings = load_settings(
+        env={}, config_file=None, home=tmp_path, request_timeout=timeout, request_retries=retries
+    )
+    with build_http_client(settings, sleep=lambda seconds: None) as client:
+        hung = UkProvider(client, base_url=silent_server)
+        chain = FallbackChain([ChainEntry(hung, "13"), ChainEntry(EgridProvider(), "RFCE")])
+        began = time.monotonic()
+        answer = chain.forecast(UK_NOW, HOUR)
+        took = time.monotonic() - began
+    assert (answer.source, answer.fallback) == ("egrid:RFCE", "egrid:RFCE")
+    assert any("timed out: ReadTimeout" in w for w in answer.warnings)
+    assert timeout * (retries + 1) * 0.9 <= took < timeout * (retries + 1) + 1.0
+
+
+def test_a_read_timeout_falls_back_at_once(settings: Settings) -> None:
+    with build_http_client(settings, sleep=lambda seconds: None) as client:
+        chain = build_chain("uk:13,egrid:RFCE", settings, client=client)
+        with respx.mock(assert_all_mocked=True) as router:
+            route = router.route(host="api.carbonintensity.org.uk")
+            route.mock(side_effect=httpx.ReadTimeout("slow"))
+            answer = chain.current(UK_NOW)
+    assert (answer.source, answer.fallback) == ("egrid:RFCE", "egrid:RFCE")
+    assert route.call_count == settings.request_retries + 1

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 import respx
 
 from greenai.core.errors import ProviderError
-from greenai.core.settings import Settings
+from greenai.core.settings import Settings, load_settings
 from greenai.providers.http import build_http_client
 from greenai.providers.uk import UkProvider
 from tests.providers.conftest import UK_NOW, load_json
@@ -97,3 +104,66 @@ def test_4xx_is_not_retried(uk_api: respx.MockRouter, retrying: httpx.Client) ->
     with pytest.raises(ProviderError):
         UkProvider(retrying).forecast("", UK_NOW, timedelta(hours=1))
     assert route.call_count == 1
+
+
+def test_gzip_bodies_are_decoded(uk_api: respx.MockRouter, client: httpx.Client) -> None:
+    body = gzip.compress(json.dumps(load_json("uk_national_fw48h.json")).encode())
+    headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    uk_api.get(URL).respond(200, content=body, headers=headers)
+    assert UkProvider(client).forecast("", UK_NOW, timedelta(hours=1)).values[0] == 11.0
+
+
+def test_an_oversized_body_is_refused(
+    uk_api: respx.MockRouter, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("greenai.providers.base.MAX_BODY_BYTES", 1000)
+    uk_api.get(URL).respond(json=load_json("uk_national_fw48h.json"))
+    with pytest.raises(ProviderError, match="larger than 1000 bytes"):
+        UkProvider(client).forecast("", UK_NOW, timedelta(hours=1))
+
+
+@pytest.fixture
+def trickling_server() -> Iterator[str]:
+    """A loopback server that sends headers at once, then one body byte every 50 ms: each
+    read is quick, the body never ends in time."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                while not stop.wait(0.05):
+                    try:
+                        conn.sendall(b" ")
+                    except OSError:
+                        break
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        listener.close()
+
+
+def test_a_trickling_body_is_cut_off_at_its_deadline(trickling_server: str, tmp_path: Path) -> None:
+    settings = load_settings(
+        env={}, config_file=None, home=tmp_path, request_timeout=0.2, request_retries=0
+    )
+    with build_http_client(settings) as client:
+        began = time.monotonic()
+        with pytest.raises(ProviderError, match="body still arriving"):
+            UkProvider(client, base_url=trickling_server).current("", UK_NOW)
+        took = time.monotonic() - began
+    assert 0.6 <= took < 2.0  # BODY_DEADLINE (3) read timeouts of 0.2 s

@@ -89,3 +89,57 @@ def test_signal_is_what_the_user_declares(with_forecasts: str) -> None:
     )
     marginal = TraceProvider(with_forecasts, signal=Signal.MARGINAL)
     assert marginal.forecast(with_forecasts, START, timedelta(hours=2)).signal is Signal.MARGINAL
+
+
+SECRET_LINE = "root:x:0:0:secret-hunter2:/root:/bin/bash"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        f"{SECRET_LINE}\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n",
+        f"timestamp,intensity\n{SECRET_LINE},1\n2021-07-01T01:00:00Z,2\n",
+        f"timestamp,intensity\n2021-07-01T00:00:00Z,{SECRET_LINE}\n",
+        f'timestamp,intensity\n"{SECRET_LINE}\'",1\n',
+        f"{SECRET_LINE}\0\n",
+    ],
+    ids=["passwd", "bad-timestamp", "bad-value", "quotes", "nul-byte"],
+)
+def test_errors_name_file_and_line_never_the_text(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "passwd"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as caught:
+        TraceProvider(str(path))
+    message = str(caught.value)
+    assert message.startswith(f"{path}")
+    problem = message.removeprefix(f"{path}")
+    assert "secret" not in problem and "root" not in problem and "hunter2" not in problem
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_a_header_error_still_says_what_is_expected(tmp_path: Path) -> None:
+    path = tmp_path / "passwd"
+    path.write_text(f"{SECRET_LINE}\n")
+    with pytest.raises(ConfigError) as caught:
+        TraceProvider(str(path))
+    assert str(caught.value) == f"{path}:1: header must start with 'timestamp,intensity'"
+
+
+def test_a_bad_value_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("timestamp,intensity\n2021-07-01T00:00:00Z,1\n2021-07-01T01:00:00Z,secret\n")
+    with pytest.raises(ConfigError) as caught:
+        TraceProvider(str(path))
+    assert str(caught.value) == f"{path}:3: intensity (text not shown) is not a number"
+
+
+def test_trace_chain_with_a_non_trace_file_fails_at_build_without_echo(tmp_path: Path) -> None:
+    from greenai.core.settings import load_settings
+    from greenai.providers import build_chain
+
+    path = tmp_path / "passwd"
+    path.write_text(f"{SECRET_LINE}\n")
+    settings = load_settings(env={}, config_file=None, home=tmp_path / "home")
+    with pytest.raises(ConfigError) as caught:
+        build_chain(f"trace:{path},egrid:RFCE", settings)
+    assert "secret" not in str(caught.value)
