@@ -43,15 +43,18 @@ log = logging.getLogger(__name__)
 DEFAULT_POLICY = "window"
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def check_bind(host: str, has_token: bool) -> None:
     """Refuse to listen beyond this machine without a token guarding state changes."""
-    if has_token or host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not has_token and not is_loopback(host):
         raise ConfigError(
             f"api_host: refusing to listen on {host} without GREENAI_API_TOKEN "
             "(anyone who can reach it could run commands)"
@@ -72,6 +75,17 @@ class EvidenceFiles:
 
     def record_run(self, row: Mapping[str, str], *, unless_present: bool = False) -> bool:
         return append_row(self.settings.evidence_path, row, unless_present=unless_present)
+
+
+def allowed_hosts(host: str) -> tuple[str, ...] | None:
+    """The ``Host`` headers the API answers: bound to loopback, its own names only (a web page
+    elsewhere cannot reach it by DNS rebinding); bound to every address (behind a reverse proxy
+    that sets the Host, with a token), no check; bound to one address, that address."""
+    if is_loopback(host):
+        return (host, "localhost", "127.0.0.1", "::1")
+    if host in ("0.0.0.0", "::"):
+        return None
+    return (host,)
 
 
 def default_sources(settings: Settings, clock: Clock) -> Callable[[str], IntensitySource]:
@@ -162,6 +176,8 @@ class Daemon:
             writer=self.writer,
             default_policy=policy,
             default_threshold=settings.threshold,
+            public_read=settings.public_read,
+            allowed_hosts=allowed_hosts(settings.api_host),
         )
         config = uvicorn.Config(
             create_app(deps),

@@ -4,11 +4,14 @@ to status codes."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from greenai.api.deps import ApiDeps
+from greenai.api.guards import BodyLimit, HostCheck
 from greenai.api.routes import health, intensity, jobs
 from greenai.core.errors import (
     ConfigError,
@@ -38,7 +41,31 @@ async def _greenai_error(request: Request, exc: Exception) -> JSONResponse:
     code = status_for(exc) if isinstance(exc, GreenAIError) else 500
     if code >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
-    return JSONResponse({"detail": str(exc)}, status_code=code)
+    return JSONResponse({"detail": printable(str(exc))}, status_code=code)
+
+
+def printable(value: object) -> str | int:
+    """``value`` as JSON can always carry it: ints as they are, anything else as text with
+    lone surrogates escaped (``\\ud800``), so an error never fails to render."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, minus the echoed ``input`` and ``ctx``: they may be NaN, bytes or a
+    lone surrogate, which JSON cannot carry (the default handler then fails with a 500)."""
+    errors: list[dict[str, Any]] = []
+    if isinstance(exc, RequestValidationError):
+        errors = [
+            {
+                "type": printable(error.get("type", "value_error")),
+                "loc": [printable(part) for part in error.get("loc", ())],
+                "msg": printable(error.get("msg", "")),
+            }
+            for error in exc.errors()
+        ]
+    return JSONResponse({"detail": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 def create_app(deps: ApiDeps) -> FastAPI:
@@ -47,6 +74,10 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app.state.deps = deps
     app.state.metrics = health.metrics_registry(deps)
     app.add_exception_handler(GreenAIError, _greenai_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_middleware(BodyLimit)
+    if deps.allowed_hosts is not None:  # added last: checked first
+        app.add_middleware(HostCheck, allowed=deps.allowed_hosts)
     for router in (jobs.router, intensity.router, health.router):
         app.include_router(router)
     return app

@@ -40,6 +40,8 @@ class ApiDeps:
     writer: SubmitWriter | None = None  # group commit of submissions (the daemon starts one)
     default_policy: str = "window"  # what a job that names no policy is planned with
     default_threshold: float | None = None
+    public_read: bool = False  # reads (jobs, plan, evidence) skip the token
+    allowed_hosts: tuple[str, ...] | None = None  # Host names served (None: any); see app.py
 
 
 # The dependencies are ``async def``: they never block, and a plain ``def`` would cost each
@@ -71,4 +73,15 @@ async def require_token(
         )
 
 
+async def require_read_token(
+    deps: Deps,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Reads that show argv (which may hold secrets), plans or evidence need the token too,
+    unless the daemon was told its reads are public."""
+    if not deps.public_read:
+        await require_token(deps, credentials)
+
+
 Authorized = Depends(require_token)
+ReadAuthorized = Depends(require_read_token)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import math
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from greenai.core.time import parse_duration
 from greenai.policies.registry import policy_names
@@ -21,16 +22,67 @@ else:
     )
 
 
+MAX_SPAN = timedelta(days=366)  # longest duration, wait or deadline horizon a job may ask for
+MAX_ARGS = 4096
+MAX_ARG_CHARS = 65_536
+MAX_ARGV_BYTES = 256 * 1024
+MAX_ENV_KEYS = 1024
+MAX_ENV_VALUE_CHARS = 64 * 1024
+MAX_ENV_BYTES = 256 * 1024
+MAX_TEXT = 200  # name, project, provider
+MAX_PATH = 4096  # cwd (PATH_MAX)
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"  # what execve's callers and shells accept
+
+
+def clean_text(value: str) -> str:
+    """No NUL (argv, env and PostgreSQL text cannot hold one) and no lone surrogate (it
+    cannot be encoded as UTF-8, so a stored one would break every later read)."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogate)") from None
+    return value
+
+
+SafeStr = Annotated[str, AfterValidator(clean_text)]
+
+
 def _seconds(value: Any) -> float:
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        seconds = parse_duration(value).total_seconds()
-    else:
+    """Seconds, or a duration text, finite and within ``MAX_SPAN``: a bigger one overflows
+    ``datetime`` arithmetic further on."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("give seconds or a duration such as 90s, 15m, 2h")
+    try:
+        seconds = parse_duration(value).total_seconds() if isinstance(value, str) else value
+        seconds = float(seconds)
+    except OverflowError:
+        raise ValueError("is too long (at most 366 days)") from None
+    if not math.isfinite(seconds):
+        raise ValueError("must be a finite number")
     if seconds <= 0:
         raise ValueError("must be positive")
+    if seconds > MAX_SPAN.total_seconds():
+        raise ValueError("is too long (at most 366 days)")
     return seconds
+
+
+def _check_argv(value: list[str]) -> list[str]:
+    if not value[0]:
+        raise ValueError("the program (first item) must not be empty")
+    if sum(len(arg.encode()) + 1 for arg in value) > MAX_ARGV_BYTES:
+        raise ValueError(f"argv is over {MAX_ARGV_BYTES} bytes in all")
+    return value
+
+
+def _check_env(value: dict[str, str] | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    size = sum(len(k.encode()) + len(v.encode()) + 2 for k, v in value.items())
+    if size > MAX_ENV_BYTES:
+        raise ValueError(f"env is over {MAX_ENV_BYTES} bytes in all")
+    return value
 
 
 class JobIn(BaseModel):
@@ -38,40 +90,58 @@ class JobIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    command: list[str] = Field(min_length=1, description="argv; no shell")
-    name: str | None = Field(None, max_length=200)
-    duration: float = Field(description="estimated run time: seconds or '2h'")
-    deadline: datetime | None = Field(None, description="latest finish (ISO-8601)")
-    max_delay: float | None = Field(None, description="or: longest wait before starting")
+    command: Annotated[
+        # an empty argument is a real one (grep ""); ``_check_argv`` refuses an empty program
+        list[Annotated[SafeStr, Field(max_length=MAX_ARG_CHARS)]],
+        Field(min_length=1, max_length=MAX_ARGS, description="argv; no shell"),
+        AfterValidator(_check_argv),
+    ]
+    name: SafeStr | None = Field(None, max_length=MAX_TEXT)
+    duration: float = Field(
+        gt=0, le=MAX_SPAN.total_seconds(), description="estimated run time: seconds or '2h'"
+    )
+    deadline: datetime | None = Field(None, description="latest finish (ISO-8601, < 1 year)")
+    max_delay: float | None = Field(
+        None, gt=0, le=MAX_SPAN.total_seconds(), description="or: longest wait before starting"
+    )
     gpus: int = Field(1, ge=1, le=64)
     interruptible: bool = False
     on_deadline: Literal["run", "expire"] = "run"
     flexible: bool = Field(True, description="false: rigid, starts as soon as a slot is free")
     policy: PolicyName | None = Field(None, description="default: the daemon's policy")
-    threshold: float | None = Field(None, ge=0)
-    project: str | None = Field(None, max_length=200)
-    provider: str | None = Field(None, max_length=200, description="e.g. 'uk:13,egrid:RFCE'")
-    cwd: str | None = None
-    env: dict[str, str] | None = None
+    threshold: float | None = Field(None, ge=0, allow_inf_nan=False)
+    project: SafeStr | None = Field(None, max_length=MAX_TEXT)
+    provider: SafeStr | None = Field(
+        None, max_length=MAX_TEXT, description="e.g. 'uk:13,egrid:RFCE'"
+    )
+    cwd: SafeStr | None = Field(None, min_length=1, max_length=MAX_PATH)
+    env: Annotated[
+        dict[
+            Annotated[SafeStr, Field(pattern=ENV_NAME)],
+            Annotated[SafeStr, Field(max_length=MAX_ENV_VALUE_CHARS)],
+        ]
+        | None,
+        Field(max_length=MAX_ENV_KEYS),
+        AfterValidator(_check_env),
+    ] = None
 
     @field_validator("duration", "max_delay", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float | None:
         return None if value is None else _seconds(value)
 
-    @field_validator("command")
-    @classmethod
-    def _argv(cls, value: list[str]) -> list[str]:
-        if not value[0]:
-            raise ValueError("the program (first item) must not be empty")
-        return value
-
     @field_validator("deadline")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        """Aware, and in UTC: an offset near year 1 or 9999 would overflow later sums."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("give a timezone (e.g. a trailing Z for UTC)")
-        return value
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range") from None
 
     def resolved_deadline(self, now: datetime, default_delay: timedelta) -> datetime:
         if self.deadline is not None:

@@ -35,7 +35,8 @@ Serve = Callable[..., httpx.Client]
 
 @dataclass
 class Api:
-    client: httpx.Client
+    client: httpx.Client  # sends the token on every request, as a configured client does
+    anonymous: httpx.Client  # sends none
     engine: Engine
     store: Store
     clock: FrozenClock
@@ -64,8 +65,12 @@ def api(sqlite_store: Store, tmp_path: Path) -> Iterator[Api]:
         writer=writer,
     )
     try:
-        with LiveServer(create_app(deps)) as server, httpx.Client(base_url=server.url) as client:
-            yield Api(client, engine, sqlite_store, clock)
+        with (
+            LiveServer(create_app(deps)) as server,
+            httpx.Client(base_url=server.url, headers=AUTH) as client,
+            httpx.Client(base_url=server.url) as anonymous,
+        ):
+            yield Api(client, anonymous, engine, sqlite_store, clock)
     finally:
         writer.stop()
         engine.drain(FrozenClock(T0), grace_s=0)
@@ -73,11 +78,12 @@ def api(sqlite_store: Store, tmp_path: Path) -> Iterator[Api]:
 
 @pytest.fixture
 def serve(sqlite_store: Store) -> Iterator[Serve]:
-    """An app over the store with the given ``ApiDeps`` options, no token and no writer."""
+    """An app over the store with the given ``ApiDeps`` options (default: no token, no
+    writer)."""
     servers: list[LiveServer] = []
 
     def start(**options: Any) -> httpx.Client:
-        server = LiveServer(create_app(ApiDeps(sqlite_store, None, FrozenClock(T0), **options)))
+        server = LiveServer(create_app(ApiDeps(sqlite_store, clock=FrozenClock(T0), **options)))
         servers.append(server.__enter__())
         return httpx.Client(base_url=server.url)
 
@@ -170,13 +176,47 @@ def test_every_submission_gets_a_fresh_id(api: Api) -> None:
 
 
 def test_every_state_change_needs_the_token(api: Api) -> None:
-    client = api.client
+    client = api.anonymous
     assert client.post("/jobs", json=JOB).status_code == 401
     wrong = client.post("/jobs", json=JOB, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
     assert client.post("/jobs/x/cancel").status_code == 401
-    assert client.get("/jobs").json()["total"] == 0  # nothing half-written
-    assert client.get("/jobs").status_code == 200  # reading needs no token
+    assert api.client.get("/jobs").json()["total"] == 0  # nothing half-written
+
+
+@pytest.mark.parametrize("path", ["/jobs", "/jobs/x", "/plan", "/evidence.csv"])
+def test_reads_of_jobs_plans_and_evidence_need_the_token(api: Api, path: str) -> None:
+    refused = api.anonymous.get(path)
+    assert refused.status_code == 401, refused.text
+    assert refused.headers["WWW-Authenticate"] == "Bearer"
+    wrong = api.anonymous.get(path, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert api.client.get(path).status_code in (200, 404)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/metrics", "/docs", "/openapi.json"])
+def test_health_metrics_and_docs_stay_open(api: Api, path: str) -> None:
+    assert api.anonymous.get(path).status_code == 200
+
+
+def test_intensity_stays_open(api: Api) -> None:
+    assert api.anonymous.get("/intensity").status_code == 404  # no forecast yet, but no 401
+    api.engine.tick(T0)
+    assert api.anonymous.get("/intensity").status_code == 200
+
+
+def test_public_read_lets_reads_skip_the_token_but_not_writes(serve: Serve, tmp_path: Path) -> None:
+    evidence = tmp_path / "evidence.csv"
+    evidence.write_text("run_id\n")
+    options = {"token": SecretStr(TOKEN), "public_read": True, "evidence_path": evidence}
+    with serve(**options) as client:
+        job = client.post("/jobs", json=JOB, headers=AUTH).json()
+        assert client.post("/jobs", json=JOB).status_code == 401
+        assert client.post(f"/jobs/{job['id']}/cancel").status_code == 401
+        reads = [client.get(path) for path in ("/jobs", f"/jobs/{job['id']}", "/plan")]
+        assert [r.status_code for r in reads] == [200, 200, 200]
+        assert reads[0].json()["items"][0]["command"] == JOB["command"]
+        assert client.get("/evidence.csv").text == "run_id\n"
 
 
 @pytest.mark.parametrize(

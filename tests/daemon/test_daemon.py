@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from greenai.cli.app import app
 from greenai.core.errors import ConfigError
 from greenai.core.settings import load_settings
-from greenai.daemon import Daemon, check_bind
+from greenai.daemon import Daemon, allowed_hosts, check_bind
 from tests.daemon.conftest import free_port
 from tests.daemon.helpers import FakeSource, forecast, python
 
@@ -108,6 +108,22 @@ def test_the_daemon_refuses_an_unknown_executor_or_a_policy_it_cannot_run(tmp_pa
         settings = load_settings(env={}, home=tmp_path, api_port=free_port(), **wrong)
         with pytest.raises(ConfigError, match=problem.replace("(", r"\(").replace(")", r"\)")):
             Daemon(settings)
+
+
+def test_the_daemon_refuses_foreign_hosts_and_unauthenticated_reads(tmp_path: Path) -> None:
+    settings = load_settings(env={}, home=tmp_path, api_port=free_port(), api_token=TOKEN)
+    daemon = Daemon(settings, source_for=lambda spec: FakeSource(None))
+    daemon.start()
+    try:
+        assert httpx.get(f"{daemon.url}/healthz").status_code == 200
+        foreign = httpx.get(f"{daemon.url}/healthz", headers={"Host": "rebound.example"})
+        assert foreign.status_code == 400
+        assert httpx.get(f"{daemon.url}/jobs").status_code == 401
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        assert httpx.get(f"{daemon.url}/jobs", headers=auth).status_code == 200
+    finally:
+        daemon.stop()
+    assert allowed_hosts("0.0.0.0") is None and allowed_hosts("10.0.0.5") == ("10.0.0.5",)
 
 
 def _hour_ago() -> Any:

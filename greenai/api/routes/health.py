@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from greenai.api.deps import ApiDeps, Deps
+from greenai.api.deps import ApiDeps, Deps, ReadAuthorized
 
 router = APIRouter(tags=["health"])
 
@@ -88,7 +88,7 @@ def metrics(request: Request) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/evidence.csv", response_class=FileResponse)
+@router.get("/evidence.csv", response_class=FileResponse, dependencies=[ReadAuthorized])
 def evidence_csv(deps: Deps) -> Response:
     """The SCI evidence file, one row per finished run (empty until the first run ends)."""
     path = deps.evidence_path

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from greenai.api.deps import Deps
-from greenai.api.schemas import JobOut
+from greenai.api.deps import Deps, ReadAuthorized
+from greenai.api.schemas import MAX_TEXT, JobOut, SafeStr
 from greenai.core.errors import NotFound
 
 router = APIRouter(tags=["plan"])
@@ -32,7 +32,9 @@ class IntensityOut(BaseModel):
 
 
 @router.get("/intensity")
-def intensity(deps: Deps, provider: str | None = None) -> IntensityOut:
+def intensity(
+    deps: Deps, provider: Annotated[SafeStr | None, Query(max_length=MAX_TEXT)] = None
+) -> IntensityOut:
     """The current intensity and forecast from the daemon's cache (no provider call)."""
     forecast = deps.engine.forecast(provider) if deps.engine else None
     if forecast is None:
@@ -50,7 +52,7 @@ def intensity(deps: Deps, provider: str | None = None) -> IntensityOut:
     )
 
 
-@router.get("/plan")
+@router.get("/plan", dependencies=[ReadAuthorized])
 def plan(deps: Deps, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[JobOut]:
     """Scheduled jobs in the order the daemon means to start them."""
     return [JobOut.of(job) for job in deps.store.upcoming(limit)]

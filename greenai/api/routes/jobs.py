@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
-from greenai.api.deps import ApiDeps, Authorized, Deps
-from greenai.api.schemas import DecisionOut, JobDetail, JobIn, JobOut, JobPage, RunOut
+from greenai.api.deps import ApiDeps, Authorized, Deps, ReadAuthorized
+from greenai.api.schemas import (
+    MAX_SPAN,
+    MAX_TEXT,
+    DecisionOut,
+    JobDetail,
+    JobIn,
+    JobOut,
+    JobPage,
+    RunOut,
+    SafeStr,
+)
 from greenai.core.domain import Job, JobState, OnDeadline
-from greenai.storage.records import Submission
+from greenai.storage.records import JobRecord, Submission
 
 router = APIRouter(tags=["jobs"])
 
@@ -35,9 +45,10 @@ def _invalid(field: str, message: str) -> RequestValidationError:
 async def submit_job(
     body: JobIn,
     deps: Deps,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[SafeStr | None, Header(min_length=1, max_length=200)] = None,
 ) -> Response:
-    """Queue a job. A retried request with the same ``Idempotency-Key`` returns the first job.
+    """Queue a job. A retried request with the same ``Idempotency-Key`` returns the first job;
+    a different request with a used key is a 409 (as with Stripe), never a silent mix-up.
 
     ``async``: the group-commit writer stores the job while this coroutine waits, so a
     submission holds no thread; 201 (or 200 for a repeated key) comes only after the commit.
@@ -48,6 +59,11 @@ async def submit_job(
         job, created = await deps.writer.submit_async(new, now)
     else:
         job, created = await run_in_threadpool(deps.store.submit, new, now)
+    if not created and not _same_request(job, new.job, body, deps):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"Idempotency-Key {idempotency_key!r} was used by a different request",
+        )
     return Response(
         JobOut.of(job).model_dump_json(),
         status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -63,6 +79,8 @@ def _new_job(body: JobIn, deps: ApiDeps, idempotency_key: str | None) -> Submiss
         raise _invalid("max_delay", "give a deadline or a max_delay, not both")
     if deadline <= now:
         raise _invalid("deadline", "is in the past")
+    if body.deadline is not None and deadline > now + MAX_SPAN:
+        raise _invalid("deadline", "is more than a year ahead")
     if body.gpus > deps.gpu_slots:
         raise _invalid("gpus", f"more than the {deps.gpu_slots} GPU slots of this daemon")
     policy = str(body.policy) if body.policy is not None else None
@@ -90,21 +108,60 @@ def _new_job(body: JobIn, deps: ApiDeps, idempotency_key: str | None) -> Submiss
     return Submission(job, idempotency_key)
 
 
-@router.get("/jobs")
+_SAME_TIME = timedelta(milliseconds=1)  # what a store's datetime column may round away
+_COMPARED = (
+    "command",
+    "name",
+    "duration",
+    "gpus",
+    "interruptible",
+    "flexible",
+    "on_deadline",
+    "policy",
+    "threshold",
+    "project",
+    "provider",
+    "cwd",
+    "env",
+)
+
+
+def _same_request(stored: JobRecord, new: Job, body: JobIn, deps: ApiDeps) -> bool:
+    """Whether a retry asks for the job its key already made: every field the client sent,
+    and its deadline, or the wait it gave (``max_delay`` resolves against the clock, so a
+    later retry gets a later deadline; the stored job's wait is its deadline less its
+    submission and its duration)."""
+    first = stored.job
+    if any(getattr(first, name) != getattr(new, name) for name in _COMPARED):
+        return False
+    if body.deadline is not None:
+        return _close(first.deadline, body.deadline)
+    wait = timedelta(seconds=body.max_delay) if body.max_delay else deps.default_max_delay
+    return _close(first.deadline - first.duration - wait, first.submitted_at)
+
+
+def _close(a: datetime, b: datetime) -> bool:
+    return abs(a - b) <= _SAME_TIME
+
+
+JobId = Annotated[SafeStr, Path(max_length=MAX_TEXT)]
+
+
+@router.get("/jobs", dependencies=[ReadAuthorized])
 def list_jobs(
     deps: Deps,
     state: Annotated[list[JobState] | None, Query()] = None,
-    project: str | None = None,
+    project: Annotated[SafeStr | None, Query(max_length=MAX_TEXT)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JobPage:
     """Jobs, newest first; filter by ``state`` (repeatable) and ``project``."""
     items, total = deps.store.list_jobs(state, project, limit, offset)
     return JobPage(items=[JobOut.of(j) for j in items], total=total, limit=limit, offset=offset)
 
 
-@router.get("/jobs/{job_id}")
-def show_job(job_id: str, deps: Deps) -> JobDetail:
+@router.get("/jobs/{job_id}", dependencies=[ReadAuthorized])
+def show_job(job_id: JobId, deps: Deps) -> JobDetail:
     """One job with every decision taken about it and the evidence of its runs."""
     job = deps.store.get(job_id)
     return JobDetail(
@@ -115,7 +172,7 @@ def show_job(job_id: str, deps: Deps) -> JobDetail:
 
 
 @router.post("/jobs/{job_id}/cancel", dependencies=[Authorized])
-def cancel_job(job_id: str, deps: Deps, response: Response) -> JobOut:
+def cancel_job(job_id: JobId, deps: Deps, response: Response) -> JobOut:
     """Cancel a waiting job (200), or ask a running one to stop (202); 409 once finished."""
     job = deps.store.request_cancel(job_id, deps.clock.now())
     if job.state is JobState.RUNNING:
