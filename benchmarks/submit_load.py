@@ -6,6 +6,10 @@ line:
 
     .venv/bin/python benchmarks/submit_load.py --seconds 30 --clients 16
 
+``--queued N --tick 10 --gpu-slots 4`` first fills the queue with N waiting jobs (and a trace
+around now, so they are really planned) and makes the daemon re-plan every 10 s while jobs
+run: submissions measured against a busy loop. ``peak_rss_mb`` is the daemon's ``VmHWM``.
+
 The load generator shares the machine with the daemon, so it must be lean or it measures
 itself: ``wrk`` (C, one thread, a Lua script collecting the ids; Debian package ``wrk``) when
 it is installed, else an asyncio client over raw sockets. ``--client`` picks one;
@@ -85,16 +89,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_daemon(home: Path, port: int) -> subprocess.Popen[str]:
+def start_daemon(
+    home: Path, port: int, tick: float = 3600, slots: int = 1, provider: str = "egrid:RFCE"
+) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "GREENAI_HOME": str(home),
         "GREENAI_API_PORT": str(port),
         "GREENAI_API_TOKEN": TOKEN,
-        "GREENAI_PROVIDER": "egrid:RFCE",
+        "GREENAI_PROVIDER": provider,
         "GREENAI_POLICY": "window",
-        "GREENAI_TICK_SECONDS": "3600",
-        "GREENAI_GPU_SLOTS": "1",
+        "GREENAI_TICK_SECONDS": str(tick),
+        "GREENAI_GPU_SLOTS": str(slots),
         "GREENAI_METERS": "estimate",
     }
     process = subprocess.Popen(
@@ -111,6 +117,16 @@ def start_daemon(home: Path, port: int) -> subprocess.Popen[str]:
 
 
 # -- wrk -------------------------------------------------------------------------------------
+
+
+def peak_rss_kb(pid: int) -> int:
+    """The daemon's peak resident memory (``VmHWM``), in KiB; 0 where /proc cannot say."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), "VmHWM: 0 kB")
+    return int(line.split()[1])
 
 
 def find_wrk(install: bool) -> str | None:
@@ -195,12 +211,50 @@ def stored_ids(database: Path) -> set[str]:
         return {row[0] for row in connection.execute("SELECT id FROM jobs")}
 
 
+def fill_queue(home: Path, count: int) -> str:
+    """``count`` waiting jobs in the database before the daemon starts, and a trace around now
+    (half-hourly, a daily cycle) so the loop really plans them: returns its provider spec."""
+    import math
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from greenai.core.domain import Job
+    from greenai.storage.database import make_engine, upgrade
+    from greenai.storage.records import Submission
+    from greenai.storage.store import Store
+
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    trace = home / "trace.csv"
+    rows = ["timestamp,intensity"]
+    for step in range(-48, 200):
+        at = now + timedelta(minutes=30 * step)
+        value = 200 + 120 * math.sin(2 * math.pi * step / 48)
+        rows.append(f"{at.strftime('%Y-%m-%dT%H:%M:%SZ')},{value:.1f}")
+    trace.write_text("\n".join(rows) + "\n")
+    store = Store(make_engine(f"sqlite:///{home / 'greenai.db'}"))
+    upgrade(store.engine)
+    rng = random.Random(4)
+    batch = []
+    for k in range(count):
+        duration = timedelta(minutes=rng.choice([15, 30, 60, 90, 120, 240]))
+        deadline = now + duration + timedelta(hours=rng.uniform(1, 46))
+        job = Job(f"q-{k}", now, duration, deadline, name="queued", command=("true",))
+        batch.append((Submission(job), now))
+    for first in range(0, len(batch), 5000):
+        store.submit_many(batch[first : first + 5000])
+    store.engine.dispose()
+    return f"trace:{trace}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--install-wrk", action="store_true", help="apt-get install wrk")
+    parser.add_argument("--queued", type=int, default=0, help="waiting jobs before the load")
+    parser.add_argument("--tick", type=float, default=3600.0, help="the daemon's re-plan period")
+    parser.add_argument("--gpu-slots", type=int, default=1, help="slots queued jobs run on")
     args = parser.parse_args()
     wrk = find_wrk(args.install_wrk) if args.client != "python" else None
     if args.client == "wrk" and wrk is None:
@@ -209,21 +263,26 @@ def main() -> None:
         print("wrk not found; using the asyncio client (apt-get install wrk)", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="greenai-bench-") as tmp:
         home, port = Path(tmp), free_port()
-        daemon = start_daemon(home, port)
+        provider = fill_queue(home, args.queued) if args.queued else "egrid:RFCE"
+        daemon = start_daemon(home, port, args.tick, args.gpu_slots, provider)
         try:
             if wrk is not None:
                 outcome = run_wrk(wrk, port, args.seconds, args.clients, home)
             else:
                 outcome = asyncio.run(run_python(port, args.seconds, args.clients))
         finally:
+            rss_kb = peak_rss_kb(daemon.pid)
             daemon.terminate()
-            daemon.wait(timeout=30)
+            daemon.wait(timeout=60)
         stored = stored_ids(home / "greenai.db")
     missing = set(outcome.ids) - stored
     print(
         json.dumps(
             {
                 "client": "wrk" if wrk is not None else "python-asyncio",
+                "queued_before": args.queued,
+                "tick_s": args.tick,
+                "peak_rss_mb": round(rss_kb / 1024, 1),
                 "clients": args.clients,
                 "seconds": round(outcome.seconds, 1),
                 "requests": outcome.requests,

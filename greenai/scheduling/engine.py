@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 
 WAITING = (JobState.QUEUED, JobState.SCHEDULED)
 REPLAN_TOLERANCE = timedelta(seconds=1)
+# Plans are written in transactions of this many jobs, so submissions waiting for SQLite's one
+# writer get their turn between them instead of after a whole 10,000-job re-plan.
+PLAN_WRITE_CHUNK = 1000
 
 
 @dataclass
@@ -158,13 +161,15 @@ class Engine:
         capacity = Capacity(len(self.config.gpu_slots), self._gpus_in_use())
         for group in plan_queue(waiting, self.forecast, now, self._defaults, capacity):
             moved = group.moved(REPLAN_TOLERANCE)
-            applied = self.store.set_plans(group.rows(moved))
-            if len(applied):
-                log.info("re-planned %d of %d waiting jobs for %s", len(applied),
+            logged: set[str] = set()
+            for first in range(0, len(moved), PLAN_WRITE_CHUNK):
+                applied = self.store.set_plans(group.rows(moved[first : first + PLAN_WRITE_CHUNK]))
+                if self.evidence is not None and len(applied):
+                    self.evidence.record_decisions(applied.payloads)
+                logged.update(applied.job_ids)
+            if logged:
+                log.info("re-planned %d of %d waiting jobs for %s", len(logged),
                          len(group.jobs), group.provider)  # fmt: skip
-            if self.evidence is not None and len(applied):
-                self.evidence.record_decisions(applied.payloads)
-            logged = set(applied.job_ids)
             for decision in group.starting():
                 self._starting[decision.job_id] = (decision, decision.job_id in logged)
 

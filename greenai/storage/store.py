@@ -58,6 +58,7 @@ from greenai.storage.rows import (
 log = logging.getLogger(__name__)
 
 _CHUNK = 5000
+_BY_ID = 1000  # up to this many plans, their jobs' states are read by id
 _INSERT_JOB = insert(jobs)
 _INSERT_DECISION = insert(decisions)
 _SET_PLAN = (
@@ -360,11 +361,15 @@ class Store(Reports):
 
     @staticmethod
     def _still_expected(connection: Connection, rows: PlanRows) -> list[int]:
-        """The indices of the rows whose job is still in the state they expect. Every waiting
-        job's state is read at once, rows locked (``FOR UPDATE``; SQLite's writer holds the
-        whole database): cheaper than naming 10,000 ids."""
+        """The indices of the rows whose job is still in the state they expect, rows locked
+        (``FOR UPDATE``; SQLite's writer holds the whole database). A few ids are looked up by
+        id; many, by reading every waiting job's state (cheaper than naming 10,000 ids)."""
         waiting = [str(JobState.QUEUED), str(JobState.SCHEDULED)]
-        query = select(jobs.c.id, jobs.c.state).where(jobs.c.state.in_(waiting))
+        query = select(jobs.c.id, jobs.c.state)
+        if len(rows) <= _BY_ID:
+            query = query.where(jobs.c.id.in_(rows.job_ids))
+        else:
+            query = query.where(jobs.c.state.in_(waiting))
         found: Sequence[Any] = connection.execute(query.with_for_update()).all()
         current = {str(job_id): str(state) for job_id, state in found}
         expected = zip(rows.job_ids, rows.expected, strict=True)
