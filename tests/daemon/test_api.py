@@ -392,6 +392,29 @@ def test_plan_intensity_metrics_evidence_health(api: Api) -> None:
     assert "/jobs/{job_id}/cancel" in client.get("/openapi.json").json()["paths"]
 
 
+def test_healthz_is_degraded_while_a_stage_fails_and_metrics_count_failures(api: Api) -> None:
+    def broken(limit: int = 100) -> list[object]:
+        raise RuntimeError("database is locked")
+
+    real = api.store.upcoming
+    api.store.upcoming = broken  # type: ignore[method-assign,assignment]
+    api.engine.tick(api.clock.now())
+    health = api.anonymous.get("/healthz").json()
+    assert health["status"] == "degraded"
+    assert health["problems"] == ["dispatch failed: RuntimeError: database is locked"]
+    api.store.upcoming = real  # type: ignore[method-assign]
+    api.engine.tick(api.clock.now())
+    assert api.anonymous.get("/healthz").json() == {
+        **api.anonymous.get("/healthz").json(),
+        "status": "ok",
+        "problems": [],
+    }
+    metrics = api.anonymous.get("/metrics").text
+    for counter in ("start_failures", "lost_runs", "accounting_failures"):
+        assert f"greenai_{counter}_total 0.0" in metrics
+    assert 'greenai_tick_errors_total{stage="dispatch"} 1.0' in metrics
+
+
 def test_evidence_csv_is_empty_before_the_first_run(serve: Serve, tmp_path: Path) -> None:
     with serve(evidence_path=tmp_path / "missing.csv") as client:
         response = client.get("/evidence.csv")

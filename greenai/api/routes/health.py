@@ -17,10 +17,13 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz")
 def healthz(deps: Deps) -> dict[str, object]:
-    """Alive, with the engine's last tick and last stage error (if any)."""
+    """Alive (answering at all); ``degraded`` with the problems of the latest tick (a stage
+    that failed) until a tick passes cleanly."""
     stats = deps.engine.stats if deps.engine else None
+    problems = stats.problems(deps.clock.now()) if stats else []
     return {
-        "status": "ok",
+        "status": "degraded" if problems else "ok",
+        "problems": problems,
         "last_tick_at": stats.last_tick_at if stats else None,
         "ticks": stats.ticks if stats else 0,
         "last_error": stats.last_error if stats else None,
@@ -70,6 +73,16 @@ class StoreCollector(Collector):
             "Forecasts a fallback source answered",
             stats.fallbacks if stats else 0,
         )
+        for name, help_text, value in (
+            ("greenai_start_failures", "Runs the executor could not start", "start_failures"),
+            ("greenai_lost_runs", "Runs that ended with nothing saying how", "lost_runs"),
+            (
+                "greenai_accounting_failures",
+                "Runs accounted without intensity",
+                "accounting_failures",
+            ),
+        ):
+            yield CounterMetricFamily(name, help_text, getattr(stats, value) if stats else 0)
         errors = CounterMetricFamily("greenai_tick_errors", "Failed tick stages", labels=["stage"])
         for stage, count in sorted((stats.stage_errors if stats else {}).items()):
             errors.add_metric([stage], count)
