@@ -18,6 +18,21 @@ from tests.fakes import FrozenClock
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 JOB: dict[str, Any] = {"command": ["python", "train.py"], "duration": "1h", "max_delay": "6h"}
+# A job body that sets every optional field away from its default.
+FULL: dict[str, Any] = {
+    **JOB,
+    "name": "fine-tune",
+    "gpus": 2,
+    "interruptible": True,
+    "on_deadline": "expire",
+    "flexible": False,
+    "policy": "window-once",
+    "threshold": 120.5,
+    "project": "nlp",
+    "provider": "uk:13",
+    "cwd": "/srv/runs",
+    "env": {"A": "1"},
+}
 Serve = Callable[..., tuple[httpx.Client, LiveServer]]
 
 

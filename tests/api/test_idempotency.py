@@ -7,24 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import JOB
+from tests.api.conftest import FULL, JOB
 from tests.daemon.helpers import T0
 from tests.fakes import FrozenClock
-
-FULL: dict[str, Any] = {
-    **JOB,
-    "name": "fine-tune",
-    "gpus": 2,
-    "interruptible": True,
-    "on_deadline": "expire",
-    "flexible": False,
-    "policy": "window-once",
-    "threshold": 120.5,
-    "project": "nlp",
-    "provider": "uk:13",
-    "cwd": "/srv/runs",
-    "env": {"A": "1"},
-}
 
 
 def submit(client: httpx.Client, body: dict[str, Any], key: str) -> httpx.Response:

@@ -23,6 +23,7 @@ from greenai.scheduling.engine import Engine
 from greenai.storage.records import Event
 from greenai.storage.store import Store
 from greenai.storage.writer import SubmitWriter
+from tests.api.conftest import FULL
 from tests.daemon.conftest import LiveServer
 from tests.daemon.helpers import T0, FakeSource, forecast
 from tests.fakes import FrozenClock
@@ -126,20 +127,7 @@ def test_submit_list_show_cancel(api: Api) -> None:
 
 
 def test_a_submitted_job_is_stored_as_the_api_returned_it(api: Api) -> None:
-    body = {
-        **JOB,
-        "name": "fine-tune",
-        "gpus": 2,
-        "interruptible": True,
-        "on_deadline": "expire",
-        "flexible": False,
-        "policy": "window-once",
-        "threshold": 120.5,
-        "project": "nlp",
-        "provider": "uk:13,egrid:RFCE",
-        "cwd": "/srv/runs",
-        "env": {"A": "héllo"},
-    }
+    body = {**FULL, "provider": "uk:13,egrid:RFCE", "env": {"A": "héllo"}}
     returned = api.client.post("/jobs", json=body, headers=AUTH).json()
     stored = api.store.get(returned["id"]).job
     assert (stored.name, stored.command, stored.gpus) == ("fine-tune", ("python", "train.py"), 2)

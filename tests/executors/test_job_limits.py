@@ -142,6 +142,17 @@ def test_the_supervisor_stops_the_command_at_its_deadline(local_runs: LocalRuns)
     assert stop_at <= status.finished_at < stop_at + timedelta(seconds=5)
 
 
+def run_past_its_deadline(
+    local_runs: LocalRuns, executor: LocalExecutor, code: str, stop_at: datetime
+) -> tuple[Exited, int]:
+    """Run ``code`` (which prints the pid of a child it starts) to be stopped at ``stop_at``
+    with half a second of grace; returns how it ended and the child's pid."""
+    launch = local_runs.launch(python(code), stop_at=stop_at, grace_s=0.5)
+    handle = local_runs.submit(executor, launch)
+    grandchild = int(wait_for(lambda: text_of(launch.log_path), "the grandchild"))
+    return wait_exited(launch.state_dir, executor, handle), grandchild
+
+
 def test_a_command_that_ignores_sigterm_is_killed_after_the_grace(local_runs: LocalRuns) -> None:
     executor = local_runs.executor()
     code = (
@@ -152,10 +163,7 @@ def test_a_command_that_ignores_sigterm_is_killed_after_the_grace(local_runs: Lo
         "time.sleep(60)\n"
     )
     stop_at = utc_now() + timedelta(seconds=1)
-    launch = local_runs.launch(python(code), stop_at=stop_at, grace_s=0.5)
-    handle = local_runs.submit(executor, launch)
-    grandchild = int(wait_for(lambda: text_of(launch.log_path), "the grandchild"))
-    status = wait_exited(launch.state_dir, executor, handle)
+    status, grandchild = run_past_its_deadline(local_runs, executor, code, stop_at)
     assert (status.exit_code, status.signal) == (137, signal.SIGKILL)
     assert status.notes[0] == f"stopped at its deadline {format_time(stop_at)}"
     assert "killed: still running 0.5s after SIGTERM" in status.notes
@@ -175,10 +183,7 @@ def test_what_the_command_leaves_in_its_group_gets_the_grace_then_sigkill(
         "time.sleep(60)\n"
     )
     stop_at = utc_now() + timedelta(seconds=1)
-    launch = local_runs.launch(python(code), stop_at=stop_at, grace_s=0.5)
-    handle = local_runs.submit(executor, launch)
-    grandchild = int(wait_for(lambda: text_of(launch.log_path), "the grandchild"))
-    status = wait_exited(launch.state_dir, executor, handle)
+    status, grandchild = run_past_its_deadline(local_runs, executor, code, stop_at)
     assert (status.exit_code, status.signal) == (143, signal.SIGTERM)
     assert process_gone(grandchild)
 
