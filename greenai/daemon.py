@@ -144,6 +144,8 @@ class Daemon:
         check_bind(settings.api_host, settings.api_token is not None)
         policy = daemon_policy(settings)
         slots = parse_gpu_slots(settings.gpu_slots)
+        if not settings.home.exists():  # its owner's only; an existing one keeps its mode
+            settings.home.mkdir(parents=True, mode=0o700)
         self.store = Store(make_engine(settings.resolved_database_url))
         self.writer = SubmitWriter(self.store)
         self.engine = Engine(

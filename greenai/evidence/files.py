@@ -2,7 +2,8 @@
 
 Every append takes an exclusive ``filelock`` on ``<file>.lock`` and writes its whole line(s)
 with one ``write`` call, so rows from concurrent runs (the CLI, the daemon, several hosts on
-a shared filesystem that honours locks) never interleave.
+a shared filesystem that honours locks) never interleave. A file greenai creates is readable
+by its owner only (0600).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from greenai.core.errors import InputError
 logger = logging.getLogger(__name__)
 
 LOCK_TIMEOUT_S = 60.0
+PRIVATE = 0o600  # evidence names commands, which may hold secrets: readable by its owner only
 
 
 def append_locked(path: Path, text: str, *, header: str | None = None, sync: bool) -> None:
@@ -27,7 +29,7 @@ def append_locked(path: Path, text: str, *, header: str | None = None, sync: boo
     than mixed with rows of another layout. ``sync`` also fsyncs, for evidence that must
     survive a power cut."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{path}.lock", timeout=LOCK_TIMEOUT_S):
+    with FileLock(f"{path}.lock", timeout=LOCK_TIMEOUT_S, mode=PRIVATE):
         size = path.stat().st_size if path.exists() else 0
         prefix = header if (header is not None and size == 0) else ""
         if header is not None and size and first_line(path) != header.rstrip("\r\n"):
@@ -37,7 +39,8 @@ def append_locked(path: Path, text: str, *, header: str | None = None, sync: boo
         if size and not _ends_with_newline(path):
             logger.warning("%s: last line was torn; starting a new one", path)
             prefix = "\n"
-        with path.open("a", encoding="utf-8", newline="") as handle:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE)
+        with os.fdopen(fd, "a", encoding="utf-8", newline="") as handle:
             handle.write(prefix + text)
             handle.flush()
             if sync:

@@ -126,6 +126,16 @@ def test_the_daemon_refuses_foreign_hosts_and_unauthenticated_reads(tmp_path: Pa
     assert allowed_hosts("0.0.0.0") is None and allowed_hosts("10.0.0.5") == ("10.0.0.5",)
 
 
+def test_a_new_home_is_its_owners_only(tmp_path: Path) -> None:
+    import stat
+
+    home = tmp_path / "fresh" / "home"
+    daemon = Daemon(load_settings(env={}, home=home, api_port=free_port()))
+    daemon.store.engine.dispose()
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "greenai.db").stat().st_mode) == 0o600
+
+
 def _hour_ago() -> Any:
     from datetime import UTC, datetime, timedelta
 
