@@ -41,9 +41,10 @@ JOB = (
     "import os, random, sys, time\n"
     "marker, job = sys.argv[1], os.environ['GREENAI_JOB_ID']\n"
     "attempt = os.environ['GREENAI_ATTEMPT']\n"
-    "open(marker, 'a').write(f'start {job} {attempt} {time.time()}\\n')\n"
+    "gpu = os.environ.get('CUDA_VISIBLE_DEVICES') or '-'\n"
+    "open(marker, 'a').write(f'start {job} {attempt} {time.time()} {gpu}\\n')\n"
     "time.sleep(random.uniform(0.05, 0.6))\n"
-    "open(marker, 'a').write(f'end {job} {attempt} {time.time()}\\n')\n"
+    "open(marker, 'a').write(f'end {job} {attempt} {time.time()} {gpu}\\n')\n"
 )
 
 
@@ -56,7 +57,7 @@ def free_port() -> int:
 class Daemon:
     """A `greenai serve` process that can be killed and started again on the same home."""
 
-    def __init__(self, home: Path, slots: int) -> None:
+    def __init__(self, home: Path, slots: int, database_url: str | None = None) -> None:
         self.port = free_port()
         self.env = {
             **os.environ,
@@ -69,10 +70,11 @@ class Daemon:
             "GREENAI_METERS": "estimate",
             "GREENAI_RETRY_BUDGET": "1000",
             "GREENAI_GRACE_SECONDS": "0",
+            **({"GREENAI_DATABASE_URL": database_url} if database_url else {}),
         }
         self.process: subprocess.Popen[str] | None = None
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = home.parent / "daemon.log"  # every start's stderr, for a post-mortem
+        self.log = home.parent / f"daemon-{self.port}.log"  # every start's stderr
 
     def start(self) -> None:
         with self.log.open("a") as errors:
@@ -151,14 +153,7 @@ def all_final(home: Path, submitted: list[str]) -> bool:
 
 def check(home: Path, marker: Path, submitted: list[str]) -> dict[str, Any]:
     known = states(home)
-    runs: dict[str, list[list[float]]] = defaultdict(list)
-    for line in marker.read_text().splitlines():
-        kind, job, _attempt, at = line.split()
-        if kind == "start":
-            runs[job].append([float(at), float("inf")])
-        else:  # the run that started last for this job and has not ended
-            open_runs = [r for r in runs[job] if r[1] == float("inf")]
-            open_runs[-1][1] = float(at)
+    runs, by_gpu = read_markers(marker)
     overlapping = sum(_overlaps(spans) for spans in runs.values())
     rerun_after_end = sum(
         1 for spans in runs.values() if len(spans) > 1 and spans[0][1] < spans[1][0]
@@ -171,6 +166,7 @@ def check(home: Path, marker: Path, submitted: list[str]) -> dict[str, Any]:
     finished = {run_id for (run_id,) in stored_runs}
     return {
         "jobs_lost": sum(1 for job in submitted if known.get(job) != "succeeded"),
+        "gpu_collisions": sum(_overlaps(spans) for gpu, spans in by_gpu.items() if gpu != "-"),
         "jobs_failed": sum(1 for job in submitted if known.get(job) == "failed"),
         "runs_overlapping": overlapping,
         "completed_jobs_rerun": rerun_after_end,
@@ -181,6 +177,25 @@ def check(home: Path, marker: Path, submitted: list[str]) -> dict[str, Any]:
         "runs_without_row": len(finished - set(row_ids)),
         "rows_without_run": len(set(row_ids) - finished),
     }
+
+
+def read_markers(
+    marker: Path,
+) -> tuple[dict[str, list[list[float]]], dict[str, list[list[float]]]]:
+    """Each job's runs and each GPU's occupations as ``[start, end]`` spans (end infinite
+    while a run has not ended)."""
+    runs: dict[str, list[list[float]]] = defaultdict(list)
+    by_gpu: dict[str, list[list[float]]] = defaultdict(list)
+    for line in marker.read_text().splitlines():
+        kind, job, _attempt, at, gpu = line.split()
+        if kind == "start":
+            span = [float(at), float("inf")]
+            runs[job].append(span)
+            by_gpu[gpu].append(span)  # the same list: its end is filled in below
+        else:  # the run that started last for this job and has not ended
+            open_runs = [r for r in runs[job] if r[1] == float("inf")]
+            open_runs[-1][1] = float(at)
+    return runs, by_gpu
 
 
 def _overlaps(spans: list[list[float]]) -> int:

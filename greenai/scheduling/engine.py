@@ -382,7 +382,9 @@ class Engine:
             if record.id in self._watched or not mine or record.instance_id in alive:
                 continue
             adopted += 1
+            gone = record.instance_id or "an older greenai"
             self.store.update_running(record.id, instance_id=self.config.instance_id)
+            self.store.add_event(record.id, Event(now, "adopt", f"taken over from {gone}, gone"))
             self._reattach(record, now)
         return adopted
 

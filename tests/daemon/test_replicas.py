@@ -1,0 +1,118 @@
+"""Two real daemons on one PostgreSQL and one host's GPUs, one SIGKILLed mid-way: no job runs
+twice, no two jobs share a GPU at once, and the survivor adopts the dead one's runs and finishes
+the queue. `docs/reliability.md` ("Replicas")."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import time
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+
+from greenai.storage.database import make_engine
+
+HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "crash_harness.py"
+FINAL = {"succeeded", "failed", "cancelled", "expired"}
+
+
+def harness() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("crash_harness", HARNESS)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_daemons_share_the_gpus_and_the_survivor_finishes_the_dead_ones_work(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    h = harness()
+    marker = tmp_path / "markers.txt"
+    homes = [tmp_path / "a" / "home", tmp_path / "b" / "home"]
+    for home in homes:
+        home.mkdir(parents=True)
+    daemons = [h.Daemon(home, 2, database_url=postgres_url) for home in homes]
+    for daemon in daemons:
+        daemon.start()
+    try:
+        jobs = h.submit_all(daemons[0], 40, marker)
+        time.sleep(1.0)  # both daemons dispatch from the shared queue
+        busy = _a_daemon_with_a_run(postgres_url, daemons)
+        survivor = daemons[1 - daemons.index(busy)]
+        busy.kill()
+        states = _wait_until_final(survivor.url, h.TOKEN, jobs)
+        adopted = _adopted(survivor.url, h.TOKEN, jobs)
+    finally:
+        for daemon in daemons:
+            daemon.kill()
+    assert Counter(states.values()) == {"succeeded": 40}
+    assert adopted  # the survivor took over runs the dead daemon had started
+    runs, by_gpu = h.read_markers(marker)
+    assert sorted(runs) == sorted(jobs) and all(len(spans) == 1 for spans in runs.values())
+    assert all(h._overlaps(spans) == 0 for spans in by_gpu.values())
+    assert set(by_gpu) <= {"0", "1"}
+    rows = [row for home in homes for row in _evidence(home)]
+    assert sorted(row["job_id"] for row in rows) == sorted(jobs)  # one row per job, in all
+    assert len({row["run_id"] for row in rows}) == 40
+
+
+def _a_daemon_with_a_run(url: str, daemons: list[Any]) -> Any:
+    """The daemon process that runs a job right now (found through its instance's pid)."""
+    engine = make_engine(url)
+    query = (
+        "SELECT instances.pid FROM jobs JOIN instances ON jobs.instance_id = instances.id "
+        "WHERE jobs.state = 'running'"
+    )
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            with engine.connect() as connection:
+                pids = {row[0] for row in connection.exec_driver_sql(query)}
+            busy = [d for d in daemons if d.process is not None and d.process.pid in pids]
+            if busy:
+                return busy[0]
+            assert time.monotonic() < deadline, "no daemon ran a job"
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+
+
+def _wait_until_final(url: str, token: str, jobs: list[str]) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + 180
+    with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+        while True:
+            states = {job: client.get(f"/jobs/{job}").json()["state"] for job in jobs}
+            if set(states.values()) <= FINAL:
+                return states
+            assert time.monotonic() < deadline, Counter(states.values())
+            time.sleep(0.5)
+
+
+def _adopted(url: str, token: str, jobs: list[str]) -> list[str]:
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+        return [
+            job
+            for job in jobs
+            if any(
+                e["action"] == "reattach" for e in client.get(f"/jobs/{job}").json()["decisions"]
+            )
+        ]
+
+
+def _evidence(home: Path) -> list[dict[str, str]]:
+    path = home / "evidence.csv"
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
