@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -44,43 +45,56 @@ def test_two_daemons_share_the_gpus_and_the_survivor_finishes_the_dead_ones_work
     for daemon in daemons:
         daemon.start()
     try:
+        long_job = _submit_long_job(daemons[0].url, h.TOKEN)
         jobs = h.submit_all(daemons[0], 40, marker)
-        time.sleep(1.0)  # both daemons dispatch from the shared queue
-        busy = _a_daemon_with_a_run(postgres_url, daemons)
+        busy = _the_daemon_running(postgres_url, daemons, long_job)
         survivor = daemons[1 - daemons.index(busy)]
         busy.kill()
-        states = _wait_until_final(survivor.url, h.TOKEN, jobs)
-        adopted = _adopted(survivor.url, h.TOKEN, jobs)
+        states = _wait_until_final(survivor.url, h.TOKEN, [*jobs, long_job])
+        adopted = _adopted(survivor.url, h.TOKEN, [*jobs, long_job])
+        attempts = _job(survivor.url, h.TOKEN, long_job)["attempts"]
     finally:
         for daemon in daemons:
             daemon.kill()
-    assert Counter(states.values()) == {"succeeded": 40}
-    assert adopted  # the survivor took over runs the dead daemon had started
+    assert Counter(states.values()) == {"succeeded": 41}
+    assert long_job in adopted and attempts == 1  # taken over, not run again
     runs, by_gpu = h.read_markers(marker)
     assert sorted(runs) == sorted(jobs) and all(len(spans) == 1 for spans in runs.values())
     assert all(h._overlaps(spans) == 0 for spans in by_gpu.values())
     assert set(by_gpu) <= {"0", "1"}
     rows = [row for home in homes for row in _evidence(home)]
-    assert sorted(row["job_id"] for row in rows) == sorted(jobs)  # one row per job, in all
-    assert len({row["run_id"] for row in rows}) == 40
+    assert sorted(row["job_id"] for row in rows) == sorted([*jobs, long_job])  # one row each
+    assert len({row["run_id"] for row in rows}) == 41
 
 
-def _a_daemon_with_a_run(url: str, daemons: list[Any]) -> Any:
-    """The daemon process that runs a job right now (found through its instance's pid)."""
+def _submit_long_job(url: str, token: str) -> str:
+    body = {"command": [sys.executable, "-c", "import time; time.sleep(4)"], "duration": 5}
+    headers = {"Authorization": f"Bearer {token}"}
+    return str(httpx.post(f"{url}/jobs", json=body, headers=headers, timeout=10).json()["id"])
+
+
+def _job(url: str, token: str, job_id: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    answer: dict[str, Any] = httpx.get(f"{url}/jobs/{job_id}", headers=headers, timeout=10).json()
+    return answer
+
+
+def _the_daemon_running(url: str, daemons: list[Any], job_id: str) -> Any:
+    """The daemon process whose instance runs ``job_id`` (found through the instance's pid)."""
     engine = make_engine(url)
     query = (
         "SELECT instances.pid FROM jobs JOIN instances ON jobs.instance_id = instances.id "
-        "WHERE jobs.state = 'running'"
+        "WHERE jobs.state = 'running' AND jobs.id = %(id)s"
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     try:
         while True:
             with engine.connect() as connection:
-                pids = {row[0] for row in connection.exec_driver_sql(query)}
+                pids = {row[0] for row in connection.exec_driver_sql(query, {"id": job_id})}
             busy = [d for d in daemons if d.process is not None and d.process.pid in pids]
             if busy:
                 return busy[0]
-            assert time.monotonic() < deadline, "no daemon ran a job"
+            assert time.monotonic() < deadline, "the long job never ran"
             time.sleep(0.05)
     finally:
         engine.dispose()
