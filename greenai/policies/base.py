@@ -235,8 +235,3 @@ class Policy(ABC):
 
     def __repr__(self) -> str:
         return f"<policy {self.name}>"
-
-
-def reasons_by_kind(kinds: Sequence[int], texts: dict[int, str]) -> list[str]:
-    """One reason per job from a few shared texts (most jobs of a batch share a reason)."""
-    return [texts[kind] for kind in kinds]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from greenai.core.domain import Decision, Forecast, Job, JobState, OnDeadline, Signal
@@ -190,3 +193,15 @@ __all__ = [
     "python",
     "run_summary",
 ]
+
+
+CRASH_HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "crash_harness.py"
+
+
+def crash_harness() -> ModuleType:
+    """`benchmarks/crash_harness.py`, loaded by path: benchmarks are scripts, not a package."""
+    spec = importlib.util.spec_from_file_location("crash_harness", CRASH_HARNESS)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -5,27 +5,17 @@ writes exactly one evidence row per finished run. `benchmarks/crash_harness.py -
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "crash_harness.py"
-
-
-def harness() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("crash_harness", HARNESS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.daemon.helpers import crash_harness
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_random_sigkills_lose_nothing_and_run_nothing_twice(tmp_path: Path) -> None:
-    result = harness().run(jobs=30, kills=6, slots=3, seed=7, workdir=tmp_path)
+    result = crash_harness().run(jobs=30, kills=6, slots=3, seed=7, workdir=tmp_path)
     assert result["jobs_lost"] == 0 and result["jobs_failed"] == 0
     assert result["runs_overlapping"] == 0 and result["completed_jobs_rerun"] == 0
     assert result["finished_runs"] == result["evidence_rows"] == 30

@@ -7,7 +7,6 @@ import csv
 import json
 import sqlite3
 import uuid
-from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -15,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from greenai.core.domain import Decision, EnergyReading, Job, JobState, OnDeadline
+from greenai.core.domain import EnergyReading, Job, JobState, OnDeadline
 from greenai.core.settings import load_settings
-from greenai.evidence.decisions import append_decision, decode_decision
-from greenai.evidence.sci import append_row
+from greenai.daemon import EvidenceFiles
+from greenai.evidence.decisions import decode_decision
 from greenai.scheduling.config import EngineConfig
 from greenai.scheduling.engine import Engine, run_until_idle
 from greenai.storage.records import Event, Submission
@@ -31,22 +30,15 @@ from tests.fakes import FrozenClock
 VALUES = [300.0, 300.0, 100.0, 100.0, 300.0, 300.0, 300.0, 300.0] * 6
 
 
-class Files:
-    """The evidence sink over real files: the decision log and the SCI CSV."""
+class Files(EvidenceFiles):
+    """The daemon's evidence sink over real files in ``folder``, plus readers for the tests."""
 
     def __init__(self, folder: Path) -> None:
-        self.decisions, self.evidence = folder / "decisions.jsonl", folder / "evidence.csv"
-
-    def record_decision(self, decision: Decision) -> None:
-        append_decision(self.decisions, decision)
-
-    def record_decisions(self, lines: Sequence[str]) -> None:
-        self.decisions.parent.mkdir(parents=True, exist_ok=True)
-        with self.decisions.open("a", encoding="utf-8") as handle:
-            handle.writelines(line + "\n" for line in lines)
-
-    def record_run(self, row: Mapping[str, str], *, unless_present: bool = False) -> bool:
-        return append_row(self.evidence, row, unless_present=unless_present)
+        super().__init__(load_settings(env={}, home=folder))
+        self.decisions, self.evidence = (
+            self.settings.decision_log_path,
+            self.settings.evidence_path,
+        )
 
     def lines(self) -> list[str]:
         return self.decisions.read_text(encoding="utf-8").splitlines()

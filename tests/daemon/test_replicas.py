@@ -5,29 +5,19 @@ the queue. `docs/reliability.md` ("Replicas")."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import sys
 import time
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
 from greenai.storage.database import make_engine
+from tests.daemon.helpers import crash_harness
 
-HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "crash_harness.py"
 FINAL = {"succeeded", "failed", "cancelled", "expired"}
-
-
-def harness() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("crash_harness", HARNESS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.postgres
@@ -36,7 +26,7 @@ def harness() -> ModuleType:
 def test_two_daemons_share_the_gpus_and_the_survivor_finishes_the_dead_ones_work(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    h = harness()
+    h = crash_harness()
     marker = tmp_path / "markers.txt"
     homes = [tmp_path / "a" / "home", tmp_path / "b" / "home"]
     for home in homes:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -79,3 +82,36 @@ def wt_api() -> Iterator[respx.MockRouter]:
 @pytest.fixture
 def wt_clock() -> FrozenClock:
     return FrozenClock(WT_NOW)
+
+
+@contextmanager
+def loopback_server(on_connect: Callable[[socket.socket, threading.Event], None]) -> Iterator[str]:
+    """A raw TCP server on 127.0.0.1 for misbehaving providers: each connection goes to
+    ``on_connect`` (on the server's one thread, with the stop event) and is closed at the end.
+    Yields the server's URL."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.05)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            accepted.append(conn)
+            on_connect(conn, stop)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        for conn in accepted:
+            conn.close()
+        listener.close()

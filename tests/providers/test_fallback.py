@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -24,7 +22,14 @@ from greenai.providers.fallback import ChainEntry
 from greenai.providers.http import build_http_client
 from greenai.providers.uk import UkProvider
 from tests.fakes import FrozenClock
-from tests.providers.conftest import UK_NOW, WT_NOW, WT_PASSWORD, WT_TOKEN, load_json
+from tests.providers.conftest import (
+    UK_NOW,
+    WT_NOW,
+    WT_PASSWORD,
+    WT_TOKEN,
+    load_json,
+    loopback_server,
+)
 
 FW48H = "/regional/intensity/2023-05-04T12:30Z/fw48h/regionid/13"
 HOUR = timedelta(hours=1)
@@ -280,31 +285,8 @@ def test_interrupts_are_never_swallowed(error: BaseException) -> None:
 @pytest.fixture
 def silent_server() -> Iterator[str]:
     """A loopback server that accepts connections and never answers: a hung provider."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.05)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            held.append(conn)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        for conn in held:
-            conn.close()
-        listener.close()
+    with loopback_server(lambda conn, stop: None) as url:
+        yield url
 
 
 def test_a_hung_provider_gives_way_within_its_timeout(

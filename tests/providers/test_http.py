@@ -19,7 +19,7 @@ from greenai.core.errors import ProviderError
 from greenai.core.settings import Settings, load_settings
 from greenai.providers.http import build_http_client
 from greenai.providers.uk import UkProvider
-from tests.providers.conftest import UK_NOW, load_json
+from tests.providers.conftest import UK_NOW, load_json, loopback_server
 
 URL = "/intensity/2023-05-04T12:30Z/fw48h"
 
@@ -122,39 +122,24 @@ def test_an_oversized_body_is_refused(
         UkProvider(client).forecast("", UK_NOW, timedelta(hours=1))
 
 
+def _trickle(conn: socket.socket, stop: threading.Event) -> None:
+    """Headers at once, then one body byte every 50 ms until the client hangs up."""
+    with conn:
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        while not stop.wait(0.05):
+            try:
+                conn.sendall(b" ")
+            except OSError:
+                break
+
+
 @pytest.fixture
 def trickling_server() -> Iterator[str]:
     """A loopback server that sends headers at once, then one body byte every 50 ms: each
     read is quick, the body never ends in time."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    listener.settimeout(0.05)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-                while not stop.wait(0.05):
-                    try:
-                        conn.sendall(b" ")
-                    except OSError:
-                        break
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        listener.close()
+    with loopback_server(_trickle) as url:
+        yield url
 
 
 def test_a_trickling_body_is_cut_off_at_its_deadline(trickling_server: str, tmp_path: Path) -> None:
