@@ -51,7 +51,7 @@ WAITING = (JobState.QUEUED, JobState.SCHEDULED)
 REPLAN_TOLERANCE = timedelta(seconds=1)
 # Plans are written in transactions of this many jobs, so submissions waiting for SQLite's one
 # writer get their turn between them instead of after a whole 10,000-job re-plan.
-PLAN_WRITE_CHUNK = 1000
+PLAN_WRITE_CHUNK = 250
 
 
 @dataclass
@@ -140,7 +140,7 @@ class Engine:
         self.forecasts.refresh(specs | {self.config.default_provider}, now)
 
     def _expire(self, now: datetime) -> None:
-        for record in self.store.jobs_in(WAITING):
+        for record in self.store.expiring(now):
             job = record.job
             if job.on_deadline is OnDeadline.EXPIRE and job.deadline <= now:
                 decision = Decision(
@@ -201,6 +201,11 @@ class Engine:
         """Claim the job and store where its run will be found, then start the run; ``True``
         if it now holds its GPUs."""
         job, attempt = record.job, record.attempts + 1
+        if record.env_withheld is not None:  # no key here opens its env: it cannot start
+            fail = Event(now, "fail", f"could not start: {record.env_withheld}")
+            if self._move(record, JobState.SCHEDULED, JobState.FAILED, fail, finished_at=now):
+                log.error("job %s could not start: %s", job.id, record.env_withheld)
+            return False
         state_dir = self.config.runs_dir / job.id / str(attempt)
         launch = Launch(
             job.id,
@@ -492,7 +497,7 @@ def run_until_idle(engine: Engine, clock: Clock, step_s: float = 60.0, max_ticks
     Returns the ticks taken."""
     for count in range(1, max_ticks + 1):
         engine.tick(clock.now())
-        if not engine.running_jobs and not engine.store.jobs_in(WAITING):
+        if not engine.running_jobs and not engine.store.has_waiting():
             return count
         clock.wait(step_s)
     return max_ticks

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from greenai.core.domain import JobState
+from greenai.core.domain import JobState, OnDeadline
 from greenai.core.errors import InvalidTransition, NotFound
 from greenai.core.time import utc_now
 from greenai.storage.database import is_sqlite
@@ -164,6 +164,26 @@ class Store(Reports):
         )
         with self.engine.connect() as connection:
             return [job_record(r._mapping) for r in connection.execute(query)]
+
+    def expiring(self, now: datetime) -> list[JobRecord]:
+        """Waiting jobs that asked to expire at their deadline and have reached it: the few the
+        engine must expire, found by the database, not by decoding every waiting job."""
+        query = (
+            select(jobs)
+            .where(jobs.c.state.in_([str(JobState.QUEUED), str(JobState.SCHEDULED)]))
+            .where(jobs.c.on_deadline == str(OnDeadline.EXPIRE))
+            .where(jobs.c.deadline <= now)
+            .order_by(jobs.c.deadline, jobs.c.id)
+        )
+        with self.engine.connect() as connection:
+            return [job_record(r._mapping) for r in connection.execute(query)]
+
+    def has_waiting(self) -> bool:
+        query = select(jobs.c.id).where(
+            jobs.c.state.in_([str(JobState.QUEUED), str(JobState.SCHEDULED)])
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(query.limit(1)).first() is not None
 
     def waiting_for_plan(self) -> WaitingJobs:
         """Queued and scheduled jobs, as columns of only what planning reads: re-planning

@@ -204,6 +204,20 @@ def test_deadline_expire_and_deadline_run(sqlite_store: Store, tmp_path: Path) -
     assert "expire" in [json.loads(line)["action"] for line in rig.files.lines()]
 
 
+def test_the_store_finds_exactly_the_waiting_jobs_due_to_expire(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    """The engine asks the database for these instead of decoding every waiting job."""
+    rig = Rig(sqlite_store, tmp_path, slots=())
+    now = T0 + timedelta(hours=2)
+    due = rig.submit(deadline=now, on_deadline=OnDeadline.EXPIRE)
+    rig.submit(deadline=now + timedelta(microseconds=1), on_deadline=OnDeadline.EXPIRE)
+    rig.submit(deadline=now - timedelta(hours=1), on_deadline=OnDeadline.RUN)
+    older = rig.submit(deadline=now - timedelta(minutes=1), on_deadline=OnDeadline.EXPIRE)
+    assert [record.id for record in rig.store.expiring(now)] == [older, due]
+    assert rig.store.has_waiting()
+
+
 def test_a_failing_stage_is_recorded_and_the_others_still_run(rig: Rig) -> None:
     def broken() -> set[str]:
         raise RuntimeError("bug in a query")
