@@ -8,7 +8,8 @@ line:
 
 ``--queued N --tick 10 --gpu-slots 4`` first fills the queue with N waiting jobs (and a trace
 around now, so they are really planned) and makes the daemon re-plan every 10 s while jobs
-run: submissions measured against a busy loop. ``peak_rss_mb`` is the daemon's ``VmHWM``.
+run: submissions measured against a busy loop. ``peak_rss_mb`` is the API process's
+``VmHWM``, ``loop_peak_rss_mb`` its re-planning loop process's (``greenai/daemon/loop.py``).
 
 The load generator shares the machine with the daemon, so it must be lean or it measures
 itself: ``wrk`` (C, one thread, a Lua script collecting the ids; Debian package ``wrk``) when
@@ -117,6 +118,23 @@ def start_daemon(
 
 
 # -- wrk -------------------------------------------------------------------------------------
+
+
+def loop_pid(pid: int) -> int | None:
+    """The daemon's loop process: its child running ``spawn_main`` (the other child is
+    multiprocessing's resource tracker)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    for child in children:
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline:
+            return int(child)
+    return None
 
 
 def peak_rss_kb(pid: int) -> int:
@@ -272,6 +290,8 @@ def main() -> None:
                 outcome = asyncio.run(run_python(port, args.seconds, args.clients))
         finally:
             rss_kb = peak_rss_kb(daemon.pid)
+            loop = loop_pid(daemon.pid)
+            loop_rss_kb = peak_rss_kb(loop) if loop is not None else 0
             daemon.terminate()
             daemon.wait(timeout=60)
         stored = stored_ids(home / "greenai.db")
@@ -283,6 +303,7 @@ def main() -> None:
                 "queued_before": args.queued,
                 "tick_s": args.tick,
                 "peak_rss_mb": round(rss_kb / 1024, 1),
+                "loop_peak_rss_mb": round(loop_rss_kb / 1024, 1),
                 "clients": args.clients,
                 "seconds": round(outcome.seconds, 1),
                 "requests": outcome.requests,

@@ -42,6 +42,7 @@ class ApiDeps:
     default_threshold: float | None = None
     public_read: bool = False  # reads (jobs, plan, evidence) skip the token
     allowed_hosts: tuple[str, ...] | None = None  # Host names served (None: any); see app.py
+    tick_every: timedelta | None = None  # the loop's period: /healthz reports a loop gone quiet
 
 
 # The dependencies are ``async def``: they never block, and a plain ``def`` would cost each

@@ -50,6 +50,7 @@ def serve(
 ) -> None:
     """Run the daemon: durable queue, REST API, re-planning loop, GPU jobs run by an executor."""
     from greenai.daemon import Daemon
+    from greenai.daemon.loop import configure_logging
 
     settings = _settings(
         api_host=host,
@@ -61,13 +62,17 @@ def serve(
         policy=policy,
         executor=executor,
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(logging.INFO)
     try:
         daemon = Daemon(settings)
-        daemon.serve_forever(on_ready=lambda url: out.print(f"greenai daemon listening on {url}"))
+        clean = daemon.serve_forever(
+            on_ready=lambda url: out.print(f"greenai daemon listening on {url}")
+        )
     except ConfigError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(EXIT_USAGE) from exc
+    if not clean:  # a part of the daemon died: let the service manager restart it
+        raise typer.Exit(EXIT_API)
 
 
 @db_app.command("upgrade")

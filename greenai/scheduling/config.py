@@ -17,6 +17,8 @@ from typing import Protocol
 from greenai.core.domain import Decision
 from greenai.core.settings import Settings, load_settings
 
+QUIET_LOOP = timedelta(minutes=1)  # the shortest silence /healthz calls a stalled loop
+
 
 class EvidenceSink(Protocol):
     """Where decisions and finished runs are written (decision JSONL, SCI CSV)."""
@@ -50,11 +52,12 @@ class EngineStats:
 
     def problems(self, now: datetime, tick_every: timedelta | None = None) -> list[str]:
         """Why the daemon is degraded (empty: it is not): stages that failed on the latest
-        tick, or no tick for three intervals."""
+        tick, or no tick for three intervals and at least a minute (a long re-plan of a huge
+        queue is slow, not stuck)."""
         found = [f"{stage} failed: {error}" for stage, error in sorted(self.failing_stages.items())]
         if tick_every is not None and self.last_tick_at is not None:
             late = now - self.last_tick_at
-            if late > 3 * tick_every:
+            if late > max(3 * tick_every, QUIET_LOOP):
                 found.append(f"no tick for {late.total_seconds():.0f} s")
         return found
 

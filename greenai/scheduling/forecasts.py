@@ -56,6 +56,11 @@ class ForecastBook:
             cached = self._cache.get(spec)
         return cached[0] if cached else None
 
+    def cached(self) -> dict[str, Forecast]:
+        """Every cached forecast by provider spec (what the API shows)."""
+        with self._lock:
+            return {spec: forecast for spec, (forecast, _) in self._cache.items()}
+
     def refresh(self, specs: Iterable[str], now: datetime) -> None:
         """Bring every spec whose forecast is old or no longer covers ``now`` up to date: start
         its fetch in the background, or fetch it here."""

@@ -64,6 +64,7 @@ def api(sqlite_store: Store, tmp_path: Path) -> Iterator[Api]:
         evidence_path=evidence,
         engine=engine,
         writer=writer,
+        tick_every=timedelta(seconds=10),
     )
     try:
         with (
@@ -416,3 +417,15 @@ def test_without_a_token_configured_localhost_needs_none(  # and without a write
         response = client.post("/jobs", json={"command": ["x"], "duration": 60})
     assert response.status_code == 201
     assert response.json()["deadline"].startswith("2023-05-04T14:01:00")
+
+
+def test_healthz_is_degraded_while_the_loop_has_gone_quiet(api: Api) -> None:
+    """The loop runs in its own process: a hung one shows, a slow re-plan does not."""
+    api.engine.tick(api.clock.now())
+    api.clock.advance(45)  # past three ticks, but a long re-plan of a huge queue takes that
+    assert api.anonymous.get("/healthz").json()["status"] == "ok"
+    api.clock.advance(255)
+    health = api.anonymous.get("/healthz").json()
+    assert (health["status"], health["problems"]) == ("degraded", ["no tick for 300 s"])
+    api.engine.tick(api.clock.now())
+    assert api.anonymous.get("/healthz").json()["status"] == "ok"

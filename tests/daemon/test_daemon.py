@@ -332,3 +332,83 @@ def test_sigterm_stops_dispatching_and_requeues_what_outlives_the_grace(
     assert _gone(pid)
     assert _job_state_from_db(serve_env, running) == "queued"
     assert _job_state_from_db(serve_env, waiting) in ("queued", "scheduled")
+
+
+# -- the loop process ------------------------------------------------------------------------
+
+
+def _loop_pid(daemon_pid: int) -> int:
+    """The daemon's loop process: its child that multiprocessing spawned."""
+
+    def find() -> int | None:
+        children = Path(f"/proc/{daemon_pid}/task/{daemon_pid}/children").read_text().split()
+        for child in children:
+            with_args = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"spawn_main" in with_args:
+                return int(child)
+        return None
+
+    found: int = wait_until(find)
+    return found
+
+
+def test_the_loop_runs_in_its_own_process_and_shows_through_the_api(
+    start_daemon: Callable[[], subprocess.Popen[str]], serve_env: dict[str, str]
+) -> None:
+    """Planning runs beside the API, not in it: the loop's ticks and forecasts reach /healthz
+    and /intensity, and the instance that dispatches is the loop process."""
+    url = f"http://127.0.0.1:{serve_env['GREENAI_API_PORT']}"
+    daemon = start_daemon()
+    loop = _loop_pid(daemon.pid)
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        health = wait_until(lambda: (h := client.get("/healthz").json())["ticks"] >= 3 and h)
+        assert health["status"] == "ok" and health["last_tick_at"] is not None
+        intensity = client.get("/intensity").json()
+        assert intensity["source"] == "egrid:RFCE" and intensity["current"] > 0
+        job = client.post("/jobs", json={"command": list(python("print(1)")), "duration": 60})
+        job_id = job.json()["id"]
+        wait_until(lambda: client.get(f"/jobs/{job_id}").json()["state"] == "succeeded")
+    import sqlite3
+
+    database = Path(serve_env["GREENAI_HOME"]) / "greenai.db"
+    with sqlite3.connect(database) as connection:
+        [(pid,)] = connection.execute("SELECT pid FROM instances").fetchall()
+    assert pid == loop != daemon.pid
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=20) == 0
+    assert _gone(loop)
+
+
+def test_a_killed_daemon_takes_its_loop_with_it(
+    start_daemon: Callable[[], subprocess.Popen[str]],
+) -> None:
+    """A SIGKILLed daemon must not leave a loop dispatching behind it (its restart would run
+    a second one)."""
+    daemon = start_daemon()
+    loop = _loop_pid(daemon.pid)
+    daemon.send_signal(signal.SIGKILL)
+    daemon.wait(timeout=10)
+    assert wait_until(lambda: _gone(loop), timeout=5)
+
+
+def test_a_daemon_whose_loop_dies_exits_non_zero(
+    start_daemon: Callable[[], subprocess.Popen[str]],
+) -> None:
+    """Accepting jobs that nothing will ever start is worse than stopping: the service
+    manager restarts a daemon that exits 1, and the restart re-attaches to the runs."""
+    daemon = start_daemon()
+    os.kill(_loop_pid(daemon.pid), signal.SIGKILL)
+    assert daemon.wait(timeout=20) == 1
+
+
+def test_the_loop_process_does_not_load_the_web_stack() -> None:
+    """What the loop imports is what it holds in memory for the daemon's life."""
+    code = (
+        "import sys, greenai.daemon.loop, greenai.daemon.wiring; "
+        "print(sorted(m for m in ('fastapi', 'uvicorn', 'starlette') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    import greenai.daemon
+
+    assert all(getattr(greenai.daemon, name) is not None for name in greenai.daemon.__all__)

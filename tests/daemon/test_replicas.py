@@ -70,7 +70,8 @@ def _job(url: str, token: str, job_id: str) -> dict[str, Any]:
 
 
 def _the_daemon_running(url: str, daemons: list[Any], job_id: str) -> Any:
-    """The daemon process whose instance runs ``job_id`` (found through the instance's pid)."""
+    """The daemon process whose instance runs ``job_id``: the parent of the instance's pid,
+    its loop process."""
     engine = make_engine(url)
     query = (
         "SELECT instances.pid FROM jobs JOIN instances ON jobs.instance_id = instances.id "
@@ -80,7 +81,8 @@ def _the_daemon_running(url: str, daemons: list[Any], job_id: str) -> Any:
     try:
         while True:
             with engine.connect() as connection:
-                pids = {row[0] for row in connection.exec_driver_sql(query, {"id": job_id})}
+                loops = {row[0] for row in connection.exec_driver_sql(query, {"id": job_id})}
+            pids = {_parent_pid(pid) for pid in loops}
             busy = [d for d in daemons if d.process is not None and d.process.pid in pids]
             if busy:
                 return busy[0]
@@ -88,6 +90,14 @@ def _the_daemon_running(url: str, daemons: list[Any], job_id: str) -> Any:
             time.sleep(0.05)
     finally:
         engine.dispose()
+
+
+def _parent_pid(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])  # after the command's name: state, ppid
 
 
 def _wait_until_final(url: str, token: str, jobs: list[str]) -> dict[str, str]:

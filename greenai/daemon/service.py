@@ -1,9 +1,13 @@
 """The composition root of ``greenai serve``: settings in, a running daemon out.
 
-Start: migrate the database, settle jobs a dead daemon left ``running``, tick the engine on
-APScheduler every ``tick_seconds``, serve the API on uvicorn. SIGTERM/SIGINT: stop ticking
-(so nothing new starts), give running jobs ``grace_seconds`` to finish, re-queue the rest,
-stop the API. uvicorn runs in a thread so this module, not uvicorn, owns the signals.
+Start: migrate the database, start the re-planning loop (its own process, ``loop.py``: it
+re-attaches to runs a dead daemon left and ticks every ``tick_seconds``), serve the API on
+uvicorn. SIGTERM/SIGINT: the loop stops starting jobs, gives running ones ``grace_seconds`` to
+finish and re-queues the rest; then the API stops. uvicorn runs in a thread so this module,
+not uvicorn, owns the signals.
+
+A daemon built with test seams (a fake executor, sources or clock) runs its loop on a thread
+of this process instead: the same engine and stages, ticked on APScheduler.
 """
 
 from __future__ import annotations
@@ -13,34 +17,28 @@ import ipaddress
 import logging
 import signal
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
-from functools import cache
 from typing import Any
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from greenai.api import ApiDeps, create_app
-from greenai.core.domain import Decision
+from greenai.api.deps import EngineView
 from greenai.core.errors import ConfigError
 from greenai.core.settings import Settings
 from greenai.core.time import Clock, SystemClock
-from greenai.evidence.decisions import append_decision, append_decisions
-from greenai.evidence.sci import append_row
+from greenai.daemon.loop import LoopProcess
+from greenai.daemon.wiring import build_engine, check_executor, daemon_policy, open_store
 from greenai.executors.base import Executor, parse_gpu_slots
-from greenai.policies.registry import get_policy
 from greenai.providers.base import IntensitySource
-from greenai.scheduling.config import EngineConfig
 from greenai.scheduling.engine import Engine
-from greenai.storage.database import make_engine, upgrade
-from greenai.storage.store import Store
+from greenai.storage.database import upgrade
 from greenai.storage.writer import SubmitWriter
 
 log = logging.getLogger(__name__)
-
-DEFAULT_POLICY = "window"
 
 
 def is_loopback(host: str) -> bool:
@@ -61,22 +59,6 @@ def check_bind(host: str, has_token: bool) -> None:
         )
 
 
-@dataclass
-class EvidenceFiles:
-    """Writes the SCI CSV and the decision log (docs/formats.md §4, §5)."""
-
-    settings: Settings
-
-    def record_decision(self, decision: Decision) -> None:
-        append_decision(self.settings.decision_log_path, decision)
-
-    def record_decisions(self, lines: Sequence[str]) -> None:
-        append_decisions(self.settings.decision_log_path, lines)
-
-    def record_run(self, row: Mapping[str, str], *, unless_present: bool = False) -> bool:
-        return append_row(self.settings.evidence_path, row, unless_present=unless_present)
-
-
 def allowed_hosts(host: str) -> tuple[str, ...] | None:
     """The ``Host`` headers the API answers: bound to loopback, its own names only (a web page
     elsewhere cannot reach it by DNS rebinding); bound to every address (behind a reverse proxy
@@ -88,55 +70,18 @@ def allowed_hosts(host: str) -> tuple[str, ...] | None:
     return (host,)
 
 
-def default_sources(settings: Settings, clock: Clock) -> Callable[[str], IntensitySource]:
-    """One fallback chain per provider spec, built on first use."""
-    from greenai.providers.fallback import build_chain
-
-    @cache
-    def source_for(spec: str) -> IntensitySource:
-        return build_chain(spec, settings, clock=clock)
-
-    return source_for
-
-
-def _local_executor(settings: Settings, clock: Clock) -> Executor:
-    from greenai.executors.local import LocalExecutor
-    from greenai.meters.config import MeterConfig
-
-    meters = MeterConfig.from_settings(settings)
-    return LocalExecutor(meters, clock, env_allow=settings.job_env_allow)
-
-
-# The executors `--executor` can name; Slurm and Kubernetes join here.
-EXECUTORS: dict[str, Callable[[Settings, Clock], Executor]] = {"local": _local_executor}
-
-
-def build_executor(settings: Settings, clock: Clock) -> Executor:
-    factory = EXECUTORS.get(settings.executor)
-    if factory is None:
-        known = ", ".join(sorted(EXECUTORS))
-        raise ConfigError(f"executor: unknown {settings.executor!r} (choose from {known})")
-    return factory(settings, clock)
-
-
-def daemon_policy(settings: Settings) -> str:
-    """The policy jobs get when they name none; it must plan from forecasts, and a
-    threshold policy needs a threshold."""
-    name = settings.policy or DEFAULT_POLICY
-    get_policy(name, online=True)
-    if name == "threshold" and settings.threshold is None:
-        raise ConfigError("threshold: the threshold policy needs GREENAI_THRESHOLD (gCO2/kWh)")
-    return name
-
-
 @dataclass
 class Daemon:
-    """Everything ``greenai serve`` runs, wired from ``settings``; seams are injectable."""
+    """Everything ``greenai serve`` runs, wired from ``settings``; seams are injectable.
+
+    ``separate_loop`` (default: unless a seam is injected) runs the loop in its own process.
+    """
 
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     executor: Executor | None = None
     source_for: Callable[[str], IntensitySource] | None = None
+    separate_loop: bool | None = None
     stop_requested: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -144,29 +89,23 @@ class Daemon:
         check_bind(settings.api_host, settings.api_token is not None)
         policy = daemon_policy(settings)
         slots = parse_gpu_slots(settings.gpu_slots)
+        if self.separate_loop is None:
+            seams = (self.executor, self.source_for)
+            self.separate_loop = seams == (None, None) and type(self.clock) is SystemClock
         if not settings.home.exists():  # its owner's only; an existing one keeps its mode
             settings.home.mkdir(parents=True, mode=0o700)
-        self.store = Store(make_engine(settings.resolved_database_url))
+        self.store = open_store(settings)
         self.writer = SubmitWriter(self.store)
-        self.engine = Engine(
-            self.store,
-            self.executor or build_executor(settings, self.clock),
-            EngineConfig(
-                slots,
-                settings.home / "runs",
-                default_provider=settings.provider,
-                policy=policy,
-                threshold=settings.threshold,
-                retry_budget=settings.retry_budget,
-                background_fetch=True,
-                grace_s=settings.grace_seconds,
-                log_max_bytes=settings.log_max_bytes,
-                log_backups=settings.log_backups,
-                settings=settings,
-            ),
-            source_for=self.source_for or default_sources(settings, self.clock),
-            evidence=EvidenceFiles(settings),
-        )
+        self.engine: Engine | None = None
+        self.loop: LoopProcess | None = None
+        view: EngineView
+        if self.separate_loop:
+            check_executor(settings)  # a wrong one refuses here, not in the loop process
+            view = self.loop = LoopProcess(settings)
+        else:
+            view = self.engine = build_engine(
+                settings, self.clock, self.store, self.executor, self.source_for
+            )
         deps = ApiDeps(
             self.store,
             settings.api_token,
@@ -174,12 +113,13 @@ class Daemon:
             gpu_slots=len(slots),
             default_max_delay=timedelta(seconds=settings.defer_seconds),
             evidence_path=settings.evidence_path,
-            engine=self.engine,
+            engine=view,
             writer=self.writer,
             default_policy=policy,
             default_threshold=settings.threshold,
             public_read=settings.public_read,
             allowed_hosts=allowed_hosts(settings.api_host),
+            tick_every=timedelta(seconds=settings.tick_seconds),
         )
         config = uvicorn.Config(
             create_app(deps),
@@ -199,8 +139,26 @@ class Daemon:
         return f"http://{f'[{host}]' if ':' in host else host}:{self.settings.api_port}"
 
     def start(self, timeout: float = 15.0) -> None:
-        """Migrate, reconcile, start ticking and serving; returns once the API listens."""
+        """Migrate, start the loop, serve; returns once the API listens."""
         upgrade(self.store.engine)
+        if self.loop is not None:
+            self.loop.start()
+        else:
+            self._start_loop_thread()
+        self.writer.start()
+        self._server_thread.start()
+        if not self._wait_until_listening(timeout):
+            self.stop()
+            raise ConfigError(f"api: could not listen on {self.url} (port in use?)")
+        # Start-up objects (FastAPI, pydantic, SQLAlchemy, numpy: hundreds of thousands) live as
+        # long as the process: keep them out of every later full collection, which otherwise
+        # stalls the API for ~100 ms several times a minute under load.
+        gc.collect()
+        gc.freeze()
+        log.info("greenai daemon listening on %s", self.url)
+
+    def _start_loop_thread(self) -> None:
+        assert self.engine is not None
         found = self.engine.reconcile(self.clock.now())
         if found:
             log.warning("found %d run(s) left running by a previous daemon", found)
@@ -214,17 +172,6 @@ class Daemon:
             next_run_time=self.clock.now(),
         )
         self.scheduler.start()
-        self.writer.start()
-        self._server_thread.start()
-        if not self._wait_until_listening(timeout):
-            self.stop()
-            raise ConfigError(f"api: could not listen on {self.url} (port in use?)")
-        # Start-up objects (FastAPI, pydantic, SQLAlchemy, numpy: hundreds of thousands) live as
-        # long as the process: keep them out of every later full collection, which otherwise
-        # stalls the API for ~100 ms several times a minute under load.
-        gc.collect()
-        gc.freeze()
-        log.info("greenai daemon listening on %s", self.url)
 
     def _wait_until_listening(self, timeout: float) -> bool:
         waited = 0.0
@@ -234,34 +181,49 @@ class Daemon:
         return bool(self.server.started)
 
     def tick(self) -> None:
-        self.engine.tick(self.clock.now())
+        """One pass of the in-process loop (the separate loop ticks itself)."""
+        if self.engine is not None:
+            self.engine.tick(self.clock.now())
 
     def stop(self) -> None:
         """Stop dispatching, give running jobs their grace, then stop the API."""
-        self.engine.dispatching = False
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
-        self.engine.drain(self.clock, self.settings.grace_seconds)
+        if self.loop is not None:
+            self.loop.stop()
+        elif self.engine is not None:
+            self.engine.dispatching = False
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=True)
+            self.engine.drain(self.clock, self.settings.grace_seconds)
         self.server.should_exit = True
         if self._server_thread.is_alive():
             self._server_thread.join(timeout=10)
         self.writer.stop()  # after the API: what it accepted is written before we go
-        self.engine.close()
+        if self.engine is not None:
+            self.engine.close()
         self.store.engine.dispose()
         log.info("greenai daemon stopped")
 
-    def serve_forever(self, on_ready: Callable[[str], Any] | None = None) -> None:
-        """Run until SIGTERM or SIGINT."""
+    def serve_forever(self, on_ready: Callable[[str], Any] | None = None) -> bool:
+        """Run until SIGTERM or SIGINT; ``False`` when a part of the daemon died instead."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._request_stop)
         self.start()
         if on_ready is not None:
             on_ready(self.url)
+        clean = True
         while not self.stop_requested.wait(0.5):
             if not self._server_thread.is_alive():
                 log.error("the API server stopped unexpectedly")
+                clean = False
+                break
+            if self.loop is not None and not self.loop.alive:
+                log.error(
+                    "the loop process stopped unexpectedly (exit code %s)", self.loop.exitcode
+                )
+                clean = False
                 break
         self.stop()
+        return clean
 
     def _request_stop(self, signum: int, _frame: object) -> None:
         log.info("signal %s: stopping (grace %.0f s)", signum, self.settings.grace_seconds)

@@ -1,0 +1,123 @@
+"""What the daemon is built from: settings in, a store, an executor, sources and an engine out.
+
+Both of the daemon's processes build from here: the API process its store, the loop process
+(``greenai.daemon.loop``) its engine, so the two cannot be wired differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from greenai.core.domain import Decision
+from greenai.core.errors import ConfigError
+from greenai.core.settings import Settings
+from greenai.core.time import Clock
+from greenai.evidence.decisions import append_decision, append_decisions
+from greenai.evidence.sci import append_row
+from greenai.executors.base import Executor, parse_gpu_slots
+from greenai.policies.registry import get_policy
+from greenai.providers.base import IntensitySource
+from greenai.scheduling.config import EngineConfig
+from greenai.scheduling.engine import Engine
+from greenai.storage.database import make_engine
+from greenai.storage.store import Store
+
+DEFAULT_POLICY = "window"
+
+
+@dataclass
+class EvidenceFiles:
+    """Writes the SCI CSV and the decision log (docs/formats.md §4, §5)."""
+
+    settings: Settings
+
+    def record_decision(self, decision: Decision) -> None:
+        append_decision(self.settings.decision_log_path, decision)
+
+    def record_decisions(self, lines: Sequence[str]) -> None:
+        append_decisions(self.settings.decision_log_path, lines)
+
+    def record_run(self, row: Mapping[str, str], *, unless_present: bool = False) -> bool:
+        return append_row(self.settings.evidence_path, row, unless_present=unless_present)
+
+
+def default_sources(settings: Settings, clock: Clock) -> Callable[[str], IntensitySource]:
+    """One fallback chain per provider spec, built on first use."""
+    from greenai.providers.fallback import build_chain
+
+    @cache
+    def source_for(spec: str) -> IntensitySource:
+        return build_chain(spec, settings, clock=clock)
+
+    return source_for
+
+
+def _local_executor(settings: Settings, clock: Clock) -> Executor:
+    from greenai.executors.local import LocalExecutor
+    from greenai.meters.config import MeterConfig
+
+    meters = MeterConfig.from_settings(settings)
+    return LocalExecutor(meters, clock, env_allow=settings.job_env_allow)
+
+
+# The executors `--executor` can name; Slurm and Kubernetes join here.
+EXECUTORS: dict[str, Callable[[Settings, Clock], Executor]] = {"local": _local_executor}
+
+
+def check_executor(settings: Settings) -> Callable[[Settings, Clock], Executor]:
+    """The factory of the executor the settings name, or a ``ConfigError`` naming the choices."""
+    factory = EXECUTORS.get(settings.executor)
+    if factory is None:
+        known = ", ".join(sorted(EXECUTORS))
+        raise ConfigError(f"executor: unknown {settings.executor!r} (choose from {known})")
+    return factory
+
+
+def build_executor(settings: Settings, clock: Clock) -> Executor:
+    return check_executor(settings)(settings, clock)
+
+
+def daemon_policy(settings: Settings) -> str:
+    """The policy jobs get when they name none; it must plan from forecasts, and a
+    threshold policy needs a threshold."""
+    name = settings.policy or DEFAULT_POLICY
+    get_policy(name, online=True)
+    if name == "threshold" and settings.threshold is None:
+        raise ConfigError("threshold: the threshold policy needs GREENAI_THRESHOLD (gCO2/kWh)")
+    return name
+
+
+def open_store(settings: Settings) -> Store:
+    """The durable queue the settings name (SQLite in the home by default)."""
+    return Store(make_engine(settings.resolved_database_url))
+
+
+def build_engine(
+    settings: Settings,
+    clock: Clock,
+    store: Store | None = None,
+    executor: Executor | None = None,
+    source_for: Callable[[str], IntensitySource] | None = None,
+) -> Engine:
+    """The re-planning loop's body as the settings describe it; seams are injectable."""
+    return Engine(
+        store or open_store(settings),
+        executor or build_executor(settings, clock),
+        EngineConfig(
+            parse_gpu_slots(settings.gpu_slots),
+            settings.home / "runs",
+            default_provider=settings.provider,
+            policy=daemon_policy(settings),
+            threshold=settings.threshold,
+            retry_budget=settings.retry_budget,
+            background_fetch=True,
+            grace_s=settings.grace_seconds,
+            log_max_bytes=settings.log_max_bytes,
+            log_backups=settings.log_backups,
+            settings=settings,
+        ),
+        source_for=source_for or default_sources(settings, clock),
+        evidence=EvidenceFiles(settings),
+    )
