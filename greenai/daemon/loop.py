@@ -26,7 +26,7 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass, field, replace
-from datetime import UTC, timedelta
+from datetime import UTC
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -64,7 +64,6 @@ class LoopProcess:
         self.settings = settings
         self.ready_timeout_s = ready_timeout_s
         self.stats = EngineStats()
-        self.tick_every = timedelta(seconds=settings.tick_seconds)
         self._forecasts: dict[str, Forecast] = {}
         context = multiprocessing.get_context("spawn")  # no inherited threads or connections
         self._receiver, sender = context.Pipe(duplex=False)  # snapshots, loop -> API
@@ -84,10 +83,6 @@ class LoopProcess:
     @property
     def exitcode(self) -> int | None:
         return self._process.exitcode
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid
 
     def forecast(self, spec: str | None = None) -> Forecast | None:
         return self._forecasts.get(spec or self.settings.provider)
