@@ -175,6 +175,9 @@ class JobOut(BaseModel):
     host: str | None
     gpu_ids: list[int]
     log_path: str | None
+    env_withheld: str | None = Field(
+        None, description="why the job's env could not be decrypted (env is never returned)"
+    )
 
     @classmethod
     def of(cls, record: JobRecord) -> JobOut:
@@ -204,6 +207,7 @@ class JobOut(BaseModel):
             host=record.host,
             gpu_ids=list(record.gpu_ids),
             log_path=record.log_path,
+            env_withheld=record.env_withheld,
         )
 
 

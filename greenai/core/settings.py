@@ -33,6 +33,7 @@ SECRET_ENV_NAMES = frozenset(
     {
         "GREENAI_API_TOKEN",
         "GREENAI_API_TOKEN_FILE",
+        "GREENAI_ENV_KEY_FILE",
         "GREENAI_WATTTIME_PASSWORD",
         "GREENAI_WATTTIME_USERNAME",
         "WATTTIME_PASSWORD",
@@ -94,6 +95,9 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(None, description="bearer token for changing state")
     public_read: bool = Field(False, description="let reads (jobs, plan, evidence) skip the token")
     database_url: str | None = Field(None, description="default sqlite:///HOME/greenai.db")
+    env_key_file: Path | None = Field(
+        None, description="keys sealing job env in the database (default HOME/env.key)"
+    )
     tick_seconds: float = Field(60.0, gt=0, description="daemon re-plan period")
     gpu_slots: str = Field("1", description="a count ('4') or indices ('0,2,3')")
     executor: str = Field("local", description="what runs the daemon's jobs: local")
@@ -131,6 +135,11 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'greenai.db'}"
+
+    @property
+    def env_key_path(self) -> Path:
+        """The job env keys; replicas sharing a database must share this file."""
+        return self.env_key_file or self.home / "env.key"
 
     @property
     def resolved_api_url(self) -> str:

@@ -22,6 +22,7 @@ from greenai.providers.base import IntensitySource
 from greenai.scheduling.config import EngineConfig
 from greenai.scheduling.engine import Engine
 from greenai.storage.database import make_engine
+from greenai.storage.env_cipher import EnvCipher
 from greenai.storage.store import Store
 
 DEFAULT_POLICY = "window"
@@ -90,8 +91,10 @@ def daemon_policy(settings: Settings) -> str:
 
 
 def open_store(settings: Settings) -> Store:
-    """The durable queue the settings name (SQLite in the home by default)."""
-    return Store(make_engine(settings.resolved_database_url))
+    """The durable queue the settings name (SQLite in the home by default), job envs sealed
+    with the key file's keys (created on first use; replicas share it)."""
+    cipher = EnvCipher.from_key_file(settings.env_key_path)
+    return Store(make_engine(settings.resolved_database_url), env_cipher=cipher)
 
 
 def build_engine(

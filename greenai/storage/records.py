@@ -31,7 +31,9 @@ class JobRecord:
 
     ``plan`` is the latest decision planned for it (the decision JSON as an object): when the
     job is dispatched, that is the decision that started it. ``handle`` is the executor's handle
-    of its current run (JSON), which lets a restarted daemon find the run again."""
+    of its current run (JSON), which lets a restarted daemon find the run again.
+    ``env_withheld`` says why ``job.env`` is ``None`` when the stored env could not be
+    decrypted (``greenai.storage.env_cipher``)."""
 
     job: Job
     state: JobState
@@ -49,6 +51,7 @@ class JobRecord:
     handle: dict[str, Any] | None = None
     log_path: str | None = None
     instance_id: str | None = None  # the daemon instance that runs it
+    env_withheld: str | None = None
 
     @property
     def id(self) -> str:

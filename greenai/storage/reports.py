@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from greenai.core.domain import JobState
+from greenai.storage.env_cipher import EnvCipher
 from greenai.storage.records import InstanceRecord, JobRecord
 from greenai.storage.rows import decisions, gpu_claims, instances, job_record, jobs, runs
 
@@ -29,6 +30,7 @@ class Reports:
     """Listings and sums over the store's tables, the daemon instances and GPU claims."""
 
     engine: Engine
+    env_cipher: EnvCipher
 
     def list_jobs(
         self,
@@ -50,7 +52,7 @@ class Reports:
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
             total = connection.execute(counting).scalar_one()
-        return [job_record(r._mapping) for r in rows], int(total)
+        return [job_record(r._mapping, self.env_cipher) for r in rows], int(total)
 
     def busy_gpu_ids(self, host: str) -> set[int]:
         """GPUs of ``host`` that running jobs hold (their claims)."""

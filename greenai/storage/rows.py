@@ -18,6 +18,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.types import NullType
 
 from greenai.core.domain import Job, JobState, OnDeadline
+from greenai.storage.env_cipher import EnvCipher
 from greenai.storage.models import DecisionRow, GpuClaim, Instance, RunRow, stored_utc
 from greenai.storage.models import Job as JobRow
 from greenai.storage.records import (
@@ -194,15 +195,15 @@ def decision_columns(rows: PlanRows) -> dict[str, Sequence[Any]]:
     }
 
 
-def new_row(submission: Submission, now: datetime) -> dict[str, Any]:
-    """The ``jobs`` row of a fresh submission (queued, never run)."""
+def new_row(submission: Submission, now: datetime, env_cipher: EnvCipher) -> dict[str, Any]:
+    """The ``jobs`` row of a fresh submission (queued, never run), its env sealed."""
     job = submission.job
     return {
         "id": job.id,
         "name": job.name,
         "command": list(job.command),
         "cwd": job.cwd,
-        "env": job.env,
+        "env": env_cipher.seal(job.env),
         "state": str(JobState.QUEUED),
         "on_deadline": str(job.on_deadline),
         "submitted_at": job.submitted_at,
@@ -233,8 +234,10 @@ def new_row(submission: Submission, now: datetime) -> dict[str, Any]:
     }
 
 
-def job_record(row: RowMapping | dict[str, Any]) -> JobRecord:
-    """A stored row as the job it holds and where that job is in its life."""
+def job_record(row: RowMapping | dict[str, Any], env_cipher: EnvCipher) -> JobRecord:
+    """A stored row as the job it holds and where that job is in its life; an env that
+    ``env_cipher`` cannot open is withheld (``None``, and the record says why)."""
+    env = env_cipher.open(row["env"])
     job = Job(
         row["id"],
         row["submitted_at"],
@@ -252,7 +255,7 @@ def job_record(row: RowMapping | dict[str, Any]) -> JobRecord:
         project=row["project"],
         on_deadline=OnDeadline(row["on_deadline"]),
         cwd=row["cwd"],
-        env=row["env"],
+        env=env.env,
     )
     return JobRecord(
         job=job,
@@ -271,6 +274,7 @@ def job_record(row: RowMapping | dict[str, Any]) -> JobRecord:
         handle=row["handle"],
         log_path=row["log_path"],
         instance_id=row["instance_id"],
+        env_withheld=env.withheld,
     )
 
 

@@ -24,6 +24,7 @@ from greenai.core.domain import JobState, OnDeadline
 from greenai.core.errors import InvalidTransition, NotFound
 from greenai.core.time import utc_now
 from greenai.storage.database import is_sqlite
+from greenai.storage.env_cipher import EnvCipher, process_cipher
 from greenai.storage.records import (
     Event,
     EventRecord,
@@ -75,10 +76,14 @@ _SET_PLAN = (
 
 class Store(Reports):
     """Jobs, decisions and runs on one SQLAlchemy engine (SQLite or PostgreSQL); the
-    read-only reports (listings, counts, instances, claims) are in ``Reports``."""
+    read-only reports (listings, counts, instances, claims) are in ``Reports``.
 
-    def __init__(self, engine: Engine) -> None:
+    ``env_cipher`` seals job envs (``greenai.storage.env_cipher``); the daemon passes its key
+    file's. The default is a key of this process only: fine for tests, useless to a restart."""
+
+    def __init__(self, engine: Engine, env_cipher: EnvCipher | None = None) -> None:
         self.engine = engine
+        self.env_cipher = env_cipher or process_cipher()
         self._write_lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if is_sqlite(engine) else contextlib.nullcontext()
         )
@@ -111,7 +116,7 @@ class Store(Reports):
         Raises ``IntegrityError``, with nothing of the batch written, when another writer
         stored one of its keys between our read and our insert.
         """
-        rows = [new_row(new, now) for new, now in batch]
+        rows = [new_row(new, now, self.env_cipher) for new, now in batch]
         keys = {str(row["idempotency_key"]) for row in rows if row["idempotency_key"] is not None}
         results: list[tuple[JobRecord, bool]] = []
         fresh: list[dict[str, Any]] = []
@@ -122,7 +127,7 @@ class Store(Reports):
                 if key is not None and key in known:
                     results.append((known[key], False))
                     continue
-                record = job_record(row)
+                record = job_record(row, self.env_cipher)
                 if key is not None:
                     known[key] = record
                 fresh.append(row)
@@ -133,18 +138,17 @@ class Store(Reports):
             log.info("%d job(s) queued: %s", len(fresh), queued)
         return results
 
-    @staticmethod
-    def _keyed(connection: Connection, keys: set[str]) -> dict[str, JobRecord]:
+    def _keyed(self, connection: Connection, keys: set[str]) -> dict[str, JobRecord]:
         if not keys:
             return {}
         query = select(jobs).where(jobs.c.idempotency_key.in_(sorted(keys)))
         rows = connection.execute(query).mappings()
-        return {str(row["idempotency_key"]): job_record(row) for row in rows}
+        return {str(row["idempotency_key"]): job_record(row, self.env_cipher) for row in rows}
 
     def _by_idempotency_key(self, key: str) -> JobRecord | None:
         with self.engine.connect() as connection:
             row = connection.execute(select(jobs).where(jobs.c.idempotency_key == key)).first()
-        return job_record(row._mapping) if row is not None else None
+        return job_record(row._mapping, self.env_cipher) if row is not None else None
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -153,7 +157,7 @@ class Store(Reports):
             row = connection.execute(select(jobs).where(jobs.c.id == job_id)).first()
         if row is None:
             raise NotFound(f"job {job_id} not found")
-        return job_record(row._mapping)
+        return job_record(row._mapping, self.env_cipher)
 
     def jobs_in(self, states: Collection[JobState]) -> list[JobRecord]:
         """Every job in ``states``, earliest deadline first (the engine's working set)."""
@@ -163,7 +167,7 @@ class Store(Reports):
             .order_by(jobs.c.deadline, jobs.c.submitted_at, jobs.c.id)
         )
         with self.engine.connect() as connection:
-            return [job_record(r._mapping) for r in connection.execute(query)]
+            return [job_record(r._mapping, self.env_cipher) for r in connection.execute(query)]
 
     def expiring(self, now: datetime) -> list[JobRecord]:
         """Waiting jobs that asked to expire at their deadline and have reached it: the few the
@@ -176,7 +180,7 @@ class Store(Reports):
             .order_by(jobs.c.deadline, jobs.c.id)
         )
         with self.engine.connect() as connection:
-            return [job_record(r._mapping) for r in connection.execute(query)]
+            return [job_record(r._mapping, self.env_cipher) for r in connection.execute(query)]
 
     def has_waiting(self) -> bool:
         query = select(jobs.c.id).where(
@@ -214,7 +218,7 @@ class Store(Reports):
             .limit(limit)
         )
         with self.engine.connect() as connection:
-            return [job_record(r._mapping) for r in connection.execute(query)]
+            return [job_record(r._mapping, self.env_cipher) for r in connection.execute(query)]
 
     def events(self, job_id: str) -> list[EventRecord]:
         query = select(decisions).where(decisions.c.job_id == job_id).order_by(decisions.c.id)
@@ -315,7 +319,7 @@ class Store(Reports):
         if current == str(JobState.RUNNING) and new is not JobState.RUNNING:
             connection.execute(delete(gpu_claims).where(gpu_claims.c.job_id == job_id))
         _insert_event(connection, event_row(job_id, event, current, str(new)))
-        return job_record(row._mapping)
+        return job_record(row._mapping, self.env_cipher)
 
     def add_event(self, job_id: str, event: Event) -> None:
         """Record an event that changes no state (a daemon re-attaching to a run)."""
@@ -355,7 +359,7 @@ class Store(Reports):
                     ) from None
                 event = Event(at, "cancel", "cancel requested by a user; stopping the command")
                 _insert_event(connection, event_row(job_id, event, None, None))
-            return job_record(row._mapping)
+            return job_record(row._mapping, self.env_cipher)
 
     @staticmethod
     def _state_of(connection: Connection, job_id: str) -> str | None:

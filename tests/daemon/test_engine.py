@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 
 from greenai.core.domain import EnergyReading, Job, JobState, OnDeadline
 from greenai.core.settings import load_settings
@@ -20,6 +21,7 @@ from greenai.daemon import EvidenceFiles
 from greenai.evidence.decisions import decode_decision
 from greenai.scheduling.config import EngineConfig
 from greenai.scheduling.engine import Engine, run_until_idle
+from greenai.storage.env_cipher import EnvCipher
 from greenai.storage.records import Event, Submission
 from greenai.storage.store import Store
 from tests.daemon.helpers import T0, FakeSource, forecast
@@ -286,6 +288,23 @@ def test_an_executor_that_cannot_launch_fails_the_job_and_frees_its_gpus(rig: Ri
     rig.tick()
     assert rig.state(job) is JobState.FAILED
     assert "could not start" in rig.store.events(job)[-1].reason
+    assert rig.store.busy_gpu_ids(rig.config.host) == set()
+
+
+def test_a_job_whose_env_no_key_here_opens_fails_at_launch_naming_the_cause(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    rig = Rig(sqlite_store, tmp_path, FakeSource(None))
+    elsewhere = EnvCipher([Fernet.generate_key()], "the keys in /elsewhere/env.key")
+    submitted = Store(sqlite_store.engine, env_cipher=elsewhere).submit(
+        Submission(Job("sealed", T0, timedelta(hours=1), T0 + timedelta(hours=12), env={"A": "1"}))
+    )[0]
+    rig.tick()
+    rig.tick()
+    failed = rig.store.get(submitted.id)
+    assert (failed.state, failed.job.env, rig.executor.launches) == (JobState.FAILED, None, [])
+    cause = f"job env cannot be decrypted with {sqlite_store.env_cipher.source}"
+    assert rig.store.events(submitted.id)[-1].reason == f"could not start: {cause}"
     assert rig.store.busy_gpu_ids(rig.config.host) == set()
 
 
