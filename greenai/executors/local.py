@@ -14,7 +14,9 @@ reported ``Lost``.
 
 The job's environment is an allow-list: of the daemon's environment (``base_env``) it gets only
 the names in ``env_allow`` (the ``job_env_allow`` setting), then its own env, its GPUs
-(``CUDA_VISIBLE_DEVICES``) and its marks; the executor records that base in ``launch.json``.
+(``CUDA_VISIBLE_DEVICES``) and its marks; the executor records that base in ``launch.json``,
+and the job's own env there sealed with a key of that launch only, which it hands to the
+supervisor in its environment and keeps nowhere (a job's env may hold its credentials).
 The supervisor process itself runs with that base plus what it needs to import greenai
 (``SUPERVISOR_ENV``: ``PYTHONPATH``, ``VIRTUAL_ENV``, ...), which it does not pass on. Names in
 ``SECRET_ENV_NAMES`` reach neither, not even from the job's own env (they are dropped, and the
@@ -41,11 +43,13 @@ from greenai.executors.supervisor import (
     CANCEL,
     EXIT,
     LAUNCH,
+    LAUNCH_KEY,
     MODULE,
     STARTED,
     SUPERVISOR,
     SUPERVISOR_LOG,
     launch_record,
+    new_launch_key,
     open_private,
     read_exit,
     read_launch,
@@ -125,8 +129,14 @@ class LocalExecutor:
         state_dir = launch.state_dir.absolute()
         daemon_env = dict(os.environ if self._base_env is None else self._base_env)
         job_base = {k: v for k, v in daemon_env.items() if k in self.env_allow}
+        launch_key = new_launch_key()
         record = launch_record(
-            launch, self.meters, self._clock, base_env=job_base, secret_names=SECRET_ENV_NAMES
+            launch,
+            self.meters,
+            self._clock,
+            base_env=job_base,
+            secret_names=SECRET_ENV_NAMES,
+            env_key=launch_key,
         )
         if record["env_dropped"]:
             log.warning(
@@ -146,6 +156,7 @@ class LocalExecutor:
         supervisor_env = {**supervisor_env, **job_base}
         for name in SECRET_ENV_NAMES:
             supervisor_env.pop(name, None)
+        supervisor_env[LAUNCH_KEY] = launch_key.decode("ascii")
         self._supervisors[state_dir] = self._start_supervisor(
             launch.job_id, state_dir, supervisor_env
         )

@@ -8,7 +8,9 @@ runs), caps the output log when asked (``log_max_bytes``: the output goes throug
 ``output.log``, rotated to ``output.log.1`` ... ``output.log.N``), and writes what happened into
 the run's state folder, where any later daemon finds it:
 
-- ``launch.json``: what to run (written by the executor before it starts the supervisor)
+- ``launch.json``: what to run (written by the executor before it starts the supervisor); the
+  job's own env in it is sealed (``env_sealed``, a Fernet token) with a key that only the
+  supervisor's environment holds (``GREENAI_LAUNCH_KEY``), so it is in clear on no disk
 - ``supervisor.json``: ``{"pid", "at"}``, written first, once signals are handled
 - ``started.json``: ``{"pid", "pgid", "started_at", "counters"}`` once the command runs
 - ``exit.json``: ``{"exit_code", "signal", "started_at", "finished_at", "reading",
@@ -36,7 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +49,8 @@ from greenai.meters.config import MeterConfig
 from greenai.meters.readings import reading_from_json, reading_to_json
 
 if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
+
     from greenai.meters.composite import CompositeMeter
 
 log = logging.getLogger(__name__)
@@ -59,6 +63,7 @@ FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 FILE_MODE = 0o600  # every record and log of a run
 DRAIN_AFTER_EXIT_S = 1.0  # how long output of processes the command left behind is still logged
 READ_CHUNK = 1 << 16
+LAUNCH_KEY = "GREENAI_LAUNCH_KEY"  # in the supervisor's environment: opens ``env_sealed``
 
 
 def open_private(path: Path, truncate: bool = False) -> int:
@@ -115,6 +120,7 @@ class LaunchSpec:
     clock: dict[str, Any]  # a greenai.core.time.clock_spec
     base_env: dict[str, str] | None = None  # None (older records): the supervisor's own
     env_dropped: tuple[str, ...] = ()  # names the executor removed from the job's env
+    env_sealed: str | None = None  # the job's env, sealed with the supervisor's LAUNCH_KEY
     stop_at: datetime | None = None
     grace_s: float = 30.0
     log_max_bytes: int | None = None
@@ -128,18 +134,21 @@ def launch_record(
     *,
     base_env: Mapping[str, str] | None = None,
     secret_names: Collection[str] = (),
+    env_key: bytes | None = None,
 ) -> dict[str, Any]:
     """The ``launch.json`` of ``launch``: ``base_env`` is what the command inherits (``None``:
     the supervisor's own environment); ``secret_names`` never reach it, not even from the
-    job's own env."""
+    job's own env; with ``env_key`` (``new_launch_key``) the job's env is sealed with it."""
     env = dict(launch.env or {})
     dropped = sorted(name for name in env if name in secret_names)
+    kept = {name: value for name, value in env.items() if name not in secret_names}
     return {
         "job_id": launch.job_id,
         "attempt": launch.attempt,
         "command": list(launch.command),
         "cwd": launch.cwd,
-        "env": {name: value for name, value in env.items() if name not in secret_names},
+        "env": kept if env_key is None else {},
+        "env_sealed": None if env_key is None else _fernet(env_key).encrypt(_json(kept)).decode(),
         "env_dropped": dropped,
         "base_env": None
         if base_env is None
@@ -176,6 +185,7 @@ def read_launch(state_dir: Path) -> LaunchSpec:
             if base_env is None
             else {str(k): str(v) for k, v in dict(base_env).items()},
             env_dropped=tuple(str(name) for name in data.get("env_dropped") or ()),
+            env_sealed=None if data.get("env_sealed") is None else str(data["env_sealed"]),
             stop_at=None if stop_at is None else parse_time(stop_at),
             grace_s=max(0.0, float(data.get("grace_s", 30.0))),
             log_max_bytes=None if log_max_bytes is None else max(1, int(log_max_bytes)),
@@ -204,10 +214,47 @@ def read_exit(state_dir: Path) -> Exited | None:
         raise ValueError(f"{state_dir / EXIT}: not an exit record: {exc!r}") from exc
 
 
+def new_launch_key() -> bytes:
+    """A key for one launch's ``env_sealed``: the executor hands it to the supervisor in its
+    environment (``LAUNCH_KEY``) and keeps it nowhere, so the sealed env dies with the run."""
+    from cryptography.fernet import Fernet  # only sealed launches pay for the import
+
+    return Fernet.generate_key()
+
+
+def opened(spec: LaunchSpec, environ: Mapping[str, str]) -> LaunchSpec:
+    """``spec`` with its sealed env opened with ``environ[LAUNCH_KEY]``; ``ValueError`` when
+    it cannot be."""
+    if spec.env_sealed is None:
+        return spec
+    from cryptography.fernet import InvalidToken
+
+    key = environ.get(LAUNCH_KEY)
+    if not key:
+        raise ValueError(f"its env is sealed and {LAUNCH_KEY} was not given")
+    try:
+        env = json.loads(_fernet(key.encode()).decrypt(spec.env_sealed.encode()))
+    except (InvalidToken, ValueError) as exc:
+        raise ValueError(f"its env cannot be opened with {LAUNCH_KEY}: {exc!r}") from exc
+    return replace(spec, env={str(k): str(v) for k, v in dict(env).items()}, env_sealed=None)
+
+
+def _fernet(key: bytes) -> Fernet:
+    from cryptography.fernet import Fernet
+
+    return Fernet(key)
+
+
+def _json(env: Mapping[str, str]) -> bytes:
+    return json.dumps(dict(env), ensure_ascii=False).encode()
+
+
 def child_env(spec: LaunchSpec, base: Mapping[str, str]) -> dict[str, str]:
-    """The launch's base environment (``base``, the supervisor's own, for records without
-    one), the job's overrides, its GPUs, and the marks that identify its processes later.
-    The executor has already removed secrets from both."""
+    """The launch's base environment (``base``, the supervisor's own less ``LAUNCH_KEY``, for
+    records without one), the job's overrides, its GPUs, and the marks that identify its
+    processes later. The executor has already removed secrets from both."""
+    if spec.base_env is None:
+        base = {name: value for name, value in base.items() if name != LAUNCH_KEY}
     env = {**(base if spec.base_env is None else spec.base_env), **spec.env}
     env["CUDA_VISIBLE_DEVICES"] = ",".join(str(gpu) for gpu in spec.gpu_ids)
     env["GREENAI_JOB_ID"] = spec.job_id
@@ -400,7 +447,7 @@ class Supervisor:
             signal.signal(signum, self._on_signal)
         write_record(self.dir / SUPERVISOR, {"pid": os.getpid(), "at": format_time(utc_now())})
         try:
-            spec = read_launch(self.dir)
+            spec = opened(read_launch(self.dir), self.environ)
             clock = clock_from_spec(spec.clock)
         except (KeyError, TypeError, ValueError) as exc:
             log.error("cannot run: %s", exc)

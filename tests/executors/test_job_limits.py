@@ -19,6 +19,7 @@ from greenai.executors.local import (
     LocalExecutor,
     parse_env_allow,
 )
+from greenai.executors.supervisor import LAUNCH_KEY
 from tests.executors.helpers import LocalRuns, gated, process_gone, python, sleeping, wait_for
 
 SECRETS = {
@@ -96,8 +97,10 @@ def test_the_job_gets_only_allowed_names_its_own_env_and_its_marks(local_runs: L
     # The supervisor runs with what it needs to import greenai, and no secret either.
     assert supervisor_env["PYTHONPATH"] == checkout
     assert not set(SECRETS) & set(supervisor_env)
-    assert set(supervisor_env) <= SUPERVISOR_ENV | allow | {"LC_CTYPE"}
+    assert set(supervisor_env) <= SUPERVISOR_ENV | allow | {"LC_CTYPE", LAUNCH_KEY}
+    assert LAUNCH_KEY not in seen  # the key that opens the launch's env is the supervisor's
     launch_record = json.loads((launch.state_dir / "launch.json").read_text())
+    assert launch_record["env"] == {} and launch_record["env_sealed"]  # the job's own env
     assert "from-the-job" not in json.dumps(launch_record)
     assert "token-secret" not in json.dumps(launch_record)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -13,9 +14,11 @@ import pytest
 
 from greenai.executors.base import Launch
 from greenai.executors.supervisor import (
+    LAUNCH_KEY,
     RotatingLog,
     launch_record,
     main,
+    new_launch_key,
     read_exit,
     read_launch,
     read_record,
@@ -26,12 +29,13 @@ from tests.executors.helpers import ESTIMATE
 SYSTEM_CLOCK = {"kind": "system"}
 
 
-def supervise(state_dir: Path) -> None:
+def supervise(state_dir: Path, env: dict[str, str] | None = None) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "greenai.executors.supervisor", str(state_dir)],
         capture_output=True,
         timeout=60,
         check=False,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
 
@@ -89,6 +93,50 @@ def test_the_limits_and_base_env_round_trip_and_secrets_are_dropped(tmp_path: Pa
         3,
     )
     assert "secret" not in (tmp_path / "launch.json").read_text()
+
+
+SEALED = "sealed-value-5d1f"
+CHECK_SEALED = (
+    sys.executable,
+    "-c",
+    f"import os, sys; sys.exit(0 if os.environ.get('X', '')[::-1] == {SEALED[::-1]!r} "
+    f"and {LAUNCH_KEY!r} not in os.environ else 3)",
+)
+
+
+def sealed_launch_in(state_dir: Path) -> bytes:
+    """A launch whose env is sealed; the key that opens it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    key = new_launch_key()
+    launch = Launch("job-s", 1, CHECK_SEALED, 0, (), state_dir, env={"X": SEALED})
+    write_record(
+        state_dir / "launch.json", launch_record(launch, ESTIMATE, SYSTEM_CLOCK, env_key=key)
+    )
+    return key
+
+
+def test_a_sealed_env_reaches_the_command_through_the_supervisors_key_only(
+    tmp_path: Path,
+) -> None:
+    key = sealed_launch_in(tmp_path)
+    assert SEALED.encode() not in (tmp_path / "launch.json").read_bytes()
+    assert read_launch(tmp_path).env == {}
+    supervise(tmp_path, {**os.environ, LAUNCH_KEY: key.decode()})
+    status = read_exit(tmp_path)
+    assert status is not None and status.exit_code == 0, status  # X set, the key not passed on
+
+
+@pytest.mark.parametrize("given", [None, "not-a-key", "new"])
+def test_a_sealed_env_without_its_key_is_never_run(tmp_path: Path, given: str | None) -> None:
+    sealed_launch_in(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != LAUNCH_KEY}
+    if given is not None:
+        env[LAUNCH_KEY] = new_launch_key().decode() if given == "new" else given
+    supervise(tmp_path, env)
+    status = read_exit(tmp_path)
+    assert status is not None and status.exit_code == 126
+    assert status.notes[0].startswith("cannot launch: its env")
+    assert not (tmp_path / "started.json").exists()
 
 
 def test_a_launch_record_of_an_older_greenai_has_no_limits(tmp_path: Path) -> None:
