@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from greenai.core.domain import Forecast, JobState, Signal, provider_of
+from greenai.core.domain import Forecast, Job, JobState, Signal, provider_of
 
 T0 = datetime(2023, 5, 4, 12, 0, tzinfo=UTC)
 
@@ -40,6 +40,14 @@ def test_forecast_rejects_impossible_values(values: tuple[float, ...]) -> None:
 def test_naive_times_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone"):
         Forecast(T0.replace(tzinfo=None), timedelta(hours=1), (1.0,), Signal.AVERAGE, "x", "", T0)
+
+
+@pytest.mark.parametrize("seconds", [0.0, -1.0])
+def test_a_job_max_runtime_must_be_positive(seconds: float) -> None:
+    hour = timedelta(hours=1)
+    assert Job("j", T0, hour, T0 + hour, max_runtime=timedelta(seconds=1)).max_runtime
+    with pytest.raises(ValueError, match="job j: max_runtime must be positive"):
+        Job("j", T0, hour, T0 + hour, max_runtime=timedelta(seconds=seconds))
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,13 @@ class JobIn(BaseModel):
     max_delay: float | None = Field(
         None, gt=0, le=MAX_SPAN.total_seconds(), description="or: longest wait before starting"
     )
+    max_runtime: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_SPAN.total_seconds(),
+        description="stop a run this long after it starts (SIGTERM, grace, SIGKILL): seconds "
+        "or '2h'",
+    )
     gpus: int = Field(1, ge=1, le=64)
     interruptible: bool = False
     on_deadline: Literal["run", "expire"] = "run"
@@ -125,10 +132,18 @@ class JobIn(BaseModel):
         AfterValidator(_check_env),
     ] = None
 
-    @field_validator("duration", "max_delay", mode="before")
+    @field_validator("duration", "max_delay", "max_runtime", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float | None:
         return None if value is None else _seconds(value)
+
+    @field_validator("max_runtime")
+    @classmethod
+    def _whole_microseconds(cls, value: float | None) -> float | None:
+        """A job keeps its max runtime as a ``timedelta``: one that rounds to nothing is none."""
+        if value is not None and timedelta(seconds=value) <= timedelta(0):
+            raise ValueError("must be at least a microsecond")
+        return value
 
     @field_validator("deadline")
     @classmethod
@@ -159,6 +174,7 @@ class JobOut(BaseModel):
     submitted_at: datetime
     deadline: datetime
     duration_s: float
+    max_runtime_s: float | None
     gpus: int
     interruptible: bool
     flexible: bool
@@ -191,6 +207,7 @@ class JobOut(BaseModel):
             submitted_at=job.submitted_at,
             deadline=job.deadline,
             duration_s=job.duration.total_seconds(),
+            max_runtime_s=None if job.max_runtime is None else job.max_runtime.total_seconds(),
             gpus=job.gpus,
             interruptible=job.interruptible,
             flexible=job.flexible,

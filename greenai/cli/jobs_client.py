@@ -83,6 +83,7 @@ def print_job(console: Console, job: dict[str, Any]) -> None:
         "submitted_at",
         "planned_start",
         "deadline",
+        "max_runtime_s",
         "started_at",
         "finished_at",
         "exit_code",

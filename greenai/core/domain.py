@@ -148,6 +148,8 @@ class Job:
     ``policy``, ``threshold`` and ``provider`` are the job's own choices (``None``: the
     front-end's default). ``power_kw`` is a declared draw (workloads); 0 means unknown.
     A job is ``flexible`` when it may wait for a cleaner time, rigid otherwise.
+    ``max_runtime`` (wall time from the command's real start) stops a run that takes longer;
+    ``None``: no limit.
     """
 
     id: str
@@ -168,12 +170,15 @@ class Job:
     on_deadline: OnDeadline = OnDeadline.RUN
     cwd: str | None = None
     env: dict[str, str] | None = None
+    max_runtime: timedelta | None = None
 
     def __post_init__(self) -> None:
         if self.submitted_at.tzinfo is None or self.deadline.tzinfo is None:
             raise ValueError(f"job {self.id}: times must be timezone-aware UTC")
         if self.duration < timedelta(0):
             raise ValueError(f"job {self.id}: duration must not be negative")
+        if self.max_runtime is not None and self.max_runtime <= timedelta(0):
+            raise ValueError(f"job {self.id}: max_runtime must be positive")
 
     @property
     def latest_start(self) -> datetime:

@@ -90,6 +90,7 @@ class Job(Base):
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deadline: Mapped[datetime] = mapped_column(UTCDateTime)
     duration_s: Mapped[float] = mapped_column(Float)
+    max_runtime_s: Mapped[float | None] = mapped_column(Float)  # None: no limit
     gpus: Mapped[int] = mapped_column(Integer)
     interruptible: Mapped[bool] = mapped_column(Boolean)
     flexible: Mapped[bool] = mapped_column(Boolean, server_default=true())

@@ -209,6 +209,7 @@ def new_row(submission: Submission, now: datetime, env_cipher: EnvCipher) -> dic
         "submitted_at": job.submitted_at,
         "deadline": job.deadline,
         "duration_s": job.duration.total_seconds(),
+        "max_runtime_s": None if job.max_runtime is None else job.max_runtime.total_seconds(),
         "gpus": job.gpus,
         "interruptible": job.interruptible,
         "flexible": job.flexible,
@@ -256,6 +257,7 @@ def job_record(row: RowMapping | dict[str, Any], env_cipher: EnvCipher) -> JobRe
         on_deadline=OnDeadline(row["on_deadline"]),
         cwd=row["cwd"],
         env=env.env,
+        max_runtime=_seconds(row["max_runtime_s"]),
     )
     return JobRecord(
         job=job,
@@ -276,6 +278,10 @@ def job_record(row: RowMapping | dict[str, Any], env_cipher: EnvCipher) -> JobRe
         instance_id=row["instance_id"],
         env_withheld=env.withheld,
     )
+
+
+def _seconds(value: float | None) -> timedelta | None:
+    return None if value is None else timedelta(seconds=value)
 
 
 def event_row(

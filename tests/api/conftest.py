@@ -32,6 +32,7 @@ FULL: dict[str, Any] = {
     "provider": "uk:13",
     "cwd": "/srv/runs",
     "env": {"A": "1"},
+    "max_runtime": "2h",
 }
 Serve = Callable[..., tuple[httpx.Client, LiveServer]]
 

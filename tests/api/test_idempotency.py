@@ -41,6 +41,8 @@ def test_an_identical_retry_answers_200_with_the_first_job(client: httpx.Client)
         {"cwd": "/tmp"},
         {"env": {"A": "2"}},
         {"env": None},
+        {"max_runtime": "3h"},
+        {"max_runtime": None},
         {"max_delay": "5h"},
         {"max_delay": None, "deadline": "2023-05-04T20:00:00Z"},
     ],

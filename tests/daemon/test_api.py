@@ -145,6 +145,7 @@ def test_a_submitted_job_is_stored_as_the_api_returned_it(api: Api) -> None:
     )
     assert (stored.cwd, stored.env, stored.power_kw) == ("/srv/runs", {"A": "héllo"}, 0.0)
     assert (stored.submitted_at, stored.duration) == (T0, timedelta(hours=1))
+    assert (stored.max_runtime, returned["max_runtime_s"]) == (timedelta(hours=2), 7200.0)
     for name in ("flexible", "policy", "threshold", "on_deadline", "interruptible"):
         assert returned[name] == body[name]
 

@@ -29,6 +29,7 @@ from tests.daemon.helpers import T0, new_job, run_summary
 
 LEGACY = "0001"  # jobs.pid, no handle, plan, flexible, power_kw nor runs.evidence_appended
 HANDLES = "0002"
+CLAIMS = "0003"  # the revision before jobs.max_runtime_s
 
 
 @pytest.fixture
@@ -283,6 +284,29 @@ def test_downgrade_restores_the_pid_of_a_legacy_handle(engine: Engine) -> None:
     with engine.connect() as connection:
         pids: dict[str, int | None] = dict(connection.execute(select(jobs.c.id, jobs.c.pid)).all())
     assert pids == {"running": 4242, "queued": None, "finished": None, "new-style": None}
+
+
+def test_0004_adds_max_runtime_and_its_downgrade_keeps_every_row(engine: Engine) -> None:
+    a_legacy_database(engine)
+    upgrade(engine, CLAIMS)
+    assert "max_runtime_s" not in columns(engine, "jobs")
+    upgrade(engine)
+    store = Store(engine)
+    assert all(store.get(job_id).job.max_runtime is None for job_id in JOB_IDS)  # no limit
+    limited = new_job(job_id="limited", max_runtime=timedelta(minutes=90))
+    store.submit(limited, T0)
+    assert store.get("limited").job == limited.job
+    downgrade(engine, CLAIMS)
+    assert "max_runtime_s" not in columns(engine, "jobs")
+    with engine.connect() as connection:
+        count = {
+            table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+            for table in ("jobs", "decisions", "runs", "gpu_claims")
+        }
+    assert count == {"jobs": 4, "decisions": 3, "runs": 1, "gpu_claims": 1}
+    upgrade(engine)
+    assert schema_differences(engine) == []
+    assert Store(engine).get("limited").job.max_runtime is None  # the downgrade dropped it
 
 
 # -- connections -----------------------------------------------------------------------------

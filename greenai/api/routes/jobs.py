@@ -104,6 +104,7 @@ def _new_job(body: JobIn, deps: ApiDeps, idempotency_key: str | None) -> Submiss
         on_deadline=OnDeadline(body.on_deadline),
         cwd=body.cwd,
         env=body.env,
+        max_runtime=None if body.max_runtime is None else timedelta(seconds=body.max_runtime),
     )
     return Submission(job, idempotency_key)
 
@@ -123,6 +124,7 @@ _COMPARED = (
     "provider",
     "cwd",
     "env",
+    "max_runtime",
 )
 
 
