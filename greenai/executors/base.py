@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,6 +44,7 @@ class Launch:
     env: Mapping[str, str] | None = None
     stop_at: datetime | None = None  # SIGTERM the command then (daemon's clock); None: never
     grace_s: float = 30.0  # wall seconds from that SIGTERM to SIGKILL
+    max_runtime: timedelta | None = None  # SIGTERM it this long (wall) after it starts, too
     log_max_bytes: int | None = None  # rotate output.log at this size; None: no cap
     log_backups: int = 2  # rotated logs kept (output.log.1 ... output.log.N)
 
@@ -92,7 +93,10 @@ class Running:
 @dataclass(frozen=True, slots=True)
 class Exited:
     """The run ended: ``exit_code`` as a shell reports it (128 + N when killed by signal N),
-    times on the daemon's clock, and the energy reading when the executor measured it."""
+    times on the daemon's clock, and the energy reading when the executor measured it.
+    ``limit`` says which of the launch's limits stopped it (``stopped after its max runtime
+    0:00:02``, ``stopped at its deadline ...``), whatever the command then exited with;
+    ``None`` when it ended on its own or on request."""
 
     exit_code: int
     started_at: datetime
@@ -100,6 +104,7 @@ class Exited:
     reading: EnergyReading | None = None
     signal: int | None = None
     notes: tuple[str, ...] = ()
+    limit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,12 @@
 The local executor starts one per run, in a session of its own, so the run outlives the
 daemon (as a container runtime's shim outlives its engine). It meters the job's command,
 forwards SIGTERM, SIGINT and SIGHUP to the command's process group, stops that group at the
-launch's ``stop_at`` (SIGTERM, then SIGKILL ``grace_s`` wall seconds later, even while no daemon
-runs), caps the output log when asked (``log_max_bytes``: the output goes through a pipe into
-``output.log``, rotated to ``output.log.1`` ... ``output.log.N``), and writes what happened into
-the run's state folder, where any later daemon finds it:
+launch's ``stop_at`` or ``max_runtime_s`` wall seconds after the command started, whichever
+comes first (SIGTERM, then SIGKILL ``grace_s`` wall seconds later, even while no daemon runs;
+the exit record says which limit it was), caps the output log when asked (``log_max_bytes``:
+the output goes through a pipe into ``output.log``, rotated to ``output.log.1`` ...
+``output.log.N``), and writes what happened into the run's state folder, where any later daemon
+finds it:
 
 - ``launch.json``: what to run (written by the executor before it starts the supervisor); the
   job's own env in it is sealed (``env_sealed``, a Fernet token) with a key that only the
@@ -14,8 +16,9 @@ the run's state folder, where any later daemon finds it:
 - ``supervisor.json``: ``{"pid", "at"}``, written first, once signals are handled
 - ``started.json``: ``{"pid", "pgid", "started_at", "counters"}`` once the command runs
 - ``exit.json``: ``{"exit_code", "signal", "started_at", "finished_at", "reading",
-  "counters", "notes"}``, however the run ended (a command that cannot start is an exit:
-  127 not found, 126 otherwise)
+  "counters", "notes", "limit"}``, however the run ended (a command that cannot start is an
+  exit: 127 not found, 126 otherwise); ``limit`` is the note of the limit that stopped it, else
+  ``null``
 - ``cancel.json``: written by the executor to stop a command that has not started yet
 - ``output.log``: the command's stdout and stderr; ``supervisor.log``: this process's own
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import select
 import signal
@@ -39,7 +43,7 @@ import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -125,6 +129,7 @@ class LaunchSpec:
     grace_s: float = 30.0
     log_max_bytes: int | None = None
     log_backups: int = 2
+    max_runtime_s: float | None = None  # wall seconds from the command's start
 
 
 def launch_record(
@@ -160,6 +165,7 @@ def launch_record(
         "grace_s": launch.grace_s,
         "log_max_bytes": launch.log_max_bytes,
         "log_backups": launch.log_backups,
+        "max_runtime_s": None if launch.max_runtime is None else launch.max_runtime.total_seconds(),
     }
 
 
@@ -190,9 +196,24 @@ def read_launch(state_dir: Path) -> LaunchSpec:
             grace_s=max(0.0, float(data.get("grace_s", 30.0))),
             log_max_bytes=None if log_max_bytes is None else max(1, int(log_max_bytes)),
             log_backups=max(0, int(data.get("log_backups", 2))),
+            max_runtime_s=_max_runtime(data.get("max_runtime_s")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{state_dir / LAUNCH}: not a launch record: {exc!r}") from exc
+
+
+def _max_runtime(value: Any) -> float | None:
+    """``max_runtime_s`` of a launch record: ``None`` (none, or an older record) or positive
+    finite seconds; anything else is not a limit the supervisor can keep."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"max_runtime_s must be positive seconds, not {value!r}")
+    return seconds
 
 
 def read_exit(state_dir: Path) -> Exited | None:
@@ -209,6 +230,7 @@ def read_exit(state_dir: Path) -> Exited | None:
             reading=None if reading is None else reading_from_json(reading),
             signal=None if signum is None else int(signum),
             notes=tuple(str(note) for note in data.get("notes", ())),
+            limit=None if data.get("limit") is None else str(data["limit"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{state_dir / EXIT}: not an exit record: {exc!r}") from exc
@@ -429,6 +451,7 @@ class _Outcome:
     finished_at: datetime
     signal: int | None = None
     notes: list[str] = field(default_factory=list)
+    limit: str | None = None
 
 
 class Supervisor:
@@ -475,7 +498,7 @@ class Supervisor:
         if spec.stop_at is not None and clock.now() >= spec.stop_at:
             now = clock.now()
             note = f"not started: its deadline {format_time(spec.stop_at)} had passed"
-            return _Outcome(128 + signal.SIGTERM, now, now, signal.SIGTERM, [note])
+            return _Outcome(128 + signal.SIGTERM, now, now, signal.SIGTERM, [note], note)
         drain: _Drain | None = None
         try:
             output = None
@@ -495,14 +518,14 @@ class Supervisor:
         if output is not None:
             drain = _Drain(child.stdout, output)
         self.child = child
-        started_at = clock.now()
+        started_at, started_wall = clock.now(), time.monotonic()
         late = self._cancel_signal()  # came while the command was being started
         if late is not None:
             self._forward(late)
         started = {"pid": child.pid, "pgid": child.pid, "started_at": format_time(started_at)}
         write_record(self.dir / STARTED, {**started, "counters": metering.counters()})
         log.info("job %s: command started as pid %d", spec.job_id, child.pid)
-        returncode, stop_notes = self._wait(child, spec, clock)
+        returncode, stop_notes = self._wait(child, spec, clock, started_wall)
         finished_at = clock.now()
         notes = [f"{name} forwarded to the command" for name in dict.fromkeys(self.forwarded)]
         notes.extend(stop_notes)
@@ -510,27 +533,36 @@ class Supervisor:
             drain.finish(DRAIN_AFTER_EXIT_S)
             if drain.cut_short:
                 notes.append("output of processes the command left running was not logged")
+        limit = stop_notes[0] if stop_notes else None  # a stop's first note names its limit
         if returncode < 0:
-            return _Outcome(128 - returncode, started_at, finished_at, -returncode, notes)
-        return _Outcome(returncode, started_at, finished_at, None, notes)
+            return _Outcome(128 - returncode, started_at, finished_at, -returncode, notes, limit)
+        return _Outcome(returncode, started_at, finished_at, None, notes, limit)
 
     def _wait(
-        self, child: subprocess.Popen[bytes], spec: LaunchSpec, clock: Clock
+        self, child: subprocess.Popen[bytes], spec: LaunchSpec, clock: Clock, started: float
     ) -> tuple[int, list[str]]:
-        """The command's return code, once it has ended; stopped at ``spec.stop_at``."""
-        if spec.stop_at is None:
-            returncode = child.wait()
-            self.reaped = True
-            return returncode, []
-        while (left := (spec.stop_at - clock.now()).total_seconds()) > 0:
+        """The command's return code, once it has ended; stopped at the first of its limits
+        (``started``: when it started, on ``time.monotonic``), with a note naming that limit."""
+        while (limit := _first_limit(spec, clock, started)) is not None:
+            left, note = limit
+            if left <= 0:
+                return self._stop(child, spec, note)
             try:  # clock time may not pass like the wall's: look again at least every second
-                returncode = child.wait(timeout=min(clock.to_wall_seconds(left), 1.0))
+                returncode = child.wait(timeout=min(left, 1.0))
             except subprocess.TimeoutExpired:
                 continue
             self.reaped = True
             return returncode, []
-        notes = [f"stopped at its deadline {format_time(spec.stop_at)}"]
-        log.info("job %s: deadline %s: stopping it", spec.job_id, format_time(spec.stop_at))
+        returncode = child.wait()
+        self.reaped = True
+        return returncode, []
+
+    def _stop(
+        self, child: subprocess.Popen[bytes], spec: LaunchSpec, note: str
+    ) -> tuple[int, list[str]]:
+        """SIGTERM the command's group, SIGKILL what is left of it after the grace."""
+        notes = [note]
+        log.info("job %s: %s", spec.job_id, note)
         self._signal_group(child.pid, signal.SIGTERM)
         killed_at = time.monotonic() + spec.grace_s
         try:
@@ -601,9 +633,26 @@ class Supervisor:
             "reading": reading,
             "counters": dict(counters or {}),
             "notes": outcome.notes,
+            "limit": outcome.limit,
         }
         write_record(self.dir / EXIT, record)
         log.info("recorded exit code %d", outcome.exit_code)
+
+
+def _first_limit(spec: LaunchSpec, clock: Clock, started: float) -> tuple[float, str] | None:
+    """Wall seconds left until the first of the run's limits (its deadline on ``clock``, its
+    max runtime from ``started`` on ``time.monotonic``) and the note a stop there makes;
+    ``None`` without limits."""
+    limits = []
+    if spec.stop_at is not None:
+        left = (spec.stop_at - clock.now()).total_seconds()
+        wall = clock.to_wall_seconds(left) if left > 0 else left
+        limits.append((wall, f"stopped at its deadline {format_time(spec.stop_at)}"))
+    if spec.max_runtime_s is not None:
+        left = started + spec.max_runtime_s - time.monotonic()
+        limit = timedelta(seconds=spec.max_runtime_s)
+        limits.append((left, f"stopped after its max runtime {limit}"))
+    return min(limits, default=None)
 
 
 def _group_alive(pgid: int) -> bool:

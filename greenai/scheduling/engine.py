@@ -218,6 +218,7 @@ class Engine:
             job.env,
             stop_at=job.deadline if job.on_deadline is OnDeadline.EXPIRE else None,
             grace_s=self.config.grace_s,
+            max_runtime=job.max_runtime,
             log_max_bytes=self.config.log_max_bytes,
             log_backups=self.config.log_backups,
         )

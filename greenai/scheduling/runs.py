@@ -25,12 +25,15 @@ class Outcome:
 
 def outcome_of(job: JobRecord, exited: Exited) -> Outcome:
     """Cancelled if a user asked, succeeded on exit 0, failed otherwise (with the executor's
-    notes, e.g. why the command could not start)."""
+    notes, e.g. why the command could not start). A run stopped at one of its limits (max
+    runtime, deadline) did not finish: it fails whatever it exited with, its notes naming
+    the limit."""
     code = exited.exit_code
-    detail = f": {'; '.join(exited.notes)}" if exited.notes and code != 0 else ""
+    ended_well = code == 0 and exited.limit is None
+    detail = f": {'; '.join(exited.notes)}" if exited.notes and not ended_well else ""
     if job.cancel_requested:
         return Outcome(JobState.CANCELLED, "cancel", f"stopped on request (exit {code})")
-    if code == 0:
+    if ended_well:
         return Outcome(JobState.SUCCEEDED, "finish", "command exited 0")
     return Outcome(JobState.FAILED, "fail", f"command exited {code}{detail}")
 
