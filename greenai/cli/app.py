@@ -16,5 +16,6 @@ EXIT_USAGE = 2
 EXIT_NO_SIGNAL = 3
 EXIT_PROVIDERS_FAILED = 4
 EXIT_CANNOT_START = 5
+EXIT_TIMED_OUT = 124  # stopped at its max runtime, yet it exited 0 (as timeout(1))
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143

@@ -20,6 +20,7 @@ from greenai.cli.app import (
     EXIT_PROVIDERS_FAILED,
     EXIT_SIGINT,
     EXIT_SIGTERM,
+    EXIT_TIMED_OUT,
     EXIT_USAGE,
     app,
 )
@@ -29,6 +30,7 @@ from greenai.core.domain import Action
 from greenai.core.errors import ConfigError, ExecutorError, GreenAIError, NoSignalError
 from greenai.evidence.decisions import encode_decision
 from greenai.oneshot import session as wiring
+from greenai.oneshot.child import Finished
 from greenai.oneshot.flow import (
     OneShot,
     decide_now,
@@ -58,6 +60,9 @@ def run(
     policy: Annotated[str | None, Opt(help=f"{POLICY_CHOICES} (default threshold)")] = None,
     duration: Annotated[str | None, Opt(help="expected run time, e.g. 2h (window)")] = None,
     deadline: Annotated[str | None, Opt(help="latest finish, ISO-8601 UTC")] = None,
+    max_runtime: Annotated[
+        str | None, Opt(help="stop the command this long after it starts, e.g. 2h")
+    ] = None,
     provider: Annotated[str | None, Opt(help="sources in order, e.g. uk:13,egrid:RFCE")] = None,
     require_signal: Annotated[
         bool | None, Opt("--require-signal/--no-require-signal", help="exit 3 with no signal")
@@ -107,7 +112,7 @@ def run(
             raise ConfigError("command: nothing to run; put it after --, e.g. -- python train.py")
         session = wiring.build_session(settings)
         argv = list(command or [])
-        oneshot = wiring.build_oneshot(settings, session.clock.now(), argv, job_name)
+        oneshot = wiring.build_oneshot(settings, session.clock.now(), argv, job_name, max_runtime)
         if dry_run:
             _print_dry_run(session, oneshot, as_json)
             return
@@ -137,10 +142,20 @@ def _run_for_real(session: wiring.Session, oneshot: OneShot, argv: list[str], sh
         argv, shell=shell, oneshot=oneshot, decision=decision, forecast=forecast, deps=deps
     )
     record = record_run(deps, completed)
+    for note in completed.finished.notes:
+        err.print(f"greenai: {note}", highlight=False, soft_wrap=True)
     err.print(
         wiring.summary_line(record, session.settings.evidence_path), highlight=False, soft_wrap=True
     )
-    return completed.finished.exit_code
+    return exit_code_of(completed.finished)
+
+
+def exit_code_of(finished: Finished) -> int:
+    """The command's exit status as a shell reports it (128 + N when signal N ended it); a
+    command stopped at its max runtime that still exits 0 did not finish: 124, as timeout(1)."""
+    if finished.limit is not None and finished.exit_code == 0:
+        return EXIT_TIMED_OUT
+    return finished.exit_code
 
 
 @contextmanager

@@ -3,7 +3,9 @@
 The child inherits stdout/stderr (output streams as it is written) and the environment. It gets
 its own process group, and greenai forwards SIGINT, SIGTERM and SIGHUP to that group: a pod
 shutdown or a Ctrl-C reaches the job exactly once, and greenai stays alive to write the evidence
-for whatever ran before it exits with the child's status.
+for whatever ran before it exits with the child's status. With a max runtime, a child still
+running that long (wall time) after it started gets SIGTERM, and SIGKILL ``grace_s`` later, as
+the daemon's supervisor does.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import logging
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from greenai.core.errors import ExecutorError
 
@@ -28,6 +32,8 @@ class Finished:
 
     exit_code: int
     signalled: int | None = None
+    limit: str | None = None  # the limit that stopped it ("stopped after its max runtime ...")
+    notes: tuple[str, ...] = ()  # the limit's note, and whether it had to be killed
 
 
 def describe_command(argv: Sequence[str], shell: bool) -> str:
@@ -57,25 +63,72 @@ def start_child(
         raise ExecutorError(f"command not executable: {argv[0]}") from exc
 
 
-def wait_forwarding_signals(child: subprocess.Popen[bytes]) -> Finished:
-    """Wait for ``child``, passing SIGINT/SIGTERM/SIGHUP on to its process group meanwhile.
+def wait_forwarding_signals(
+    child: subprocess.Popen[bytes], max_runtime: timedelta | None = None, grace_s: float = 30.0
+) -> Finished:
+    """Wait for ``child``, passing SIGINT/SIGTERM/SIGHUP on to its process group meanwhile,
+    and stop it once it has run ``max_runtime`` (measured from this call, made as it starts).
 
     Must be called from the main thread (Python delivers signals there).
     """
 
     def forward(signum: int, _frame: object) -> None:
         log.info("forwarding signal %s to the job (pid %d)", signal.Signals(signum).name, child.pid)
-        try:
-            os.killpg(child.pid, signum)
-        except ProcessLookupError:
-            log.debug("job already gone when signal %d arrived", signum)
+        _signal_group(child.pid, signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
     try:
-        returncode = child.wait()
+        returncode, notes = _wait_within(child, max_runtime, grace_s)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    limit = notes[0] if notes else None
     if returncode < 0:
-        return Finished(exit_code=128 - returncode, signalled=-returncode)
-    return Finished(exit_code=returncode)
+        return Finished(128 - returncode, -returncode, limit, notes)
+    return Finished(returncode, None, limit, notes)
+
+
+def _wait_within(
+    child: subprocess.Popen[bytes], max_runtime: timedelta | None, grace_s: float
+) -> tuple[int, tuple[str, ...]]:
+    """The child's return code; past ``max_runtime``, SIGTERM to its group, then SIGKILL to
+    whatever of the group is left ``grace_s`` later. The notes say what was done."""
+    if max_runtime is None:
+        return child.wait(), ()
+    try:
+        return child.wait(timeout=max_runtime.total_seconds()), ()
+    except subprocess.TimeoutExpired:
+        note = f"stopped after its max runtime {max_runtime}"
+    log.warning("job (pid %d) %s: SIGTERM, SIGKILL after %gs", child.pid, note, grace_s)
+    _signal_group(child.pid, signal.SIGTERM)
+    killed_at = time.monotonic() + grace_s
+    try:
+        returncode = child.wait(timeout=grace_s)
+        notes: tuple[str, ...] = (note,)
+    except subprocess.TimeoutExpired:
+        _signal_group(child.pid, signal.SIGKILL)
+        returncode = child.wait()
+        notes = (note, f"killed: still running {grace_s:g}s after SIGTERM")
+    # What the command left in its group gets the rest of the grace, then SIGKILL.
+    while _group_alive(child.pid) and time.monotonic() < killed_at:
+        time.sleep(0.02)
+    if _group_alive(child.pid):
+        _signal_group(child.pid, signal.SIGKILL)
+    return returncode, notes
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        log.debug("job already gone when signal %d was to be sent", signum)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

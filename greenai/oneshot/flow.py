@@ -160,7 +160,8 @@ def run_measured(
     forecast: Forecast | None,
     deps: OneShotDeps,
 ) -> CompletedRun:
-    """Start the command under the meter, wait (forwarding signals), and stop the meter."""
+    """Start the command under the meter, wait (forwarding signals; stopping it after the
+    job's ``max_runtime`` with the ``grace_seconds`` setting), and stop the meter."""
     token = deps.meter.start()
     try:
         child = start_child(argv, shell=shell)
@@ -169,7 +170,9 @@ def run_measured(
         raise
     log.info("job %s started (pid %d)", oneshot.job.id, child.pid)
     try:
-        finished = wait_forwarding_signals(child)
+        finished = wait_forwarding_signals(
+            child, oneshot.job.max_runtime, deps.settings.grace_seconds
+        )
     finally:
         energy = deps.meter.stop(token)
     log.info("job %s finished with exit code %d", oneshot.job.id, finished.exit_code)

@@ -56,12 +56,18 @@ def build_clock(settings: Settings) -> Clock:
 
 
 DEFAULT_POLICY = "threshold"
+MAX_RUNTIME = timedelta(days=366)  # the longest the API accepts too
 
 
 def build_oneshot(
-    settings: Settings, now: datetime, argv: Sequence[str] = (), job_name: str | None = None
+    settings: Settings,
+    now: datetime,
+    argv: Sequence[str] = (),
+    job_name: str | None = None,
+    max_runtime: str | None = None,
 ) -> OneShot:
-    """The job `greenai run` was asked to run, and the policy it waits with."""
+    """The job `greenai run` was asked to run, and the policy it waits with; ``max_runtime``
+    (e.g. ``2h``) stops the command that long after it starts."""
     policy = get_policy(settings.policy or DEFAULT_POLICY, online=True)
     duration = _parse_duration_setting("duration", settings.duration)
     deadline = _parse_time_setting("deadline", settings.deadline) if settings.deadline else None
@@ -85,6 +91,7 @@ def build_oneshot(
         policy=policy.name,
         threshold=settings.threshold,
         provider=settings.provider,
+        max_runtime=_parse_max_runtime(max_runtime),
     )
     return OneShot(job, policy, timedelta(seconds=settings.check_interval))
 
@@ -148,6 +155,19 @@ def _parse_duration_setting(field: str, text: str | None) -> timedelta | None:
         return parse_duration(text)
     except ValueError as exc:
         raise ConfigError(f"{field}: {exc}") from exc
+
+
+def _parse_max_runtime(text: str | None) -> timedelta | None:
+    """``--max-runtime``: a duration as ``--duration`` takes it, positive, at most 366 days."""
+    try:
+        limit = _parse_duration_setting("max_runtime", text)
+    except OverflowError:
+        raise ConfigError(f"max_runtime: {text!r} is too long (at most 366 days)") from None
+    if limit is not None and limit <= timedelta(0):
+        raise ConfigError("max_runtime: must be positive")
+    if limit is not None and limit > MAX_RUNTIME:
+        raise ConfigError(f"max_runtime: {text!r} is too long (at most 366 days)")
+    return limit
 
 
 __all__ = ["Session", "build_oneshot", "build_session", "settings_from_flags", "summary_line"]
