@@ -1,29 +1,21 @@
 """Fixtures for the daemon's tests: migrated SQLite files, a real PostgreSQL server started
-from the system's initdb/pg_ctl, and a real uvicorn on 127.0.0.1."""
+from the system's initdb/pg_ctl (`benchmarks/postgres_server.py`), and a real uvicorn on
+127.0.0.1."""
 
 from __future__ import annotations
 
-import glob
-import os
-import pwd
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 import uvicorn
 
 from greenai.storage.database import make_engine, upgrade
 from greenai.storage.store import Store
+from tests.daemon.helpers import benchmark
 
 
 def free_port() -> int:
@@ -40,91 +32,16 @@ def sqlite_url(tmp_path: Path) -> str:
 # -- PostgreSQL ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PostgresServer:
-    port: int
-    admin_dsn: str
-
-    def new_database(self) -> str:
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(self.admin_dsn, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-        return f"postgresql+psycopg://greenai@127.0.0.1:{self.port}/{name}"
-
-
-def _pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name) or ""]
-    if not found[-1]:
-        pytest.fail(f"{name} not found: run scripts/ensure-postgres.sh")
-    return found[-1]
-
-
-def _server_user() -> str | None:
-    """PostgreSQL refuses to run as root: use the `postgres` system user then."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
-    return "postgres"
-
-
-def _as(user: str | None, argv: list[str]) -> list[str]:
-    return ["runuser", "-u", user, "--", *argv] if user else argv
+_postgres = benchmark("postgres_server")
+PostgresServer = _postgres.PostgresServer
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    user = _server_user()
-    root = Path(tempfile.mkdtemp(prefix="greenai-pg-"))
-    data, port = root / "data", free_port()
-    if user:
-        shutil.chown(root, user)
-    run: dict[str, Any] = {"check": True, "capture_output": True, "timeout": 60}
-    subprocess.run(
-        _as(
-            user,
-            [
-                _pg_bin("initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "greenai",
-                "-A",
-                "trust",
-                "--no-sync",
-                "-E",
-                "UTF8",
-            ],
-        ),
-        **run,
-    )
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        _as(
-            user,
-            [
-                _pg_bin("pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-l",
-                str(root / "server.log"),
-                "-w",
-                "start",
-            ],
-        ),
-        **run,
-    )
-    try:
-        yield PostgresServer(port, f"host=127.0.0.1 port={port} user=greenai dbname=postgres")
-    finally:
-        subprocess.run(
-            _as(user, [_pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), **run
-        )
-        shutil.rmtree(root, ignore_errors=True)
+    """One server for the session (`benchmarks/postgres_server.py`); each test that needs a
+    database gets a new one on it."""
+    with _postgres.postgres_server() as server:
+        yield server
 
 
 @pytest.fixture

@@ -196,13 +196,26 @@ __all__ = [
 ]
 
 
-CRASH_HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "crash_harness.py"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def benchmark(name: str) -> ModuleType:
+    """`benchmarks/<name>.py`, loaded by path (benchmarks are scripts, not a package) and
+    registered under ``name``, as the scripts import each other."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def crash_harness() -> ModuleType:
-    """`benchmarks/crash_harness.py`, loaded by path: benchmarks are scripts, not a package."""
-    spec = importlib.util.spec_from_file_location("crash_harness", CRASH_HARNESS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """`benchmarks/crash_harness.py`."""
+    return benchmark("crash_harness")
