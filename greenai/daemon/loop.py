@@ -39,6 +39,7 @@ from greenai.scheduling.config import EngineStats
 log = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+CHECKPOINT_EVERY_S = 5.0  # how often the loop copies SQLite's log into the database
 STOP_MARGIN_S = 60.0  # beyond the grace: how long a draining loop may take before it is killed
 
 
@@ -145,6 +146,7 @@ def run_loop(
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from greenai.daemon.wiring import build_engine
+    from greenai.storage.database import checkpoint
 
     clock = SystemClock()
     try:
@@ -163,6 +165,15 @@ def run_loop(
             sender.send(("tick", snapshot))
 
     scheduler = BackgroundScheduler(timezone=UTC)
+    scheduler.add_job(  # the API process leaves SQLite's checkpoints to us (ADR 009)
+        checkpoint,
+        "interval",
+        args=(engine.store.engine,),
+        seconds=CHECKPOINT_EVERY_S,
+        id="checkpoint",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.add_job(
         tick,
         "interval",

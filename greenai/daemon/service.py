@@ -94,7 +94,7 @@ class Daemon:
             self.separate_loop = seams == (None, None) and type(self.clock) is SystemClock
         if not settings.home.exists():  # its owner's only; an existing one keeps its mode
             settings.home.mkdir(parents=True, mode=0o700)
-        self.store = open_store(settings)
+        self.store = open_store(settings, checkpoints=not self.separate_loop)
         self.writer = SubmitWriter(self.store)
         self.engine: Engine | None = None
         self.loop: LoopProcess | None = None

@@ -90,11 +90,13 @@ def daemon_policy(settings: Settings) -> str:
     return name
 
 
-def open_store(settings: Settings) -> Store:
+def open_store(settings: Settings, *, checkpoints: bool = True) -> Store:
     """The durable queue the settings name (SQLite in the home by default), job envs sealed
-    with the key file's keys (created on first use; replicas share it)."""
+    with the key file's keys (created on first use; replicas share it). ``checkpoints=False``:
+    another process of this daemon (its loop) checkpoints SQLite's log."""
     cipher = EnvCipher.from_key_file(settings.env_key_path)
-    return Store(make_engine(settings.resolved_database_url), env_cipher=cipher)
+    engine = make_engine(settings.resolved_database_url, checkpoints=checkpoints)
+    return Store(engine, env_cipher=cipher)
 
 
 def build_engine(

@@ -8,9 +8,12 @@ an installed wheel alike.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import logging
 import os
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +40,12 @@ MIGRATIONS_DIR = _migrations_dir()
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite files get their folder created and pragmas set."""
+def make_engine(url: str, *, checkpoints: bool = True, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite files get their folder created and pragmas set.
+
+    ``checkpoints=False`` leaves SQLite's WAL checkpoints to another process's connections: a
+    checkpoint copies and syncs the log into the database inside whichever commit crosses
+    1,000 pages, 0.1-0.4 s here, and the API's submissions should not be the ones to pay."""
     try:
         parsed = make_url(url)
     except SQLAlchemyError as exc:
@@ -55,7 +62,52 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 8)
     engine = create_engine(parsed, **kwargs)
     event.listen(engine, "connect", _sqlite_pragmas)
+    if not checkpoints:
+        event.listen(engine, "connect", _no_checkpoints)
     return engine
+
+
+class WriteLock:
+    """One writer at a time on an SQLite database, across threads and processes, handed over
+    promptly.
+
+    SQLite lets one writer in and makes the others poll with growing sleeps (up to 100 ms):
+    a process that writes transaction after transaction (the loop writing 10,000 plans 250 at a
+    time) can starve a waiting one for seconds. Here a waiter blocks in ``flock`` on a lock file
+    beside the database and the kernel wakes it the moment the lock is released. Threads of one
+    process queue on a ``threading.Lock`` first (``flock`` does not exclude two threads sharing
+    one open file). An in-memory database needs only the thread lock.
+    """
+
+    def __init__(self, database: Path | None) -> None:
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+        if database is not None:
+            lock = database.with_name(database.name + ".lock")
+            self._fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            weakref.finalize(self, os.close, self._fd)
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        if self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._threads.release()
+                raise
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+
+def write_lock(engine: Engine) -> WriteLock | None:
+    """The lock an SQLite engine's writers take (None for servers that lock rows)."""
+    if not is_sqlite(engine):
+        return None
+    database = engine.url.database
+    return WriteLock(Path(database) if database and database != ":memory:" else None)
 
 
 def _private_file(path: Path) -> None:
@@ -65,6 +117,20 @@ def _private_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy SQLite's write-ahead log into the database without waiting for anyone (PASSIVE);
+    the loop process does this for a daemon whose API connections do not."""
+    if is_sqlite(engine):
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+def _no_checkpoints(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -23,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from greenai.core.domain import JobState, OnDeadline
 from greenai.core.errors import InvalidTransition, NotFound
 from greenai.core.time import utc_now
-from greenai.storage.database import is_sqlite
+from greenai.storage.database import write_lock
 from greenai.storage.env_cipher import EnvCipher, process_cipher
 from greenai.storage.records import (
     Event,
@@ -85,7 +84,7 @@ class Store(Reports):
         self.engine = engine
         self.env_cipher = env_cipher or process_cipher()
         self._write_lock: contextlib.AbstractContextManager[Any] = (
-            threading.Lock() if is_sqlite(engine) else contextlib.nullcontext()
+            write_lock(engine) or contextlib.nullcontext()
         )
 
     @contextlib.contextmanager
