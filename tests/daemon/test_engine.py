@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sqlite3
 import uuid
 from dataclasses import replace
@@ -536,3 +537,27 @@ def test_two_daemons_on_one_host_never_share_a_gpu_nor_adopt_a_live_siblings_run
     assert second.state(jobs[0]) is JobState.SUCCEEDED
     assert second.executor.running() == jobs[1:]
     assert len(second.files.rows()) == 1
+
+
+def test_an_instance_whose_process_is_a_zombie_is_dead(tmp_path: Path) -> None:
+    """A killed daemon's loop lingers as a zombie until someone reaps it: its runs are to be
+    adopted now, not when its lease runs out."""
+    import subprocess
+    import time
+
+    from greenai.scheduling.engine import live_instances
+    from greenai.storage.records import InstanceRecord
+
+    child = subprocess.Popen(["true"])  # exits at once; unreaped until wait(): a zombie
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        now = T0
+        zombie = InstanceRecord("dead", "host-a", child.pid, now, now)
+        live = InstanceRecord("live", "host-a", os.getpid(), now, now)
+        found = live_instances([zombie, live], "host-a", now, timedelta(minutes=3))
+        assert found == {"live"}
+    finally:
+        child.wait()
