@@ -17,6 +17,7 @@ from __future__ import annotations
 
 # Each module registers its commands on ``app`` when imported.
 from greenai.cli import policies as _policies  # noqa: F401  (registers `policies`)
+from greenai.cli import report as _report  # noqa: F401  (registers `report`)
 from greenai.cli import run as _run  # noqa: F401  (registers `run` and `intensity`)
 from greenai.cli import serve as _serve  # noqa: F401  (registers `serve`, `db`, job clients)
 from greenai.cli import simulate as _simulate  # noqa: F401  (registers `simulate`)

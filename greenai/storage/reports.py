@@ -54,6 +54,13 @@ class Reports:
             total = connection.execute(counting).scalar_one()
         return [job_record(r._mapping, self.env_cipher) for r in rows], int(total)
 
+    def job_ids_of_project(self, project: str) -> set[str]:
+        """The ids of every job labelled ``project`` (``greenai report --project``)."""
+        query = select(jobs.c.id).where(jobs.c.project == project)
+        with self.engine.connect() as connection:
+            found: Sequence[str] = connection.execute(query).scalars().all()
+        return {str(job_id) for job_id in found}
+
     def busy_gpu_ids(self, host: str) -> set[int]:
         """GPUs of ``host`` that running jobs hold (their claims)."""
         query = select(gpu_claims.c.gpu_id).where(gpu_claims.c.host == host)
