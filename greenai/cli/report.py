@@ -24,7 +24,7 @@ from greenai.evidence.footprint import footprint_markdown, summary_markdown
 from greenai.evidence.report import EvidenceRow, read_evidence, select, totals_by
 
 PLOTS = ("energy_co2_per_job.png", "intensity_runs.png", "cumulative_savings.png")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages name paths: never wrapped
 Opt = typer.Option
 
 
