@@ -14,7 +14,9 @@ reported ``Lost``.
 
 The job's environment is an allow-list: of the daemon's environment (``base_env``) it gets only
 the names in ``env_allow`` (the ``job_env_allow`` setting), then its own env, its GPUs
-(``CUDA_VISIBLE_DEVICES``) and its marks; the executor records that base in ``launch.json``,
+(``CUDA_VISIBLE_DEVICES``, numbered by PCI bus as NVML numbers them: ``CUDA_DEVICE_ORDER=
+PCI_BUS_ID`` unless its own env sets an order) and its marks; the executor records that
+base in ``launch.json``,
 and the job's own env there sealed with a key of that launch only, which it hands to the
 supervisor in its environment and keeps nowhere (a job's env may hold its credentials).
 The supervisor process itself runs with that base plus what it needs to import greenai

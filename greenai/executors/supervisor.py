@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+PCI_BUS_ORDER = "PCI_BUS_ID"  # the GPU numbering NVML uses
+
 MODULE = "greenai.executors.supervisor"
 LAUNCH, SUPERVISOR, STARTED, EXIT = "launch.json", "supervisor.json", "started.json", "exit.json"
 CANCEL, OUTPUT, SUPERVISOR_LOG = "cancel.json", "output.log", "supervisor.log"
@@ -274,11 +276,15 @@ def _json(env: Mapping[str, str]) -> bytes:
 def child_env(spec: LaunchSpec, base: Mapping[str, str]) -> dict[str, str]:
     """The launch's base environment (``base``, the supervisor's own less ``LAUNCH_KEY``, for
     records without one), the job's overrides, its GPUs, and the marks that identify its
-    processes later. The executor has already removed secrets from both."""
+    processes later. The executor has already removed secrets from both. CUDA numbers GPUs
+    by PCI bus, as NVML does (``CUDA_DEVICE_ORDER=PCI_BUS_ID``), unless the job's own env
+    says otherwise: else CUDA's "fastest first" order can put the job on a GPU other than
+    the slot it holds and the meter reads."""
     if spec.base_env is None:
         base = {name: value for name, value in base.items() if name != LAUNCH_KEY}
     env = {**(base if spec.base_env is None else spec.base_env), **spec.env}
     env["CUDA_VISIBLE_DEVICES"] = ",".join(str(gpu) for gpu in spec.gpu_ids)
+    env["CUDA_DEVICE_ORDER"] = spec.env.get("CUDA_DEVICE_ORDER", PCI_BUS_ORDER)
     env["GREENAI_JOB_ID"] = spec.job_id
     env["GREENAI_ATTEMPT"] = str(spec.attempt)
     return env

@@ -34,7 +34,7 @@ from greenai.meters.codecarbon_meter import (
 )
 from greenai.meters.config import MeterConfig
 from greenai.meters.estimate import EstimateMeter
-from greenai.meters.nvml import NvmlLibrary, NvmlMeter, parse_visible_devices
+from greenai.meters.nvml import NoGpuGiven, NvmlLibrary, NvmlMeter, parse_visible_devices
 from greenai.meters.rapl import DEFAULT_ROOT, RaplMeter
 from greenai.meters.sampling import cumulative_at
 
@@ -190,23 +190,25 @@ def _auto_meter(
     host_role, host_problems = _available(builders, ["codecarbon", "rapl"])
     notes: list[str] = []
     if expects_gpu and not gpu_role:
-        notes.append("GPU energy not measured: " + "; ".join(gpu_problems))
+        notes.append("GPU energy not measured: " + "; ".join(map(str, gpu_problems)))
+    notes.extend(str(problem) for problem in gpu_problems if isinstance(problem, NoGpuGiven))
     if gpu_role and not host_role:
-        notes.append("CPU and RAM energy not measured: " + "; ".join(host_problems))
+        notes.append("CPU and RAM energy not measured: " + "; ".join(map(str, host_problems)))
     return CompositeMeter([gpu_role, host_role], fallback, notes=notes)
 
 
 def _available(
     builders: Mapping[str, Callable[[], Meter]], names: Sequence[str]
-) -> tuple[list[Meter], list[str]]:
+) -> tuple[list[Meter], list[MeterUnavailable]]:
     """The meters among ``names`` that can be built here, and why the others cannot."""
-    meters, problems = [], []
+    meters: list[Meter] = []
+    problems: list[MeterUnavailable] = []
     for name in names:
         try:
             meters.append(builders[name]())
         except MeterUnavailable as exc:
             logger.info("meter %s unavailable: %s", name, exc)
-            problems.append(str(exc))
+            problems.append(exc)
     return meters, problems
 
 

@@ -37,6 +37,10 @@ class CounterUnsupported(NvmlCallError):
     """This GPU has no total-energy counter."""
 
 
+class NoGpuGiven(MeterUnavailable):
+    """The job names no GPU: it is charged none rather than every GPU of the node."""
+
+
 class NvmlLibrary(Protocol):
     """The NVML calls greenai uses, by device index; errors are ``NvmlCallError``."""
 
@@ -115,14 +119,16 @@ def parse_visible_devices(value: str | None) -> list[str] | None:
 def resolve_gpus(
     nvml: NvmlLibrary, gpus: Sequence[int | str] | None, env: Mapping[str, str]
 ) -> list[int]:
-    """NVML indices of the GPUs a job uses: ``gpus`` if given, else ``CUDA_VISIBLE_DEVICES``,
-    else every GPU. Indices and ``GPU-`` UUIDs (or unique prefixes) are understood."""
+    """NVML indices of the GPUs a job was given: ``gpus`` if given, else
+    ``CUDA_VISIBLE_DEVICES``; neither: none (on a shared node a job is charged only its own
+    GPUs, never the whole node). Indices and ``GPU-`` UUIDs (or unique prefixes) are
+    understood."""
     count = nvml.device_count()
     selection = (
         list(gpus) if gpus is not None else parse_visible_devices(env.get("CUDA_VISIBLE_DEVICES"))
     )
     if selection is None:
-        return list(range(count))
+        return []
     indices: list[int] = []
     for entry in selection:
         index = _resolve_one(nvml, str(entry).strip(), count)
@@ -243,6 +249,11 @@ class NvmlMeter:
             raise MeterUnavailable(f"nvml: cannot initialise NVML: {exc}") from exc
         try:
             indices = resolve_gpus(self.nvml, gpus, env)
+            if not indices and gpus is None and "CUDA_VISIBLE_DEVICES" not in env:
+                raise NoGpuGiven(
+                    "nvml: the job was given no GPU (--gpus, CUDA_VISIBLE_DEVICES or a daemon "
+                    "slot), so no GPU energy is charged to it"
+                )
             if not indices:
                 raise MeterUnavailable("nvml: no GPU is visible to the job")
             return indices, [self.nvml.name(i) for i in indices]

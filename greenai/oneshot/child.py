@@ -24,6 +24,7 @@ from greenai.core.errors import ExecutorError
 log = logging.getLogger(__name__)
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+PCI_BUS_ORDER = "PCI_BUS_ID"  # the GPU numbering NVML uses
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +44,18 @@ def describe_command(argv: Sequence[str], shell: bool) -> str:
     return subprocess.list2cmdline(list(argv))
 
 
+def child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with CUDA numbering GPUs by PCI bus, as NVML does (``CUDA_DEVICE_ORDER=
+    PCI_BUS_ID``), unless it already names an order: else ``--gpus 0`` could run on one GPU
+    while the meter reads another."""
+    return {**env, "CUDA_DEVICE_ORDER": env.get("CUDA_DEVICE_ORDER", PCI_BUS_ORDER)}
+
+
 def start_child(
     argv: Sequence[str], *, shell: bool = False, env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` (or, with ``shell``, one shell string) in its own process group."""
+    """Start ``argv`` (or, with ``shell``, one shell string) in its own process group, with
+    ``env`` (default: greenai's own) as ``child_env`` completes it."""
     if not argv:
         raise ExecutorError("no command given: put it after --, e.g. greenai run -- python x.py")
     args: str | list[str] = describe_command(argv, True) if shell else list(argv)
@@ -54,7 +63,7 @@ def start_child(
         return subprocess.Popen(
             args,
             shell=shell,
-            env=dict(env) if env is not None else None,
+            env=child_env(os.environ if env is None else env),
             process_group=0,
         )
     except FileNotFoundError as exc:

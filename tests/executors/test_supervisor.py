@@ -223,3 +223,21 @@ def test_records_are_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
     path.write_text(json.dumps([1]))
     with pytest.raises(ValueError, match="not a JSON object"):
         read_record(path)
+
+
+@pytest.mark.parametrize(
+    ("job_env", "expected"),
+    [({}, "PCI_BUS_ID"), ({"CUDA_DEVICE_ORDER": "FASTEST_FIRST"}, "FASTEST_FIRST")],
+)
+def test_the_command_numbers_gpus_by_pci_bus_as_nvml_does_unless_its_env_says(
+    tmp_path: Path, job_env: dict[str, str], expected: str
+) -> None:
+    seen = tmp_path / "order"
+    code = f"import os; open({str(seen)!r}, 'w').write(os.environ.get('CUDA_DEVICE_ORDER', '-'))"
+    state_dir = tmp_path / "run"
+    state_dir.mkdir()
+    launch = Launch("job-x", 1, (sys.executable, "-c", code), 0, (), state_dir, env=job_env)
+    write_record(state_dir / "launch.json", launch_record(launch, ESTIMATE, SYSTEM_CLOCK))
+    supervise(state_dir, {**os.environ, "CUDA_DEVICE_ORDER": "FASTEST_FIRST"})  # the base's
+    assert read_exit(state_dir).exit_code == 0
+    assert seen.read_text() == expected

@@ -54,7 +54,7 @@ def test_auto_measures_gpu_with_nvml_and_host_with_codecarbon() -> None:
     clock = FrozenClock(T0)
     meter = build_meter(
         config(),
-        None,
+        [0],
         clock,
         nvml=gpu_nvml(),
         tracker_factory=tracker_factory(FakeTracker(0.02, 0.01)),
@@ -149,7 +149,7 @@ def test_merged_timeline_sums_parts_at_every_sample_time() -> None:
 MeterFactory = Callable[[FrozenClock, Path], Meter]
 
 CONTRACT: dict[str, MeterFactory] = {
-    "nvml": lambda clock, _: NvmlMeter(clock, nvml=gpu_nvml(), record_seconds=3600),
+    "nvml": lambda clock, _: NvmlMeter(clock, gpus=[0], nvml=gpu_nvml(), record_seconds=3600),
     "codecarbon": lambda clock, _: CodecarbonMeter(clock, tracker_factory(FakeTracker(1, 1))),
     "rapl": lambda clock, tmp: RaplMeter(clock, root=rapl_root(tmp), poll_seconds=3600),
     "estimate": lambda clock, _: EstimateMeter(clock, power_watts=100),
@@ -198,7 +198,7 @@ def test_composite_counters_are_the_raw_values_its_parts_read(tmp_path: Path) ->
     write_rapl_domain(tmp_path / "intel-rapl:0", "package-0", 700, 10**12)
     meter = build_meter(
         config(meters="nvml,rapl"),
-        None,
+        [0],
         FrozenClock(T0),
         nvml=nvml,
         rapl_root=tmp_path,
@@ -228,3 +228,33 @@ def test_meters_without_counters_add_none() -> None:
     assert meter.counters(token) == {}
     estimate = build_meter(config(meters="estimate", power_watts=10), None, FrozenClock(T0))
     assert estimate.counters(estimate.start()) == {}
+
+
+def test_a_job_given_no_gpu_is_charged_none_of_the_nodes_gpus() -> None:
+    """Issue 9 #6: with neither --gpus nor CUDA_VISIBLE_DEVICES every concurrent job was
+    charged every GPU of the node."""
+    mono = Monotonic(0.0)
+    nvml = ClockedNvml([0, 0], [360.0, 360.0], mono)
+    meter = build_meter(
+        config(),
+        None,
+        FrozenClock(T0),
+        env={},
+        nvml=nvml,
+        tracker_factory=tracker_factory(FakeTracker(0.02, 0.01)),
+        record_seconds=3600,
+    )
+    token = meter.start()
+    mono.now = 10.0
+    reading = meter.stop(token)
+    assert (reading.meter, reading.gpu_kwh, reading.gpu_count) == ("codecarbon", 0.0, 0)
+    assert any("given no GPU" in note for note in reading.notes)
+    given = build_meter(
+        config(),
+        None,
+        FrozenClock(T0),
+        env={"CUDA_VISIBLE_DEVICES": "1"},
+        nvml=ClockedNvml([0, 0], [360.0, 360.0], mono),
+        record_seconds=3600,
+    )
+    assert given.name.startswith("nvml")

@@ -27,6 +27,7 @@ SLOW = 3600.0  # a cadence no test reaches: only the start and stop reads happen
 
 def meter(nvml: FakeNvml, **kwargs: object) -> NvmlMeter:
     options: dict[str, object] = {"record_seconds": SLOW, "power_poll_seconds": SLOW}
+    options["gpus"] = list(range(nvml.device_count()))  # the job was given every GPU
     options.update(kwargs)
     return NvmlMeter(FrozenClock(T0), nvml=nvml, **options)  # type: ignore[arg-type]
 
@@ -56,7 +57,7 @@ def test_counter_reset_counts_energy_since_the_reset_and_says_so() -> None:
 
 def test_background_thread_builds_a_rising_timeline_ending_at_the_total() -> None:
     nvml = FakeNvml([[i * WH_MJ for i in range(1000)]])
-    m = NvmlMeter(TickingClock(T0), nvml=nvml, record_seconds=0.005)
+    m = NvmlMeter(TickingClock(T0), nvml=nvml, gpus=[0], record_seconds=0.005)
     token = m.start()
     time.sleep(0.1)
     reading = m.stop(token)
@@ -111,9 +112,9 @@ def test_cuda_visible_devices_is_read_as_cuda_reads_it(
     assert parse_visible_devices(value) == expected
 
 
-def test_gpu_selection_explicit_then_env_then_all() -> None:
+def test_gpu_selection_explicit_then_env_then_none() -> None:
     nvml = FakeNvml([[0]] * 4, uuids=["GPU-aaa1", "GPU-bbb2", "GPU-ccc3", "GPU-ddd4"])
-    assert resolve_gpus(nvml, None, {}) == [0, 1, 2, 3]
+    assert resolve_gpus(nvml, None, {}) == []  # a job given no GPU is charged none
     assert resolve_gpus(nvml, None, {"CUDA_VISIBLE_DEVICES": "2,0"}) == [2, 0]
     assert resolve_gpus(nvml, [3], {"CUDA_VISIBLE_DEVICES": "2,0"}) == [3]
     assert resolve_gpus(nvml, None, {"CUDA_VISIBLE_DEVICES": "GPU-ccc,GPU-aaa1"}) == [2, 0]
