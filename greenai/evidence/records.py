@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from greenai.core.domain import (
@@ -62,6 +62,9 @@ def account_run(run: FinishedRun, history: Forecast | None, settings: Settings) 
     finished_at = run.finished_at or reading.finished_at
     duration_s = (finished_at - started_at).total_seconds()
     source = _source(decision, history)
+    same_figure = history is None or _source(None, history) == source
+    if not same_figure:  # one source and one signal per row: the figures' own
+        source = _source(None, history)
     return RunRecord(
         run_id=run.run_id,
         job_id=job.id,
@@ -77,7 +80,7 @@ def account_run(run: FinishedRun, history: Forecast | None, settings: Settings) 
         provider=source[0],
         region=source[1],
         signal=source[2],
-        forecast_intensity=decision.forecast_intensity if decision else None,
+        forecast_intensity=decision.forecast_intensity if decision and same_figure else None,
         actual_intensity=actual,
         energy=reading,
         operational_g=operational_g,
@@ -86,9 +89,26 @@ def account_run(run: FinishedRun, history: Forecast | None, settings: Settings) 
         units=settings.units,
         counterfactual_intensity=cf_intensity,
         counterfactual_g=cf_grams,
-        fallback=(decision.fallback if decision else None)
-        or (history.fallback if history else None),
+        fallback=_fallback(decision, history, same_figure),
     )
+
+
+def _fallback(decision: Decision | None, history: Forecast | None, same_figure: bool) -> str | None:
+    """What stood in for what, in words: the deciding chain's fallback, the history's (or the
+    forecast standing in for one), a history from another source or signal than the decision,
+    and the history's own warnings (UK regional history is forecast-only)."""
+    notes: list[str] = []
+    for note in (decision.fallback if decision else None, history.fallback if history else None):
+        if note and note not in notes:
+            notes.append(note)
+    if decision is not None and history is not None and not same_figure:
+        decided = ":".join(part for part in (decision.provider, decision.region) if part)
+        notes.append(
+            f"decided on {decided or 'no source'} ({decision.signal or 'no signal'}); "
+            f"figures from {history.source} ({history.signal}), forecast_intensity left out"
+        )
+    notes.extend(w for w in (history.warnings if history else ()) if w not in notes)
+    return "; ".join(notes) or None
 
 
 def _source(decision: Decision | None, history: Forecast | None) -> tuple[str, str, Signal]:
@@ -106,13 +126,22 @@ def intensity_history(
     """What the grid was from the job's submission to ``end``: the run and its
     counterfactual. When the source cannot say, the last forecast seen (logged)."""
     if source is None:
-        return last_forecast
+        return forecast_as_history(last_forecast, "no source")
     stop = max(end, job.submitted_at + timedelta(seconds=1))
     try:
         return source.history(job.submitted_at, stop)
     except ProviderError as exc:
         logger.warning("no intensity history for job %s (%s); using the last forecast", job.id, exc)
-        return last_forecast
+        return forecast_as_history(last_forecast, str(exc))
+
+
+def forecast_as_history(forecast: Forecast | None, why: str) -> Forecast | None:
+    """``forecast`` standing in for a history nobody could give, marked so: its ``fallback``
+    reaches the row, which must never present a forecast as what the grid really did."""
+    if forecast is None:
+        return None
+    note = f"forecast {forecast.source} as actual (history: {why})"
+    return replace(forecast, fallback=f"{forecast.fallback}; {note}" if forecast.fallback else note)
 
 
 def _operational(reading: EnergyReading, history: Forecast | None) -> tuple[float, float | None]:
@@ -129,6 +158,16 @@ def _counterfactual(
     reading: EnergyReading, submitted_at: datetime, history: Forecast | None
 ) -> tuple[float | None, float | None]:
     if history is None:
+        return None, None
+    if history.start - submitted_at > history.step:
+        # A history (or a later forecast standing in) that begins well after the submission
+        # cannot say what the grid was then; stretching its first value back would invent it.
+        logger.warning(
+            "no counterfactual for the run: %s starts %s, after the submission at %s",
+            history.source,
+            history.start.isoformat(),
+            submitted_at.isoformat(),
+        )
         return None, None
     try:
         return counterfactual(reading, submitted_at, history)

@@ -18,7 +18,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timedelta
 
 from greenai.core.domain import Forecast, Job
-from greenai.evidence.records import intensity_history
+from greenai.evidence.records import forecast_as_history, intensity_history
 from greenai.providers.base import IntensitySource
 from greenai.scheduling.config import EngineStats
 
@@ -112,7 +112,7 @@ class ForecastBook:
                 job.id,
                 self.history_deadline_s,
             )
-            return cached
+            return forecast_as_history(cached, f"took over {self.history_deadline_s:.0f} s")
 
     def close(self) -> None:
         """Stop the workers (a fetch under way is left to finish on its own)."""

@@ -75,20 +75,67 @@ def test_record_carries_actual_counterfactual_and_embodied() -> None:
     assert row["sci_g_per_unit"] == f"{(100 + record.embodied_g) / 4:.6f}"
 
 
-def test_the_deciding_source_is_named_even_when_history_came_from_elsewhere() -> None:
+def test_a_row_never_mixes_the_deciding_signal_with_another_sources_figures() -> None:
+    """Issue 9 #1: WattTime (marginal) decided, its history failed, eGRID (average) answered
+    the history. The row's figures are eGRID's, so its source and signal are too, and the
+    marginal forecast is left out rather than set beside average actuals."""
     started = Decision(
-        NOON, "j1", "window", Action.START, "best window starts now (mean 90.0)",
-        provider="watttime", region="CAISO_NORTH", signal=Signal.MARGINAL, fallback=None,
+        NOON, "j1", "window", Action.START, "best window starts now (mean 408.2)",
+        forecast_intensity=408.2, provider="watttime", region="CAISO_NORTH",
+        signal=Signal.MARGINAL, fallback=None,
+    )  # fmt: skip
+    egrid = Forecast(
+        NOON, timedelta(hours=1), (225.6,), Signal.AVERAGE, "egrid:CAMX", "CAMX", NOON,
+        static=True, fallback="egrid:CAMX",
     )  # fmt: skip
     record = account_run(
-        FinishedRun("r", JOB, started, READING, 0, "h"), HISTORY, load_settings(env={})
+        FinishedRun("r", JOB, started, READING, 0, "h"), egrid, load_settings(env={})
     )
-    assert (record.provider, record.region, record.signal) == (
-        "watttime",
-        "CAISO_NORTH",
-        "marginal",
+    assert (record.provider, record.region, record.signal) == ("egrid", "CAMX", "average")
+    assert record.actual_intensity == pytest.approx(225.6)
+    assert record.counterfactual_intensity == pytest.approx(225.6)
+    assert record.forecast_intensity is None
+    assert record.fallback == (
+        "egrid:CAMX; decided on watttime:CAISO_NORTH (marginal); figures from egrid:CAMX "
+        "(average), forecast_intensity left out"
     )
-    assert record.fallback == "cache"  # the history was a stand-in, and the row says so
+    same = account_run(
+        FinishedRun("r", JOB, STARTED, READING, 0, "h"), HISTORY, load_settings(env={})
+    )
+    assert same.forecast_intensity == 150.0  # one source: nothing left out
+
+
+def test_a_forecast_standing_in_for_history_says_so_and_invents_no_counterfactual() -> None:
+    """Issue 9 #4: the history failed after a deferral; the forecast issued at the start is
+    all there is. The row says the forecast stood in, and without values at submit time the
+    counterfactual is unknown, not the later forecast stretched back."""
+    late = NOON + timedelta(hours=1)
+    job = Job("j1", NOON - timedelta(hours=3), timedelta(minutes=30), NOON + timedelta(hours=4))
+    reading = EnergyReading(late, late + timedelta(minutes=30), gpu_kwh=0.2, meter="nvml")
+    forecast = Forecast(
+        late, timedelta(minutes=30), (136.0, 136.0), Signal.AVERAGE, "uk:13", "13", late
+    )
+    history = intensity_history(_Source(None), job, reading.finished_at, forecast)
+    assert history is not None and history.values == forecast.values
+    record = account_run(
+        FinishedRun("r", job, None, reading, 0, "h"), history, load_settings(env={})
+    )
+    assert record.actual_intensity == pytest.approx(136.0)
+    assert record.counterfactual_intensity is None and record.counterfactual_g is None
+    assert record.fallback == "forecast uk:13 as actual (history: fake: down)"
+    assert sci_row(record)["saved_g"] == ""
+
+
+def test_the_historys_own_warnings_reach_the_row() -> None:
+    """Issue 9 #4: UK regional history is forecast-only, and the provider says so."""
+    regional = Forecast(
+        NOON, timedelta(minutes=30), (100.0, 300.0), Signal.AVERAGE, "uk:13", "13", NOON,
+        warnings=("regional history is the forecast issued at the time, not an outturn",),
+    )  # fmt: skip
+    record = account_run(
+        FinishedRun("r", JOB, None, READING, 0, "h"), regional, load_settings(env={})
+    )
+    assert record.fallback == "regional history is the forecast issued at the time, not an outturn"
 
 
 def test_a_shell_command_line_is_kept_as_run() -> None:
@@ -116,8 +163,14 @@ def test_history_is_asked_from_submit_to_end_and_falls_back_to_the_last_forecast
     assert intensity_history(source, JOB, end, None) is HISTORY
     assert source.asked == [(NOON, end)]
     last = Forecast(NOON, timedelta(hours=1), (1.0,), Signal.AVERAGE, "egrid:US", "US", NOON)
-    assert intensity_history(_Source(None), JOB, end, last) is last
-    assert intensity_history(None, JOB, end, last) is last
+    stand_in = intensity_history(_Source(None), JOB, end, last)
+    assert stand_in is not None and stand_in.values == last.values
+    assert stand_in.fallback == "forecast egrid:US as actual (history: fake: down)"
+    unsourced = intensity_history(None, JOB, end, last)
+    assert (
+        unsourced is not None
+        and unsourced.fallback == "forecast egrid:US as actual (history: no source)"
+    )
 
 
 def test_without_history_the_emissions_are_unknown_not_zero(tmp_path: Path) -> None:
