@@ -254,7 +254,7 @@ class RunOut(BaseModel):
     started_at: datetime
     finished_at: datetime
     exit_code: int | None
-    energy_kwh: float
+    energy_kwh: float | None
     meter: str
     actual_intensity: float | None
     operational_g: float | None

@@ -101,9 +101,13 @@ def print_job(console: Console, job: dict[str, Any]) -> None:
     console.print(decisions)
     for run in job.get("evidence", []):
         console.print(
-            f"run {run['id']}: exit {run['exit_code']}, {run['energy_kwh']:.4f} kWh "
+            f"run {run['id']}: exit {run['exit_code']}, {_kwh(run['energy_kwh'])} "
             f"({run['meter']}), {_cell(run['operational_g'])} gCO2, saved {_cell(run['saved_g'])} g"
         )
+
+
+def _kwh(value: float | None) -> str:
+    return "energy not measured" if value is None else f"{value:.4f} kWh"
 
 
 def _cell(value: Any) -> str:

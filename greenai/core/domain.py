@@ -208,12 +208,17 @@ class Decision:
     forecast_intensity: float | None = None  # mean expected over the planned run
 
 
+NOT_MEASURED = float("nan")  # an energy nobody measured: unknown, never 0
+
+
 @dataclass(frozen=True, slots=True)
 class EnergyReading:
     """Energy measured over one run. ``meter`` names what measured each part
     (``nvml``, ``codecarbon``, ``rapl``, ``estimate`` or a ``+``-joined mix);
     ``samples`` is a coarse energy timeline ``(at, cumulative_kwh)`` used to weight
-    intensity over time, empty when only the totals are known."""
+    intensity over time, empty when only the totals are known. A part nobody measured is
+    NaN (``NOT_MEASURED``), written as an empty cell, never as 0; ``energy_kwh`` is then
+    unknown (NaN) too."""
 
     started_at: datetime
     finished_at: datetime

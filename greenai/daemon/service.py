@@ -31,7 +31,13 @@ from greenai.core.errors import ConfigError
 from greenai.core.settings import Settings
 from greenai.core.time import Clock, SystemClock
 from greenai.daemon.loop import LoopProcess
-from greenai.daemon.wiring import build_engine, check_executor, daemon_policy, open_store
+from greenai.daemon.wiring import (
+    build_engine,
+    check_executor,
+    check_local_meters,
+    daemon_policy,
+    open_store,
+)
 from greenai.executors.base import Executor, parse_gpu_slots
 from greenai.providers.base import IntensitySource
 from greenai.scheduling.engine import Engine
@@ -89,6 +95,8 @@ class Daemon:
         check_bind(settings.api_host, settings.api_token is not None)
         policy = daemon_policy(settings)
         slots = parse_gpu_slots(settings.gpu_slots)
+        if self.executor is None:  # the local executor's jobs are measured on this host
+            check_local_meters(settings, slots, self.clock)
         if self.separate_loop is None:
             seams = (self.executor, self.source_for)
             self.separate_loop = seams == (None, None) and type(self.clock) is SystemClock

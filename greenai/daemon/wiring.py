@@ -63,6 +63,15 @@ def _local_executor(settings: Settings, clock: Clock) -> Executor:
     return LocalExecutor(meters, clock, env_allow=settings.job_env_allow)
 
 
+def check_local_meters(settings: Settings, slots: Sequence[int], clock: Clock) -> None:
+    """``ConfigError`` when the meters the settings name cannot measure this host's jobs
+    (on its GPU ``slots``): the daemon refuses to start, as ``greenai run`` does."""
+    from greenai.meters.composite import check_meters
+    from greenai.meters.config import MeterConfig
+
+    check_meters(MeterConfig.from_settings(settings), list(slots) or None, clock)
+
+
 # The executors `--executor` can name; Slurm and Kubernetes join here.
 EXECUTORS: dict[str, Callable[[Settings, Clock], Executor]] = {"local": _local_executor}
 

@@ -25,6 +25,7 @@ the hardware the run used. The defaults in ``Settings`` are estimates, configura
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -44,9 +45,12 @@ def energy_timeline(reading: EnergyReading) -> list[tuple[datetime, float]]:
 
     The meter's samples give the shape; they are rescaled to the reading's total (a part
     without a timeline, such as CodeCarbon's CPU, is thereby spread like the rest). Without a
-    usable shape the energy is spread evenly from ``started_at`` to ``finished_at``.
+    usable shape the energy is spread evenly from ``started_at`` to ``finished_at``. An
+    energy nobody measured raises ``ValueError``: it is not charged as 0.
     """
     total = reading.energy_kwh
+    if not math.isfinite(total):
+        raise ValueError(f"the run's energy was not measured (meter {reading.meter})")
     samples = sorted(reading.samples)
     if len(samples) >= 2 and samples[-1][1] > samples[0][1]:
         base, span = samples[0][1], samples[-1][1] - samples[0][1]

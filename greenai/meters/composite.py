@@ -183,6 +183,24 @@ def build_meter(
     return CompositeMeter(roles, fallback, required=True)
 
 
+def check_meters(
+    config: MeterConfig, gpus: Sequence[int | str] | None, clock: Clock, **seams: Any
+) -> None:
+    """Refuse (``ConfigError``) a daemon whose named meters cannot measure here, as
+    ``greenai run`` refuses: its jobs' energy would otherwise be estimated or missing
+    without anyone having asked for that. ``auto`` and ``estimate`` may estimate: no check.
+    ``seams`` go to ``build_meter`` (``nvml``, ``tracker_factory``, ``rapl_root``)."""
+    if config.may_estimate:
+        return
+    try:
+        build_meter(config, gpus, clock, env={}, **seams)
+    except MeterUnavailable as exc:
+        raise ConfigError(
+            f"meters: {config.meters} cannot measure on this host ({exc}); "
+            "set meters=auto to measure what can be and estimate the rest, or meters=estimate"
+        ) from exc
+
+
 def _auto_meter(
     builders: Mapping[str, Callable[[], Meter]], fallback: Meter, *, expects_gpu: bool
 ) -> CompositeMeter:

@@ -24,6 +24,14 @@ class MeterConfig:
     power_watts: float | None = None
     country_iso_code: str = "GBR"
 
+    @property
+    def may_estimate(self) -> bool:
+        """Whether an estimate may stand in for a meter: ``auto`` (measure what can be,
+        estimate the rest, as ``greenai run`` does) or ``estimate`` itself. An explicit list
+        of meters means measured or nothing."""
+        names = [part.strip().lower() for part in self.meters.split(",") if part.strip()]
+        return names in ([], ["auto"], ["estimate"])
+
     @classmethod
     def from_settings(cls, settings: Settings) -> MeterConfig:
         return cls(settings.meters, settings.power_watts, settings.country_iso_code)

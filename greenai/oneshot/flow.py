@@ -175,6 +175,8 @@ def run_measured(
         )
     finally:
         energy = deps.meter.stop(token)
+    for note in energy.notes:
+        log.warning("job %s: energy (%s): %s", oneshot.job.id, energy.meter, note)
     log.info("job %s finished with exit code %d", oneshot.job.id, finished.exit_code)
     return CompletedRun(
         run_id=uuid.uuid4().hex,

@@ -7,6 +7,7 @@ tests build exactly the session the CLI builds.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,10 +126,13 @@ def summary_line(record: RunRecord, evidence: Path) -> str:
         else (f", {record.counterfactual_g - record.operational_g:+.1f} g saved vs submit time")
     )
     actual = "n/a" if record.actual_intensity is None else f"{record.actual_intensity:.1f}"
+    energy = record.energy.energy_kwh
+    kwh = f"{energy:.4f} kWh" if math.isfinite(energy) else "energy not measured"
+    grams = f"{record.operational_g:.1f}" if math.isfinite(record.operational_g) else "n/a"
     return (
         f"greenai: exit {record.exit_code}; {record.duration_s:.0f} s; "
-        f"{record.energy.energy_kwh:.4f} kWh ({record.energy.meter}); "
-        f"{record.operational_g:.1f} gCO2 at {actual} g/kWh{saved}; evidence: {evidence}"
+        f"{kwh} ({record.energy.meter}); "
+        f"{grams} gCO2 at {actual} g/kWh{saved}; evidence: {evidence}"
     )
 
 

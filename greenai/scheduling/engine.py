@@ -42,7 +42,13 @@ from greenai.providers.base import IntensitySource
 from greenai.scheduling.config import EngineConfig, EngineStats, EvidenceSink
 from greenai.scheduling.forecasts import ForecastBook
 from greenai.scheduling.planner import QueueDefaults, plan_queue
-from greenai.scheduling.runs import Outcome, outcome_of, run_summary, stand_in_reading
+from greenai.scheduling.runs import (
+    Outcome,
+    outcome_of,
+    run_summary,
+    stand_in_reading,
+    with_energy_notes,
+)
 from greenai.storage.records import Event, InstanceRecord, JobRecord
 from greenai.storage.store import Store
 
@@ -325,7 +331,9 @@ class Engine:
             started_at=exited.started_at,
             finished_at=exited.finished_at,
         )
-        outcome = outcome_of(record, exited)
+        outcome = with_energy_notes(outcome_of(record, exited), reading)
+        for note in reading.notes:
+            log.warning("job %s: energy (%s): %s", record.id, reading.meter, note)
         try:
             evidence = account_run(run, self._history(record, reading.finished_at), settings)
         except Exception as exc:

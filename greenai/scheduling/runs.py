@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from greenai.core.domain import EnergyReading, JobState, RunRecord
+from greenai.core.domain import NOT_MEASURED, EnergyReading, JobState, RunRecord
 from greenai.core.settings import Settings
 from greenai.evidence.sci import saved_grams
 from greenai.executors.base import Exited
+from greenai.meters.config import MeterConfig
 from greenai.meters.estimate import PowerModel
 from greenai.storage.records import JobRecord, RunSummary
 
@@ -38,14 +39,40 @@ def outcome_of(job: JobRecord, exited: Exited) -> Outcome:
     return Outcome(JobState.FAILED, "fail", f"command exited {code}{detail}")
 
 
+def with_energy_notes(outcome: Outcome, reading: EnergyReading) -> Outcome:
+    """The outcome with how the run's energy was obtained in its event's reason, where the
+    reading has notes (a meter that could not measure, GPUs not measured, an estimate): the
+    SCI row has no column for them, the run's event in the database does."""
+    if not reading.notes:
+        return outcome
+    energy = f"energy ({reading.meter}): {'; '.join(reading.notes)}"
+    return Outcome(outcome.state, outcome.action, f"{outcome.reason}; {energy}")
+
+
 def stand_in_reading(job: JobRecord, exited: Exited, settings: Settings) -> EnergyReading:
-    """The run's energy when its executor measured nothing: the estimate meter's model
-    (declared ``power_watts``, else TDP) over the run's real start and end, marked as such."""
-    model = PowerModel(settings.power_watts, len(job.gpu_ids) or job.job.gpus)
+    """The run's energy when its executor measured nothing. Where the meters setting lets an
+    estimate stand in (``auto``, ``estimate``): the estimate meter's model (declared
+    ``power_watts``, else TDP) over the run's real start and end, marked as such. Where it
+    names meters: not measured (empty cells, meter ``none``), never an estimate nobody asked
+    for. Either way the job's GPUs are counted and the notes say why."""
+    gpu_count = len(job.gpu_ids) or job.job.gpus
     why = "the executor measured no energy"
     if exited.notes:
         why += f" ({'; '.join(exited.notes)})"
-    return model.reading(exited.started_at, exited.finished_at, why)
+    if MeterConfig.from_settings(settings).may_estimate:
+        return PowerModel(settings.power_watts, gpu_count).reading(
+            exited.started_at, exited.finished_at, why
+        )
+    return EnergyReading(
+        started_at=exited.started_at,
+        finished_at=exited.finished_at,
+        cpu_kwh=NOT_MEASURED,
+        gpu_kwh=NOT_MEASURED,
+        ram_kwh=NOT_MEASURED,
+        meter="none",
+        gpu_count=gpu_count,
+        notes=(f"{why}: not measured, and meters={settings.meters} allows no estimate",),
+    )
 
 
 def run_summary(record: RunRecord, attempt: int, row: Mapping[str, str]) -> RunSummary:
@@ -58,7 +85,7 @@ def run_summary(record: RunRecord, attempt: int, row: Mapping[str, str]) -> RunS
         started_at=record.started_at,
         finished_at=record.finished_at,
         exit_code=record.exit_code,
-        energy_kwh=record.energy.energy_kwh,
+        energy_kwh=_finite(record.energy.energy_kwh),
         meter=record.energy.meter,
         actual_intensity=record.actual_intensity,
         operational_g=_finite(record.operational_g),

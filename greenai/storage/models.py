@@ -146,7 +146,7 @@ class RunRow(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
     exit_code: Mapped[int | None] = mapped_column(Integer)
-    energy_kwh: Mapped[float] = mapped_column(Float)
+    energy_kwh: Mapped[float | None] = mapped_column(Float)  # NULL: nobody measured it
     meter: Mapped[str] = mapped_column(String(64))
     actual_intensity: Mapped[float | None] = mapped_column(Float)
     operational_g: Mapped[float | None] = mapped_column(Float)

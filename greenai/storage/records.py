@@ -104,7 +104,7 @@ class RunSummary:
     started_at: datetime
     finished_at: datetime
     exit_code: int | None
-    energy_kwh: float
+    energy_kwh: float | None  # None: nobody measured it
     meter: str
     actual_intensity: float | None = None
     operational_g: float | None = None

@@ -412,3 +412,27 @@ def test_the_loop_process_does_not_load_the_web_stack() -> None:
     import greenai.daemon
 
     assert all(getattr(greenai.daemon, name) is not None for name in greenai.daemon.__all__)
+
+
+def test_serve_refuses_meters_that_cannot_measure_here_unless_told_to_estimate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9 #2: ``GREENAI_METERS=nvml greenai serve`` on a host without a GPU started and
+    wrote its jobs' energy as 0 kWh; ``greenai run`` refuses in the same situation."""
+    import greenai.cli.serve  # registers the commands
+    import greenai.meters.nvml
+    from tests.meters.fakes import FakeNvml
+
+    no_gpu = FakeNvml([], init_error="NVML Shared Library Not Found")
+    monkeypatch.setattr(greenai.meters.nvml, "PynvmlLibrary", lambda: no_gpu)
+    home = ["--home", str(tmp_path), "--port", str(free_port()), "--gpu-slots", "1"]
+    refused = CliRunner().invoke(app, ["serve", *home], env={"GREENAI_METERS": "nvml"})
+    assert refused.exit_code == 2
+    said = " ".join(refused.output.split())
+    assert "meters: nvml cannot measure on this host" in said
+    assert "NVML Shared Library Not Found" in said and "meters=auto" in said
+    one_gpu = FakeNvml([[0]])
+    monkeypatch.setattr(greenai.meters.nvml, "PynvmlLibrary", lambda: one_gpu)
+    no_slots = CliRunner().invoke(app, ["serve", *home[:-1], "0"], env={"GREENAI_METERS": "nvml"})
+    assert no_slots.exit_code == 2
+    assert "given no GPU" in " ".join(no_slots.output.split())

@@ -561,3 +561,48 @@ def test_an_instance_whose_process_is_a_zombie_is_dead(tmp_path: Path) -> None:
         assert found == {"live"}
     finally:
         child.wait()
+
+
+def _unmeasured_run(rig: Rig, meters: str) -> tuple[str, dict[str, str]]:
+    """A two-GPU job whose supervisor's meter failed at stop, on a daemon with ``meters``."""
+    rig.config = replace(
+        rig.config, gpu_slots=(0, 1), settings=load_settings(env={}, meters=meters)
+    )
+    rig.engine = rig._engine(rig.executor)
+    job = rig.submit(name="train", gpus=2, policy="now")
+    rig.tick()
+    [launch] = rig.executor.launches
+    assert launch.gpu_ids == (0, 1)
+    rig.clock.advance(600)
+    note = "energy not measured: the meter failed at stop: nvml: cannot read GPU energy"
+    rig.executor.finish(job, 0, notes=(note,))
+    rig.tick()
+    [row] = rig.files.rows()
+    return job, row
+
+
+def test_a_meter_that_failed_is_not_written_as_0_kwh_where_no_estimate_is_allowed(
+    rig: Rig,
+) -> None:
+    """Issue 9 #2: the row said ``meter=none, energy_kwh=0, operational_g=0, saved_g=0``."""
+    job, row = _unmeasured_run(rig, "nvml")
+    assert row["meter"] == "none"
+    for column in ("cpu_kwh", "gpu_kwh", "ram_kwh", "energy_kwh", "operational_g", "saved_g"):
+        assert row[column] == "", column
+    assert row["counterfactual_g"] == "" and row["sci_g_per_unit"] == ""
+    assert row["gpu_count"] == "2" and float(row["embodied_g"]) > 0  # its two GPUs held
+    [run] = rig.store.runs(job)
+    assert (run.energy_kwh, run.meter, run.operational_g) == (None, "none", None)
+    finish = rig.store.events(job)[-1]
+    assert "the meter failed at stop" in finish.reason and "allows no estimate" in finish.reason
+
+
+def test_an_estimate_stands_in_for_a_failed_meter_only_where_allowed_and_says_so(
+    rig: Rig,
+) -> None:
+    job, row = _unmeasured_run(rig, "auto")
+    assert row["meter"] == "estimate" and float(row["energy_kwh"]) > 0
+    assert row["gpu_count"] == "2"
+    finish = rig.store.events(job)[-1]
+    assert "estimate, not a measurement" in finish.reason
+    assert "the meter failed at stop" in finish.reason

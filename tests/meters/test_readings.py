@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from greenai.core.domain import EnergyReading
+from greenai.core.domain import NOT_MEASURED, EnergyReading
 from greenai.meters import reading_from_json, reading_to_json
 
 T0 = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
@@ -97,3 +98,13 @@ def test_round_trip_is_exact(
         samples=samples,
     )
     assert round_trip(reading) == reading
+
+
+def test_an_unmeasured_part_travels_as_null_and_comes_back_unknown() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    reading = EnergyReading(start, start, cpu_kwh=0.25, gpu_kwh=NOT_MEASURED, gpu_count=2)
+    data = json.loads(json.dumps(reading_to_json(reading), allow_nan=False))
+    assert data["gpu_kwh"] is None
+    back = reading_from_json(data)
+    assert math.isnan(back.gpu_kwh) and math.isnan(back.energy_kwh)
+    assert (back.cpu_kwh, back.gpu_count) == (0.25, 2)
