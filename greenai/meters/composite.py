@@ -10,6 +10,10 @@ Readings merge into one: energies add, ``meter`` is the ``+``-joined names of wh
 measured (``nvml+codecarbon``), and the timelines add up at every sample time of any part (a
 part without a timeline is spread evenly over its run).
 
+The GPUs a job was given (``gpus``, else ``CUDA_VISIBLE_DEVICES``, ``MIG-`` instances
+included) are its ``gpu_count`` whatever measured them; where nothing did, their energy is
+unknown (NaN: an empty ``gpu_kwh``) and a note says so. A job given none is charged none.
+
 ``counters(token)`` gives the raw hardware counters a run's meters last read (NVML mJ per GPU,
 RAPL ``energy_uj`` per domain), so a record can carry what an auditor needs to recompute the
 energy; meters without counters (CodeCarbon, the estimate) add nothing.
@@ -19,11 +23,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from greenai.core.domain import EnergyReading
+from greenai.core.domain import NOT_MEASURED, EnergyReading
 from greenai.core.errors import ConfigError, MeterUnavailable
 from greenai.core.time import Clock
 from greenai.meters.base import Meter
@@ -60,11 +64,13 @@ class CompositeMeter:
         *,
         required: bool = False,
         notes: Sequence[str] = (),
+        gpus_given: int = 0,
     ) -> None:
         self.roles = [list(role) for role in roles if role]
         self.fallback = fallback
         self.required = required
         self.build_notes = tuple(notes)
+        self.gpus_given = gpus_given
         parts = [role[0].name for role in self.roles] or [fallback.name]
         self.name = "+".join(parts)
 
@@ -101,7 +107,7 @@ class CompositeMeter:
                 notes.append(f"{meter.name} failed at stop, its energy is missing: {exc}")
         if not readings:
             raise MeterUnavailable("every meter failed at stop: " + "; ".join(notes))
-        return merge_readings(readings, notes)
+        return count_unmeasured_gpus(merge_readings(readings, notes), self.gpus_given)
 
     def counters(self, token: _CompositeRun) -> dict[str, dict[str, int]]:
         """``{"nvml": {"0": mJ}, "rapl": {"intel-rapl:0": uJ}}``: the raw counters the run's
@@ -130,6 +136,18 @@ def merge_readings(readings: Sequence[EnergyReading], notes: Sequence[str] = ())
         gpu_count=gpu_part.gpu_count if gpu_part else 0,
         notes=(*notes, *(note for r in readings for note in r.notes)),
         samples=merge_timelines(readings),
+    )
+
+
+def count_unmeasured_gpus(reading: EnergyReading, gpus_given: int) -> EnergyReading:
+    """The reading with the GPUs the job was given counted (``gpu_count``, and with it the
+    embodied share) even where nothing measured them; their energy is then unknown (empty
+    ``gpu_kwh``), never 0."""
+    if reading.gpu_count or not gpus_given:
+        return reading
+    note = f"{gpus_given} GPU(s) given to the job; their energy was not measured"
+    return replace(
+        reading, gpu_kwh=NOT_MEASURED, gpu_count=gpus_given, notes=(*reading.notes, note)
     )
 
 
@@ -177,10 +195,11 @@ def build_meter(
     }
     requested = _requested_meters(config.meters)
     fallback = builders["estimate"]()
+    given = _gpu_count(gpus, environment)
     if requested is None:
-        return _auto_meter(builders, fallback, expects_gpu=_gpu_count(gpus, environment) > 0)
+        return _auto_meter(builders, fallback, gpus_given=given)
     roles = [[fallback if name == "estimate" else builders[name]()] for name in requested]
-    return CompositeMeter(roles, fallback, required=True)
+    return CompositeMeter(roles, fallback, required=True, gpus_given=given)
 
 
 def check_meters(
@@ -202,17 +221,17 @@ def check_meters(
 
 
 def _auto_meter(
-    builders: Mapping[str, Callable[[], Meter]], fallback: Meter, *, expects_gpu: bool
+    builders: Mapping[str, Callable[[], Meter]], fallback: Meter, *, gpus_given: int
 ) -> CompositeMeter:
     gpu_role, gpu_problems = _available(builders, ["nvml"])
     host_role, host_problems = _available(builders, ["codecarbon", "rapl"])
     notes: list[str] = []
-    if expects_gpu and not gpu_role:
+    if gpus_given and not gpu_role:
         notes.append("GPU energy not measured: " + "; ".join(map(str, gpu_problems)))
     notes.extend(str(problem) for problem in gpu_problems if isinstance(problem, NoGpuGiven))
     if gpu_role and not host_role:
         notes.append("CPU and RAM energy not measured: " + "; ".join(map(str, host_problems)))
-    return CompositeMeter([gpu_role, host_role], fallback, notes=notes)
+    return CompositeMeter([gpu_role, host_role], fallback, notes=notes, gpus_given=gpus_given)
 
 
 def _available(

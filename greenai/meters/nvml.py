@@ -144,7 +144,8 @@ def _resolve_one(nvml: NvmlLibrary, entry: str, count: int) -> int | None:
         return int(entry) if int(entry) < count else None
     if entry.startswith("MIG-"):
         raise MeterUnavailable(
-            f"{entry}: NVML reports energy per physical GPU, not per MIG instance"
+            f"nvml: {entry} is a MIG instance; NVML gives energy per physical GPU, not per MIG "
+            "instance, so its energy is not measured"
         )
     matches = [i for i in range(count) if nvml.uuid(i).startswith(entry)]
     return matches[0] if len(matches) == 1 else None

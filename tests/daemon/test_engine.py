@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from greenai.core.domain import EnergyReading, Job, JobState, OnDeadline
+from greenai.core.domain import NOT_MEASURED, EnergyReading, Job, JobState, OnDeadline
 from greenai.core.settings import load_settings
 from greenai.daemon import EvidenceFiles
 from greenai.evidence.decisions import decode_decision
@@ -606,3 +606,39 @@ def test_an_estimate_stands_in_for_a_failed_meter_only_where_allowed_and_says_so
     finish = rig.store.events(job)[-1]
     assert "estimate, not a measurement" in finish.reason
     assert "the meter failed at stop" in finish.reason
+
+
+def test_a_readings_notes_reach_a_warning_and_the_runs_event_and_its_gpus_the_row(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 9 #3: "GPU energy not measured" never left the reading; the row said 0 GPUs."""
+    rig.config = replace(rig.config, gpu_slots=(0, 1))
+    rig.engine = rig._engine(rig.executor)
+    job = rig.submit(name="train", gpus=2, policy="now")
+    rig.tick()
+    rig.clock.advance(600)
+    notes = ("GPU energy not measured: nvml: cannot initialise NVML", "2 GPU(s) given to the job")
+    reading = EnergyReading(
+        T0,
+        rig.clock.now(),
+        cpu_kwh=0.02,
+        gpu_kwh=NOT_MEASURED,
+        meter="codecarbon",
+        gpu_count=2,
+        notes=notes,
+    )
+    rig.executor.finish(job, 0, reading=reading)
+    with caplog.at_level("WARNING", logger="greenai.scheduling.engine"):
+        rig.tick()
+    [row] = rig.files.rows()
+    assert (row["meter"], row["gpu_count"], row["gpu_kwh"], row["cpu_kwh"]) == (
+        "codecarbon",
+        "2",
+        "",
+        "0.02",
+    )
+    assert row["energy_kwh"] == "" and row["operational_g"] == ""
+    finish = rig.store.events(job)[-1]
+    assert all(note in finish.reason for note in notes)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert all(any(note in line for line in warned) for note in notes)

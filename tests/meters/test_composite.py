@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -258,3 +259,49 @@ def test_a_job_given_no_gpu_is_charged_none_of_the_nodes_gpus() -> None:
         record_seconds=3600,
     )
     assert given.name.startswith("nvml")
+
+
+def test_gpus_given_but_not_measured_are_counted_with_an_empty_energy() -> None:
+    """Issue 9 #3: without NVML, ``greenai run --gpus 0`` wrote ``gpu_kwh=0, gpu_count=0``
+    (and embodied as CPU-only), saying nothing."""
+    meter = build_meter(
+        config(),
+        [0],
+        FrozenClock(T0),
+        nvml=no_gpu(),
+        tracker_factory=tracker_factory(FakeTracker(0.02, 0.01)),
+    )
+    reading = meter.stop(meter.start())
+    assert (reading.meter, reading.gpu_count, reading.cpu_kwh) == ("codecarbon", 1, 0.02)
+    assert math.isnan(reading.gpu_kwh) and math.isnan(reading.energy_kwh)
+    assert any("NVML Shared Library Not Found" in note for note in reading.notes)
+    assert any("1 GPU(s) given to the job" in note for note in reading.notes)
+
+
+def test_a_daemon_job_on_two_slots_with_a_host_meter_only_is_charged_two_gpus() -> None:
+    meter = build_meter(
+        config(meters="codecarbon"),
+        [0, 1],
+        FrozenClock(T0),
+        tracker_factory=tracker_factory(FakeTracker(0.02, 0.01)),
+    )
+    reading = meter.stop(meter.start())
+    assert reading.gpu_count == 2 and math.isnan(reading.gpu_kwh)
+
+
+def test_mig_instances_are_counted_and_their_energy_is_said_to_be_unmeasured() -> None:
+    mono = Monotonic(0.0)
+    meter = build_meter(
+        config(),
+        None,
+        FrozenClock(T0),
+        env={"CUDA_VISIBLE_DEVICES": "MIG-4f1c-aaaa,MIG-4f1c-bbbb"},
+        nvml=ClockedNvml([0], [360.0], mono),
+        tracker_factory=tracker_factory(FakeTracker(0.02, 0.01)),
+    )
+    token = meter.start()
+    mono.now = 10.0
+    reading = meter.stop(token)
+    assert (reading.meter, reading.gpu_count) == ("codecarbon", 2)
+    assert math.isnan(reading.gpu_kwh)
+    assert any("MIG instance" in note and "per physical GPU" in note for note in reading.notes)
