@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from greenai.core.time import Clock, clock_from_spec, format_time, parse_time, utc_now
 from greenai.executors.base import Exited, Launch
+from greenai.executors.processes import cuda_device_order, stop_group
 from greenai.meters.config import MeterConfig
 from greenai.meters.readings import reading_from_json, reading_to_json
 
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PCI_BUS_ORDER = "PCI_BUS_ID"  # the GPU numbering NVML uses
 
 MODULE = "greenai.executors.supervisor"
 LAUNCH, SUPERVISOR, STARTED, EXIT = "launch.json", "supervisor.json", "started.json", "exit.json"
@@ -284,7 +284,7 @@ def child_env(spec: LaunchSpec, base: Mapping[str, str]) -> dict[str, str]:
         base = {name: value for name, value in base.items() if name != LAUNCH_KEY}
     env = {**(base if spec.base_env is None else spec.base_env), **spec.env}
     env["CUDA_VISIBLE_DEVICES"] = ",".join(str(gpu) for gpu in spec.gpu_ids)
-    env["CUDA_DEVICE_ORDER"] = spec.env.get("CUDA_DEVICE_ORDER", PCI_BUS_ORDER)
+    env["CUDA_DEVICE_ORDER"] = cuda_device_order(spec.env)
     env["GREENAI_JOB_ID"] = spec.job_id
     env["GREENAI_ATTEMPT"] = str(spec.attempt)
     return env
@@ -567,29 +567,10 @@ class Supervisor:
         self, child: subprocess.Popen[bytes], spec: LaunchSpec, note: str
     ) -> tuple[int, list[str]]:
         """SIGTERM the command's group, SIGKILL what is left of it after the grace."""
-        notes = [note]
         log.info("job %s: %s", spec.job_id, note)
-        self._signal_group(child.pid, signal.SIGTERM)
-        killed_at = time.monotonic() + spec.grace_s
-        try:
-            returncode = child.wait(timeout=spec.grace_s)
-        except subprocess.TimeoutExpired:
-            self._signal_group(child.pid, signal.SIGKILL)
-            notes.append(f"killed: still running {spec.grace_s:g}s after SIGTERM")
-            returncode = child.wait()
+        returncode, killed = stop_group(child, spec.grace_s)
         self.reaped = True
-        # What the command left in its group gets the rest of the grace, then SIGKILL.
-        while _group_alive(child.pid) and time.monotonic() < killed_at:
-            time.sleep(0.02)
-        if _group_alive(child.pid):
-            self._signal_group(child.pid, signal.SIGKILL)
-        return returncode, notes
-
-    def _signal_group(self, pgid: int, signum: int) -> None:
-        try:
-            os.killpg(pgid, signum)
-        except ProcessLookupError:
-            log.info("the command's process group had already ended")
+        return returncode, [note, *killed]
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         if self.child is None:
@@ -659,16 +640,6 @@ def _first_limit(spec: LaunchSpec, clock: Clock, started: float) -> tuple[float,
         limit = timedelta(seconds=spec.max_runtime_s)
         limits.append((left, f"stopped after its max runtime {limit}"))
     return min(limits, default=None)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

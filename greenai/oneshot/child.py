@@ -14,17 +14,16 @@ import logging
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from greenai.core.errors import ExecutorError
+from greenai.executors.processes import cuda_device_order, signal_group, stop_group
 
 log = logging.getLogger(__name__)
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-PCI_BUS_ORDER = "PCI_BUS_ID"  # the GPU numbering NVML uses
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +47,7 @@ def child_env(env: Mapping[str, str]) -> dict[str, str]:
     """``env`` with CUDA numbering GPUs by PCI bus, as NVML does (``CUDA_DEVICE_ORDER=
     PCI_BUS_ID``), unless it already names an order: else ``--gpus 0`` could run on one GPU
     while the meter reads another."""
-    return {**env, "CUDA_DEVICE_ORDER": env.get("CUDA_DEVICE_ORDER", PCI_BUS_ORDER)}
+    return {**env, "CUDA_DEVICE_ORDER": cuda_device_order(env)}
 
 
 def start_child(
@@ -83,7 +82,7 @@ def wait_forwarding_signals(
 
     def forward(signum: int, _frame: object) -> None:
         log.info("forwarding signal %s to the job (pid %d)", signal.Signals(signum).name, child.pid)
-        _signal_group(child.pid, signum)
+        signal_group(child.pid, signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
     try:
@@ -109,35 +108,5 @@ def _wait_within(
     except subprocess.TimeoutExpired:
         note = f"stopped after its max runtime {max_runtime}"
     log.warning("job (pid %d) %s: SIGTERM, SIGKILL after %gs", child.pid, note, grace_s)
-    _signal_group(child.pid, signal.SIGTERM)
-    killed_at = time.monotonic() + grace_s
-    try:
-        returncode = child.wait(timeout=grace_s)
-        notes: tuple[str, ...] = (note,)
-    except subprocess.TimeoutExpired:
-        _signal_group(child.pid, signal.SIGKILL)
-        returncode = child.wait()
-        notes = (note, f"killed: still running {grace_s:g}s after SIGTERM")
-    # What the command left in its group gets the rest of the grace, then SIGKILL.
-    while _group_alive(child.pid) and time.monotonic() < killed_at:
-        time.sleep(0.02)
-    if _group_alive(child.pid):
-        _signal_group(child.pid, signal.SIGKILL)
-    return returncode, notes
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except ProcessLookupError:
-        log.debug("job already gone when signal %d was to be sent", signum)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    returncode, killed = stop_group(child, grace_s)
+    return returncode, (note, *killed)
