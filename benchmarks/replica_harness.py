@@ -155,7 +155,7 @@ def _find_loops(db: Engine, replicas: list[Replica]) -> None:
         for instance_id, pid in ((str(row[0]), int(row[1])) for row in rows):
             for replica in replicas:
                 process = replica.daemon.process
-                if process is not None and _parent_pid(pid) == process.pid:
+                if process is not None and parent_pid(pid) == process.pid:
                     replica.instance_id, replica.loop_pid = instance_id, pid
         if all(r.instance_id for r in replicas):
             return
@@ -164,7 +164,7 @@ def _find_loops(db: Engine, replicas: list[Replica]) -> None:
         time.sleep(0.1)
 
 
-def _parent_pid(pid: int) -> int | None:
+def parent_pid(pid: int) -> int | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:

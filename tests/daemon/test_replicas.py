@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from greenai.storage.database import make_engine
-from tests.daemon.helpers import crash_harness
+from tests.daemon.helpers import benchmark, crash_harness
 
 FINAL = {"succeeded", "failed", "cancelled", "expired"}
 
@@ -82,7 +82,7 @@ def _the_daemon_running(url: str, daemons: list[Any], job_id: str) -> Any:
         while True:
             with engine.connect() as connection:
                 loops = {row[0] for row in connection.exec_driver_sql(query, {"id": job_id})}
-            pids = {_parent_pid(pid) for pid in loops}
+            pids = {benchmark("replica_harness").parent_pid(pid) for pid in loops}
             busy = [d for d in daemons if d.process is not None and d.process.pid in pids]
             if busy:
                 return busy[0]
@@ -90,14 +90,6 @@ def _the_daemon_running(url: str, daemons: list[Any], job_id: str) -> Any:
             time.sleep(0.05)
     finally:
         engine.dispose()
-
-
-def _parent_pid(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])  # after the command's name: state, ppid
 
 
 def _wait_until_final(url: str, token: str, jobs: list[str]) -> dict[str, str]:
