@@ -428,8 +428,11 @@ class _Metering:
         self._token: Any = None
         try:
             from greenai.meters.composite import build_meter
+            from greenai.meters.shared_host import children_cpu_seconds
 
-            meter = build_meter(spec.meters, list(spec.gpu_ids) or None, clock, env=env)
+            # the command is this process's one child: its rusage is the job's CPU time
+            gpus = list(spec.gpu_ids) or None
+            meter = build_meter(spec.meters, gpus, clock, env=env, job_cpu=children_cpu_seconds)
             self._token = meter.start()
             self._meter = meter
         except Exception as exc:  # hardware probes and meter libraries raise anything

@@ -10,6 +10,9 @@ Readings merge into one: energies add, ``meter`` is the ``+``-joined names of wh
 measured (``nvml+codecarbon``), and the timelines add up at every sample time of any part (a
 part without a timeline is spread evenly over its run).
 
+Where ``build_meter`` is given the job's CPU clock (``job_cpu``), the whole-machine meters
+(CodeCarbon, RAPL) charge the job only its CPU-time share of the host (``host_share``).
+
 The GPUs a job was given (``gpus``, else ``CUDA_VISIBLE_DEVICES``, ``MIG-`` instances
 included) are its ``gpu_count`` whatever measured them; where nothing did, their energy is
 unknown (NaN: an empty ``gpu_kwh``) and a note says so. A job given none is charged none.
@@ -41,6 +44,7 @@ from greenai.meters.estimate import EstimateMeter
 from greenai.meters.nvml import NoGpuGiven, NvmlLibrary, NvmlMeter, parse_visible_devices
 from greenai.meters.rapl import DEFAULT_ROOT, RaplMeter
 from greenai.meters.sampling import cumulative_at
+from greenai.meters.shared_host import CpuClock, HostShareMeter
 
 logger = logging.getLogger(__name__)
 
@@ -178,17 +182,29 @@ def build_meter(
     tracker_factory: TrackerFactory | None = None,
     rapl_root: Path = DEFAULT_ROOT,
     record_seconds: float = 15.0,
+    job_cpu: CpuClock | None = None,
 ) -> CompositeMeter:
-    """The meter for a job using ``gpus`` (``None``: ``CUDA_VISIBLE_DEVICES``, else all)."""
+    """The meter for a job using ``gpus`` (``None``: ``CUDA_VISIBLE_DEVICES``, else all).
+
+    ``job_cpu`` (CPU seconds of the job's process tree so far, e.g. ``children_cpu_seconds``
+    where the command is this process's one child): the whole-machine meters (CodeCarbon,
+    RAPL) then charge the job only its CPU-time share of the host (``host_share``); without
+    it they charge the whole machine."""
     environment: Mapping[str, str] = {} if env is None else env
+
+    def host(meter: Meter) -> Meter:
+        return meter if job_cpu is None else HostShareMeter(meter, job_cpu=job_cpu)
+
     builders: dict[str, Callable[[], Meter]] = {
         "nvml": lambda: NvmlMeter(
             clock, gpus=gpus, env=environment, nvml=nvml, record_seconds=record_seconds
         ),
-        "codecarbon": lambda: CodecarbonMeter(
-            clock, tracker_factory or offline_tracker_factory(config.country_iso_code)
+        "codecarbon": lambda: host(
+            CodecarbonMeter(
+                clock, tracker_factory or offline_tracker_factory(config.country_iso_code)
+            )
         ),
-        "rapl": lambda: RaplMeter(clock, root=rapl_root, poll_seconds=record_seconds),
+        "rapl": lambda: host(RaplMeter(clock, root=rapl_root, poll_seconds=record_seconds)),
         "estimate": lambda: EstimateMeter(
             clock, power_watts=config.power_watts, gpu_count=_gpu_count(gpus, environment)
         ),

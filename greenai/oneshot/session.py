@@ -25,6 +25,7 @@ from greenai.evidence.sci import append_run
 from greenai.formats.traces import load_trace
 from greenai.meters import build_meter
 from greenai.meters.config import MeterConfig
+from greenai.meters.shared_host import children_cpu_seconds
 from greenai.oneshot.flow import OneShot, OneShotDeps, new_job_id
 from greenai.policies.registry import get_policy
 from greenai.providers import build_chain, parse_chain
@@ -109,7 +110,13 @@ def build_session(settings: Settings) -> Session:
     deps = OneShotDeps(
         source=source,
         clock=clock,
-        meter=build_meter(MeterConfig.from_settings(settings), gpus, clock, env=os.environ),
+        meter=build_meter(
+            MeterConfig.from_settings(settings),
+            gpus,
+            clock,
+            env=os.environ,
+            job_cpu=children_cpu_seconds,  # the command is greenai run's one child
+        ),
         settings=settings,
         record_decision=partial(append_decision, settings.decision_log_path),
         record_run=partial(append_run, settings.evidence_path),
