@@ -7,7 +7,8 @@ twice), it writes no files (``output_methods=[]``), logs only errors, and is all
 beside other instances (``allow_multiple_runs=True``), which also keeps it from installing its
 own SIGINT/SIGTERM handlers. CodeCarbon measures the whole machine ("machine" tracking mode)
 and its CPU figure is a RAPL measurement where RAPL is readable, else a TDP x load model; RAM
-is always a power-per-GB model. The reading's notes say which.
+is always a power-per-GB model. The reading's notes say which (``method_notes``), so a
+modelled figure never reads like a measurement.
 
 The tracker factory is a parameter so tests can replace CodeCarbon at its boundary.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -108,18 +109,36 @@ class CodecarbonMeter:
             cpu_kwh=float(data.cpu_energy),
             ram_kwh=float(data.ram_energy),
             meter="codecarbon",
-            notes=(_method_note(token.tracker, data),),
+            notes=_method_note(token.tracker, data),
         )
 
 
-def _method_note(tracker: EmissionsTracker, data: Any) -> str:
+def _method_note(tracker: EmissionsTracker, data: Any) -> tuple[str, ...]:
     # CodeCarbon names its methods only in its private config ("CPU(Intel Rapl)",
-    # "CPU(Cpu Load)", "RAM()"); it is read for the note and nothing else.
+    # "CPU(Cpu Load)", "RAM()"); it is read for the notes and nothing else.
     conf = getattr(tracker, "_conf", None)
     hardware = conf.get("hardware") if isinstance(conf, dict) else None
-    methods = ", ".join(str(h) for h in hardware) if hardware else "methods unknown"
     cpu_model = getattr(data, "cpu_model", "") or "unknown CPU"
-    return (
-        f"codecarbon (whole machine, {methods}; {cpu_model}): CPU is measured only with "
-        "RAPL, otherwise modelled from TDP and load; RAM is modelled"
-    )
+    return method_notes([str(h) for h in hardware or ()], cpu_model)
+
+
+MEASURED_CPU = ("CPU(Intel Rapl)", "CPU(Intel Power Gadget)", "CPU(Windows Emi)")
+# no "modelled" in the RAM note: "modelled" + "CodeCarbon" marks a modelled CPU figure
+# (greenai.evidence.provenance), and RAM is modelled whatever the CPU method
+RAM_NOTE = "ram_kwh from CodeCarbon's power-per-GB model of the installed RAM, not measured"
+
+
+def method_notes(hardware: Sequence[str], cpu_model: str = "unknown CPU") -> tuple[str, ...]:
+    """What the row's CPU and RAM figures are, from CodeCarbon's hardware descriptions: its
+    CPU figure is a measurement only from energy counters (RAPL, Power Gadget, Windows EMI);
+    ``CPU(Cpu Load)`` is TDP x load, ``CPU(<model> > <TDP>W)`` a constant share of the TDP."""
+    cpu = next((h for h in hardware if h.startswith("CPU(")), None)
+    if cpu in MEASURED_CPU:
+        how = f"cpu_kwh measured by CodeCarbon from the CPU's energy counters ({cpu})"
+    elif cpu == "CPU(Cpu Load)":
+        how = "cpu_kwh modelled by CodeCarbon (TDP x load), not measured"
+    elif cpu is not None and " > " in cpu:
+        how = f"cpu_kwh modelled by CodeCarbon (a constant share of the TDP, {cpu}), not measured"
+    else:
+        how = f"cpu_kwh: CodeCarbon did not say how ({cpu or 'no CPU method'}); take it as modelled"
+    return (f"codecarbon: whole machine ({cpu_model})", how, RAM_NOTE)

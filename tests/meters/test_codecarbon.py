@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from greenai.core.errors import MeterUnavailable
-from greenai.meters.codecarbon_meter import CodecarbonMeter, offline_tracker_factory
+from greenai.meters.codecarbon_meter import (
+    CodecarbonMeter,
+    method_notes,
+    offline_tracker_factory,
+)
 from tests.fakes import FrozenClock
 from tests.meters.fakes import FakeTracker, tracker_factory
 
@@ -31,7 +35,34 @@ def test_reads_cpu_and_ram_energy_at_stop_and_no_gpu() -> None:
         T0,
         60,
     )
-    assert "CPU(Intel Rapl)" in reading.notes[0] and "RAM is modelled" in reading.notes[0]
+    assert reading.notes == (
+        "codecarbon: whole machine (Fake CPU)",
+        "cpu_kwh measured by CodeCarbon from the CPU's energy counters (CPU(Intel Rapl))",
+        "ram_kwh from CodeCarbon's power-per-GB model of the installed RAM, not measured",
+    )
+
+
+def test_a_cpu_load_figure_says_it_is_modelled_not_measured() -> None:
+    tracker = FakeTracker(cpu_kwh=0.02, ram_kwh=0.005)
+    tracker._conf = {"hardware": ["RAM()", "CPU(Cpu Load)"]}
+    meter = CodecarbonMeter(FrozenClock(T0), tracker_factory(tracker))
+    reading = meter.stop(meter.start())
+    assert "cpu_kwh modelled by CodeCarbon (TDP x load), not measured" in reading.notes
+
+
+@pytest.mark.parametrize(
+    ("hardware", "says"),
+    [
+        (["CPU(Intel Rapl)"], "measured by CodeCarbon from the CPU's energy counters"),
+        (["CPU(Cpu Load)"], "modelled by CodeCarbon (TDP x load), not measured"),
+        (["CPU(Xeon > 125W [generic])"], "a constant share of the TDP"),
+        ([], "CodeCarbon did not say how"),
+    ],
+)
+def test_method_notes_name_how_the_cpu_figure_was_obtained(hardware: list[str], says: str) -> None:
+    notes = method_notes(hardware)
+    assert says in notes[1]
+    assert notes[2].startswith("ram_kwh from CodeCarbon's power-per-GB model")
 
 
 def test_tracker_that_cannot_start_is_unavailable() -> None:
