@@ -58,6 +58,7 @@ from greenai.storage.rows import (
 log = logging.getLogger(__name__)
 
 _CHUNK = 5000
+PLAN_READ_CHUNK = 5000  # rows a re-plan reads and converts at a time
 _BY_ID = 1000  # up to this many plans, their jobs' states are read by id
 _INSERT_JOB = insert(jobs)
 _INSERT_DECISION = insert(decisions)
@@ -195,8 +196,8 @@ class Store(Reports):
             jobs.c.state.in_([str(JobState.QUEUED), str(JobState.SCHEDULED)])
         )
         with self.engine.connect() as connection:
-            rows: Sequence[Any] = connection.execute(query).all()
-        return waiting_jobs(rows)
+            result = connection.execution_options(yield_per=PLAN_READ_CHUNK).execute(query)
+            return waiting_jobs(result.partitions())
 
     def waiting_providers(self) -> set[str | None]:
         """The provider specs waiting jobs asked for (``None``: the default)."""
