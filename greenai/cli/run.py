@@ -74,7 +74,13 @@ def run(
     trace_signal: Annotated[str | None, Opt(help="average | marginal (trace values)")] = None,
     shell: Annotated[bool | None, Opt("--shell/--no-shell", help="run via /bin/sh")] = None,
     gpus: Annotated[str | None, Opt(help="GPU indices the job uses, e.g. 0,1")] = None,
-    power_watts: Annotated[float | None, Opt(help="declared draw when nothing measures")] = None,
+    power_watts: Annotated[
+        float | None,
+        Opt(
+            help="declared draw of the whole job (W): used instead of the meters, never "
+            "beside them (an error with a named GREENAI_METERS list)"
+        ),
+    ] = None,
     functional_unit: Annotated[str | None, Opt(help="SCI functional unit")] = None,
     units: Annotated[float | None, Opt(help="functional units one run yields")] = None,
     job_name: Annotated[str | None, Opt(help="name in the evidence")] = None,

@@ -74,7 +74,9 @@ class Settings(BaseSettings):
     decision_log: Path | None = Field(None, description="JSONL (default HOME/decisions.jsonl)")
     functional_unit: str = Field("run", description="SCI functional unit R")
     units: float = Field(1.0, gt=0, description="how many functional units one run yields")
-    power_watts: float | None = Field(None, gt=0, description="declared draw for `estimate`")
+    power_watts: float | None = Field(
+        None, gt=0, description="declared draw of a job (W): replaces the meters when set"
+    )
     embodied_kg_per_gpu: float = Field(150.0, ge=0, description="embodied kgCO2e of one GPU")
     embodied_kg_host: float = Field(1200.0, ge=0, description="embodied kgCO2e of the host")
     host_gpus: int = Field(8, ge=1, description="GPUs the host's embodied share is split over")

@@ -4,7 +4,9 @@
 of alternatives tried in order when a run starts: GPU = [nvml], host = [codecarbon, rapl]. A
 role whose alternatives all fail is left out and said so in the notes; if no role can measure
 anything, the estimate meter stands in. An explicit list (``"nvml,codecarbon"``) means
-exactly those meters, and any that cannot measure raises ``MeterUnavailable``.
+exactly those meters, and any that cannot measure raises ``MeterUnavailable``. A declared
+power (``power_watts``) is the job's energy model: it wins over ``auto`` and is refused
+(``ConfigError``) next to a named measuring meter.
 
 Readings merge into one: energies add, ``meter`` is the ``+``-joined names of what really
 measured (``nvml+codecarbon``), and the timelines add up at every sample time of any part (a
@@ -212,6 +214,8 @@ def build_meter(
     requested = _requested_meters(config.meters)
     fallback = builders["estimate"]()
     given = _gpu_count(gpus, environment)
+    if config.power_watts is not None:
+        return _declared_meter(requested, fallback, gpus_given=given)
     if requested is None:
         return _auto_meter(builders, fallback, gpus_given=given)
     roles = [[fallback if name == "estimate" else builders[name]()] for name in requested]
@@ -234,6 +238,22 @@ def check_meters(
             f"meters: {config.meters} cannot measure on this host ({exc}); "
             "set meters=auto to measure what can be and estimate the rest, or meters=estimate"
         ) from exc
+
+
+def _declared_meter(
+    requested: list[str] | None, estimate: Meter, *, gpus_given: int
+) -> CompositeMeter:
+    """A declared power is what the user says the job draws: it wins over what ``auto``
+    would find (a user who typed ``--power-watts 300`` expects 300 W, not CodeCarbon's
+    figure), and next to named measuring meters it is a contradiction, refused."""
+    if requested not in (None, ["estimate"]):
+        named = ",".join(requested or ())
+        raise ConfigError(
+            f"power_watts: a declared power replaces the meters, but meters={named} asks for "
+            "measurement; drop the declared power, or use meters=auto or estimate"
+        )
+    # the estimate's own note says "declared N W for the whole job"
+    return CompositeMeter([[estimate]], estimate, required=True, gpus_given=gpus_given)
 
 
 def _auto_meter(

@@ -99,20 +99,29 @@ def test_auto_falls_back_to_rapl_when_codecarbon_cannot_start(tmp_path: Path) ->
     assert any("codecarbon unavailable" in note for note in reading.notes)
 
 
-def test_auto_with_nothing_measuring_uses_the_declared_estimate(tmp_path: Path) -> None:
+def test_a_declared_power_wins_over_the_meters_auto_finds(tmp_path: Path) -> None:
     clock = FrozenClock(T0)
     meter = build_meter(
-        config(power_watts=200),
+        config(power_watts=3600),
         None,
         clock,
         nvml=no_gpu(),
-        tracker_factory=tracker_factory(FakeTracker(0, 0, fail_start=True)),
+        tracker_factory=tracker_factory(FakeTracker(0.5, 0.5)),  # CodeCarbon would measure
         rapl_root=tmp_path,
     )
-    reading = meter.stop(meter.start())
+    token = meter.start()
+    clock.advance(3600)
+    reading = meter.stop(token)
     assert reading.meter == "estimate"
-    assert any("stands in" in note for note in reading.notes)
-    assert any("declared 200 W" in note for note in reading.notes)
+    assert reading.energy_kwh == pytest.approx(3.6)
+    assert reading.notes == (
+        "estimate, not a measurement: declared 3600 W for the whole job, booked as cpu_kwh",
+    )
+
+
+def test_a_declared_power_next_to_named_meters_is_refused() -> None:
+    with pytest.raises(ConfigError, match="power_watts: a declared power replaces the meters"):
+        build_meter(config(meters="codecarbon", power_watts=200), None, FrozenClock(T0))
 
 
 def test_explicit_meters_must_all_work() -> None:
