@@ -15,14 +15,15 @@ import os
 import threading
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from greenai.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,11 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def alembic_config(engine: Engine) -> Config:
-    """An Alembic config pointing at the packaged scripts, bound to ``engine``."""
+    """An Alembic config pointing at the packaged scripts, bound to ``engine``. Alembic is
+    imported here, not with the module: the daemon's loop process never migrates, and
+    Alembic's import is 10 MB of its memory."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
@@ -158,11 +163,15 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``; idempotent."""
+    from alembic import command
+
     log.info("database upgrade to %s on %s", revision, engine.url.render_as_string())
     command.upgrade(alembic_config(engine), revision)
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(engine), revision)
 
 
