@@ -71,7 +71,9 @@ def run(
     as_json: Annotated[bool, Opt("--json", help="machine-readable output")] = False,
     trace_start: Annotated[str | None, Opt(help="trace time that now maps to")] = None,
     trace_speed: Annotated[float | None, Opt(help="trace seconds per wall second")] = None,
-    trace_signal: Annotated[str | None, Opt(help="average | marginal (trace values)")] = None,
+    trace_signal: Annotated[
+        str | None, Opt(help="average | marginal: a trace's values, where its header does not say")
+    ] = None,
     shell: Annotated[bool | None, Opt("--shell/--no-shell", help="run via /bin/sh")] = None,
     gpus: Annotated[str | None, Opt(help="GPU indices the job uses, e.g. 0,1")] = None,
     power_watts: Annotated[
@@ -186,7 +188,9 @@ def intensity(
     provider: Annotated[str | None, Opt(help="sources in order, e.g. uk:13,egrid:RFCE")] = None,
     as_json: Annotated[bool, Opt("--json", help="machine-readable output")] = False,
     trace_start: Annotated[str | None, Opt(help="trace time that now maps to")] = None,
-    trace_signal: Annotated[str | None, Opt(help="average | marginal (trace values)")] = None,
+    trace_signal: Annotated[
+        str | None, Opt(help="average | marginal: a trace's values, where its header does not say")
+    ] = None,
     hours: Annotated[float | None, Opt(help="forecast hours to show")] = None,
     config: Annotated[Path | None, Opt(help="greenai.toml to read")] = None,
 ) -> None:

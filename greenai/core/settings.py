@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     deadline: str | None = Field(None, description="latest finish, ISO-8601 UTC")
     trace_start: str | None = Field(None, description="trace time that 'now' maps to")
     trace_speed: float = Field(1.0, gt=0, description="trace seconds per wall second")
-    trace_signal: Signal = Field(Signal.AVERAGE, description="what a trace's values mean")
+    trace_signal: Signal | None = Field(
+        None, description="what a trace's values are, where its header does not say"
+    )
     gpus: str | None = Field(None, description="GPU indices the job uses, e.g. '0,1'")
     shell: bool = Field(False, description="run the command through /bin/sh")
     request_timeout: float = Field(10.0, gt=0, description="seconds per HTTP request")

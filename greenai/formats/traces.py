@@ -3,8 +3,11 @@ issued at each step when the file carries ``f1..fK`` columns.
 
 Two layouts are read: greenai's own ``timestamp,intensity[,f1..fK]`` and the hourly export of
 the Electricity Maps data portal (recognised by its ``Datetime (UTC)`` header; the ``direct``
-intensity column by default). Every defect is an ``InputError`` naming file, line and problem:
-a trace is evidence, so a gap is never filled silently.
+intensity column by default). A trace may say what its values are: greenai's layout by naming
+its value column ``average_intensity`` or ``marginal_intensity`` (``Trace.signal``); an
+Electricity Maps export is always a grid average. ``intensity`` leaves it unsaid. Every defect
+is an ``InputError`` naming file, line and problem: a trace is evidence, so a gap is never
+filled silently.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ _EM_PREFIX = "Carbon Intensity gCO₂eq/kWh"
 class Trace:
     """A loaded trace. ``actual[i]`` holds on ``[timestamp(i), timestamp(i) + step)``;
     ``forecasts[i, k-1]`` is the value issued at row ``i`` for the step starting at row ``i+k``
-    (``None`` when the file has no ``fk`` columns)."""
+    (``None`` when the file has no ``fk`` columns). ``signal`` is what the file says its
+    values are (``average``, ``marginal``), ``None`` when it does not say."""
 
     name: str
     path: str
@@ -41,6 +45,7 @@ class Trace:
     actual: FloatArray
     forecasts: FloatArray | None = None
     column: str = "intensity"
+    signal: str | None = None  # "average" or "marginal" when the file says; None: unsaid
 
     def __len__(self) -> int:
         return int(self.actual.size)
@@ -84,7 +89,7 @@ def load_trace(path: str | Path, column: str = "direct") -> Trace:
             header = next(rows, None)
             if header is None:
                 raise InputError(where, 1, "empty file: expected a header line")
-            time_col, value_cols, used = _columns(where, header[1], column)
+            time_col, value_cols, used, signal = _columns(where, header[1], column)
             times, table = _read_body(where, rows, time_col, value_cols)
     except OSError as exc:
         raise InputError(where, None, f"cannot read trace: {exc.strerror or exc}") from exc
@@ -92,18 +97,26 @@ def load_trace(path: str | Path, column: str = "direct") -> Trace:
         raise InputError(where, None, "not UTF-8 text") from exc
     start, step = _check_regular(where, times)
     forecasts = table[:, 1:] if table.shape[1] > 1 else None
-    return Trace(file.name, where, start, step, table[:, 0].copy(), forecasts, used)
+    return Trace(file.name, where, start, step, table[:, 0].copy(), forecasts, used, signal)
 
 
-def _columns(where: str, header: list[str], column: str) -> tuple[int, list[int], str]:
-    """Which columns hold the time and the values (actual first, then f1..fK)."""
+_VALUE_COLUMNS = {
+    "intensity": None,
+    "average_intensity": "average",
+    "marginal_intensity": "marginal",
+}
+
+
+def _columns(where: str, header: list[str], column: str) -> tuple[int, list[int], str, str | None]:
+    """Which columns hold the time and the values (actual first, then f1..fK), the value
+    column's name, and the signal the header states (``None``: unsaid)."""
     names = [name.strip() for name in header]
     if names and names[0] == _EM_TIME:
         wanted = f"{_EM_PREFIX} ({column})"
         if wanted not in names:
             raise InputError(where, 1, f"Electricity Maps export without column {wanted!r}")
-        return 0, [names.index(wanted)], column
-    if names[:2] != ["timestamp", "intensity"]:
+        return 0, [names.index(wanted)], column, "average"  # a consumption-mix average
+    if names[:1] != ["timestamp"] or len(names) < 2 or names[1] not in _VALUE_COLUMNS:
         raise InputError(
             where, 1, f"header must start with 'timestamp,intensity' (got {','.join(names)!r})"
         )
@@ -111,7 +124,7 @@ def _columns(where: str, header: list[str], column: str) -> tuple[int, list[int]
     expected = [f"f{k}" for k in range(1, len(extra) + 1)]
     if extra != expected:
         raise InputError(where, 1, f"forecast columns must be f1..f{len(extra)} in order")
-    return 0, list(range(1, len(names))), "intensity"
+    return 0, list(range(1, len(names))), names[1], _VALUE_COLUMNS[names[1]]
 
 
 def _read_body(

@@ -3,6 +3,12 @@
 At ``now`` it sees only what was known then: the measured value of the step holding ``now``
 and the ``fk`` forecasts issued at that step. A trace without ``fk`` columns can only give a
 perfect forecast (the future actuals), and every such answer says so.
+
+The signal (average or marginal) is the trace's own where its header says it
+(``marginal_intensity``; an Electricity Maps export is an average), else the one declared
+(``--trace-signal``); a declaration that contradicts the file is refused. A trace that says
+nothing, with nothing declared, is taken as an average and every answer says so: a MOER trace
+is never labelled ``average`` in silence.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from greenai.core.domain import Forecast, IntensityPoint, Signal
-from greenai.core.errors import InputError, ProviderError
+from greenai.core.errors import ConfigError, InputError, ProviderError
 from greenai.core.time import format_time
 from greenai.formats.traces import Trace, load_trace
 from greenai.providers.base import steps_between
@@ -22,6 +28,11 @@ from greenai.providers.base import steps_between
 logger = logging.getLogger(__name__)
 
 PERFECT_NOTE = "trace has no forecast columns: forecast is the actual future (perfect)"
+UNSAID_NOTE = (
+    "trace does not say whether its values are average or marginal: taken as average "
+    "(declare it with --trace-signal, or name the column average_intensity or "
+    "marginal_intensity)"
+)
 
 # a quoted literal as ``repr`` writes it: how the trace reader quotes the text it choked on
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
@@ -59,19 +70,33 @@ class TraceProvider:
     name = "trace"
     cacheable = False  # a local file cannot have an outage
 
-    def __init__(self, path: str | Path | None = None, signal: Signal = Signal.AVERAGE) -> None:
+    def __init__(self, path: str | Path | None = None, signal: Signal | None = None) -> None:
         self._traces: dict[str, Trace] = {}
-        self.signal = signal
-        if path is not None:
-            self._trace(str(path))
+        self.declared = signal
+        # ``Provider.signal``: that of the trace given here; each region's is ``signal_of``
+        self.signal = self.signal_of(str(path)) if path is not None else signal or Signal.AVERAGE
 
     def check_region(self, region: str) -> str:
-        self._trace(region)  # a bad file is a ConfigError (InputError) now, not at run time
+        """A bad file, or one whose signal contradicts the declared one, is a ConfigError
+        (``InputError`` is one) now, not at run time."""
+        self.signal_of(region)
         return region
 
     def signal_of(self, region: str) -> Signal:
-        """A CSV does not say what its numbers mean: the user does (``--trace-signal``)."""
-        return self.signal
+        """What the trace's values are: the file's word, else the declared signal, else
+        average (and every answer warns, ``UNSAID_NOTE``)."""
+        said = self._trace(region).signal
+        if said is None:
+            return self.declared or Signal.AVERAGE
+        if self.declared is not None and self.declared.value != said:
+            raise ConfigError(
+                f"trace:{region}: the file says its values are {said}, "
+                f"but trace_signal declares {self.declared.value}"
+            )
+        return Signal(said)
+
+    def _unsaid(self, trace: Trace) -> tuple[str, ...]:
+        return (UNSAID_NOTE,) if trace.signal is None and self.declared is None else ()
 
     def current(self, region: str, now: datetime) -> IntensityPoint:
         trace = self._trace(region)
@@ -120,7 +145,7 @@ class TraceProvider:
             source=f"trace:{region}",
             region=region,
             issued_at=issued_at,
-            warnings=warnings,
+            warnings=(*self._unsaid(trace), *warnings),
         )
 
     def _trace(self, region: str) -> Trace:

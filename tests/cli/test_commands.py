@@ -19,6 +19,7 @@ from greenai.core.domain import Action
 from tests.cli.conftest import GB_TRACE
 
 DATA = Path(__file__).resolve().parents[1] / "data"
+MOER_TRACE = Path(__file__).resolve().parents[2] / "benchmarks/data/caiso-pge-moer-2021-07.csv"
 UK = "https://api.carbonintensity.org.uk"
 NOW = "2023-05-04T12:40:00Z"  # inside the recorded forecast's first period
 
@@ -115,13 +116,33 @@ def test_output_does_not_depend_on_the_terminal_width_or_the_path_length(
     assert "2023-03-15T18:00:00Z" in out and "cleanest" in out
 
 
-def test_trace_signal_marks_marginal_traces(env: dict[str, str]) -> None:
+def test_trace_signal_marks_marginal_traces(env: dict[str, str], tmp_path: Path) -> None:
+    unlabelled = tmp_path / "unlabelled.csv"  # header "timestamp,intensity": the file says not
+    unlabelled.write_bytes(GB_TRACE.read_bytes().replace(b"average_intensity", b"intensity", 1))
     code, out, _ = invoke(
-        env, "intensity", "--provider", f"trace:{GB_TRACE}", "--trace-signal", "marginal",
+        env, "intensity", "--provider", f"trace:{unlabelled}", "--trace-signal", "marginal",
         "--trace-start", "2023-03-15T18:00:00Z", "--json",
     )  # fmt: skip
     assert code == 0
     assert json.loads(out)["signal"] == "marginal"
+
+
+def test_the_moer_trace_replays_as_marginal_without_a_flag(env: dict[str, str]) -> None:
+    code, out, _ = invoke(
+        env, "intensity", "--provider", f"trace:{MOER_TRACE}",
+        "--trace-start", "2021-07-01T12:00:00Z", "--json",
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(out)["signal"] == "marginal"
+
+
+def test_a_trace_signal_contradicting_the_file_is_refused(env: dict[str, str]) -> None:
+    code, _, err = invoke(
+        env, "intensity", "--provider", f"trace:{GB_TRACE}", "--trace-signal", "marginal",
+        "--trace-start", "2023-03-15T18:00:00Z",
+    )  # fmt: skip
+    assert code == 2
+    assert "the file says its values are average" in err
 
 
 def test_all_sources_failing_is_exit_4(env: dict[str, str]) -> None:

@@ -9,9 +9,11 @@ import pytest
 
 from greenai.core.domain import Signal
 from greenai.core.errors import ConfigError, ProviderError
-from greenai.providers.trace import PERFECT_NOTE, TraceProvider
+from greenai.providers.trace import PERFECT_NOTE, UNSAID_NOTE, TraceProvider
 
 START = datetime(2021, 7, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+MOER_TRACE = str(Path(__file__).resolve().parents[2] / "benchmarks/data/caiso-pge-moer-2021-07.csv")
 
 
 @pytest.fixture
@@ -49,7 +51,7 @@ def test_forecast_uses_the_row_issued_at_now(with_forecasts: str) -> None:
     # actual of the current step, then f1, f2 issued at row 1 (never row 2's actual 102)
     assert forecast.values == (101.0, 510.0, 610.0)
     assert forecast.source == f"trace:{with_forecasts}"
-    assert forecast.warnings == ()
+    assert forecast.warnings == (UNSAID_NOTE,)  # the file says nothing of its signal
 
 
 def test_forecast_longer_than_the_recorded_horizon_says_so(with_forecasts: str) -> None:
@@ -82,13 +84,45 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
         TraceProvider(str(tmp_path / "nope.csv"))
 
 
-def test_signal_is_what_the_user_declares(with_forecasts: str) -> None:
-    assert (
-        TraceProvider(with_forecasts).forecast(with_forecasts, START, timedelta(hours=2)).signal
-        is Signal.AVERAGE
-    )
+def test_signal_is_what_the_user_declares_where_the_trace_does_not_say(
+    with_forecasts: str,
+) -> None:
     marginal = TraceProvider(with_forecasts, signal=Signal.MARGINAL)
-    assert marginal.forecast(with_forecasts, START, timedelta(hours=2)).signal is Signal.MARGINAL
+    answer = marginal.forecast(with_forecasts, START, timedelta(hours=2))
+    assert answer.signal is Signal.MARGINAL
+    assert UNSAID_NOTE not in answer.warnings
+
+
+def test_a_trace_nobody_labelled_is_taken_as_average_and_every_answer_says_so(
+    with_forecasts: str,
+) -> None:
+    provider = TraceProvider(with_forecasts)
+    answer = provider.forecast(with_forecasts, START, timedelta(hours=2))
+    assert answer.signal is Signal.AVERAGE
+    assert UNSAID_NOTE in answer.warnings
+    assert UNSAID_NOTE in provider.history(with_forecasts, START, START + HOUR).warnings
+
+
+def test_the_moer_trace_is_marginal_without_any_flag() -> None:
+    provider = TraceProvider(MOER_TRACE)
+    at = datetime(2021, 7, 1, 12, tzinfo=UTC)
+    answer = provider.forecast(MOER_TRACE, at, timedelta(hours=1))
+    assert answer.signal is Signal.MARGINAL
+    assert UNSAID_NOTE not in answer.warnings
+
+
+def test_a_declared_signal_that_contradicts_the_trace_is_refused() -> None:
+    with pytest.raises(ConfigError, match="the file says its values are marginal"):
+        TraceProvider(MOER_TRACE, signal=Signal.AVERAGE)
+
+
+@pytest.mark.parametrize(("column", "signal"), [("average", "average"), ("marginal", "marginal")])
+def test_a_header_can_say_the_signal(tmp_path: Path, column: str, signal: str) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(
+        f"timestamp,{column}_intensity\n2024-01-01T00:00:00Z,1\n2024-01-01T01:00:00Z,2\n"
+    )
+    assert TraceProvider(str(path)).signal_of(str(path)) is Signal(signal)
 
 
 SECRET_LINE = "root:x:0:0:secret-hunter2:/root:/bin/bash"
