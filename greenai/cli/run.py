@@ -33,8 +33,7 @@ from greenai.oneshot import session as wiring
 from greenai.oneshot.child import Finished
 from greenai.oneshot.flow import (
     OneShot,
-    decide_now,
-    fetch_forecast,
+    decide_on_source,
     record_run,
     run_measured,
     wait_for_start,
@@ -130,7 +129,7 @@ def run(
 
 def _print_dry_run(session: wiring.Session, oneshot: OneShot, as_json: bool) -> None:
     now = session.clock.now()
-    decision = decide_now(oneshot, fetch_forecast(session.deps, now), now)
+    decision = decide_on_source(oneshot, session.deps, now)
     if as_json:
         typer.echo(encode_decision(decision))
     else:

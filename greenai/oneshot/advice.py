@@ -10,7 +10,7 @@ from typing import Any
 from greenai.core.domain import Decision
 from greenai.core.errors import ConfigError
 from greenai.core.settings import load_settings
-from greenai.oneshot.flow import decide_now, fetch_forecast
+from greenai.oneshot.flow import decide_now, decide_on_source
 from greenai.oneshot.session import build_oneshot, build_session
 from greenai.policies.registry import get_policy
 
@@ -31,7 +31,7 @@ def should_run(
     session = build_session(loaded)
     now = session.clock.now()
     oneshot = build_oneshot(loaded, now)
-    return decide_now(oneshot, fetch_forecast(session.deps, now), now)
+    return decide_on_source(oneshot, session.deps, now)
 
 
 @dataclass(frozen=True, slots=True)

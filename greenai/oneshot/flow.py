@@ -17,7 +17,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from greenai.core.domain import Action, Decision, EnergyReading, Forecast, Job, RunRecord
+from greenai.core.domain import (
+    Action,
+    Decision,
+    EnergyReading,
+    Forecast,
+    Job,
+    RunRecord,
+    Signal,
+)
 from greenai.core.errors import ExecutorError, NoSignalError, ProviderError
 from greenai.core.settings import Settings
 from greenai.core.time import Clock
@@ -94,10 +102,56 @@ def fetch_forecast(deps: OneShotDeps, now: datetime) -> Forecast | None:
     return forecast
 
 
-def decide_now(oneshot: OneShot, forecast: Forecast | None, now: datetime) -> Decision:
-    """The decision for the job at ``now`` given what the sources said (``None``: nothing)."""
-    batch = JobBatch.of([oneshot.job], axis_origin(forecast, now))
-    return decide(oneshot.policy, batch, forecast, now)[0]
+def decide_now(
+    oneshot: OneShot, forecast: Forecast | None, now: datetime, signal: Signal | None = None
+) -> Decision:
+    """The decision for the job at ``now`` given what the sources said (``None``: nothing).
+    ``signal``: the one the job's threshold is in (``threshold_signal``); a forecast in the
+    other is no usable figure: the job is decided as with no forecast, and the reason says
+    why (a threshold of 150 g/kWh average says nothing of a 150 g/kWh MOER)."""
+    mismatch = signal_mismatch(oneshot.job, forecast, signal)
+    if mismatch is None:
+        batch = JobBatch.of([oneshot.job], axis_origin(forecast, now))
+        return decide(oneshot.policy, batch, forecast, now)[0]
+    assert forecast is not None
+    blind = decide(oneshot.policy, JobBatch.of([oneshot.job], now), None, now)[0]
+    return replace(blind, reason=f"{mismatch}; {blind.reason}", warnings=forecast.warnings)
+
+
+def threshold_signal(source: IntensitySource | None) -> Signal | None:
+    """The signal a threshold is stated in: that of the first configured source (a fallback
+    chain's ``primary_signal``); ``None`` when the source does not say."""
+    signal = getattr(source, "primary_signal", None)
+    return signal if isinstance(signal, Signal) else None
+
+
+def signal_mismatch(job: Job, forecast: Forecast | None, signal: Signal | None) -> str | None:
+    """Why ``forecast`` cannot be held against the job's threshold, ``None`` when it can."""
+    if job.threshold is None or forecast is None or signal is None or forecast.signal is signal:
+        return None
+    return (
+        f"{forecast.source} answered in {forecast.signal.value} values and the threshold "
+        f"{job.threshold:g} g/kWh is {signal.value}: not compared, no usable figure"
+    )
+
+
+def decide_on_source(oneshot: OneShot, deps: OneShotDeps, now: datetime) -> Decision:
+    """Ask the source and decide, as ``greenai run --dry-run`` and ``should_run`` do; with
+    ``require_signal``, a figure of the other signal is no signal (``NoSignalError``)."""
+    decision, _ = _decide_fresh(oneshot, deps, now)
+    return decision
+
+
+def _decide_fresh(
+    oneshot: OneShot, deps: OneShotDeps, now: datetime
+) -> tuple[Decision, Forecast | None]:
+    forecast = fetch_forecast(deps, now)
+    signal = threshold_signal(deps.source)
+    mismatch = signal_mismatch(oneshot.job, forecast, signal)
+    if mismatch is not None and deps.require_signal:
+        assert forecast is not None
+        raise NoSignalError(forecast.source, mismatch)
+    return decide_now(oneshot, forecast, now, signal), forecast
 
 
 def next_check(oneshot: OneShot, now: datetime, planned_start: datetime | None) -> timedelta:
@@ -118,12 +172,12 @@ def wait_for_start(oneshot: OneShot, deps: OneShotDeps) -> tuple[Decision, Forec
     kept: Decision | None = None
     while True:
         now = deps.clock.now()
-        forecast = fetch_forecast(deps, now)
+        fresh, forecast = _decide_fresh(oneshot, deps, now)
         if kept is not None and kept.planned_start is not None and kept.planned_start <= now:
             reason = f"planned start reached ({kept.reason})"
             decision = replace(kept, at=now, action=Action.START, reason=reason)
         else:
-            decision = kept or decide_now(oneshot, forecast, now)
+            decision = kept or fresh
         if decision.action is Action.START:
             deps.record_decision(decision)
             return decision, forecast

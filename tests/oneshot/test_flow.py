@@ -9,11 +9,26 @@ from typing import Any
 
 import pytest
 
-from greenai.core.domain import Action, Decision, EnergyReading, Forecast, RunRecord, Signal
-from greenai.core.errors import ConfigError, ProviderError
+from greenai.core.domain import (
+    Action,
+    Decision,
+    EnergyReading,
+    Forecast,
+    IntensityPoint,
+    RunRecord,
+    Signal,
+)
+from greenai.core.errors import ConfigError, NoSignalError, ProviderError
 from greenai.core.settings import load_settings
-from greenai.oneshot.flow import OneShot, OneShotDeps, next_check, wait_for_start
+from greenai.oneshot.flow import (
+    OneShot,
+    OneShotDeps,
+    decide_on_source,
+    next_check,
+    wait_for_start,
+)
 from greenai.oneshot.session import build_oneshot
+from greenai.providers.fallback import ChainEntry, FallbackChain
 from tests.fakes import FrozenClock
 
 T0 = datetime(2023, 5, 4, 12, 0, tzinfo=UTC)
@@ -161,3 +176,64 @@ def test_no_signal_runs_blind_unless_a_signal_is_required(tmp_path: Path) -> Non
     made, _ = deps(None, clock)
     decision, seen = wait_for_start(oneshot(threshold=150), made)
     assert decision.action is Action.START and "blind" in decision.reason and seen is None
+
+
+class Answering:
+    """A provider that answers ``values`` in ``signal``, or fails when ``values`` is None."""
+
+    def __init__(self, name: str, signal: Signal, values: list[float] | None) -> None:
+        self.name, self.signal, self.values = name, signal, values
+
+    def forecast(self, region: str, now: datetime, horizon: timedelta) -> Forecast:
+        if self.values is None:
+            raise ProviderError(self.name, "history and forecast down")
+        step = timedelta(minutes=30)
+        return Forecast(T0, step, tuple(self.values), self.signal, self.name, region, T0)
+
+    def current(self, region: str, now: datetime) -> IntensityPoint:
+        return self.forecast(region, now, timedelta(0)).points[0]
+
+    def history(self, region: str, start: datetime, end: datetime) -> Forecast:
+        return self.forecast(region, start, end - start)
+
+
+def stand_in_chain() -> FallbackChain:
+    """WattTime (marginal) down, eGRID-like average standing in at 100 g/kWh."""
+    return FallbackChain(
+        [
+            ChainEntry(Answering("watttime", Signal.MARGINAL, None), "CAISO_NORTH"),
+            ChainEntry(Answering("avg", Signal.AVERAGE, [100.0] * 8), "CAMX"),
+        ]
+    )
+
+
+def test_a_threshold_is_not_compared_with_a_figure_of_the_other_signal() -> None:
+    made, _ = deps(None, FrozenClock(T0))
+    made.source = stand_in_chain()
+    decision = decide_on_source(oneshot(threshold=150), made, T0)
+    # 100 average is not "<= 150 marginal": no usable figure, decided as with none
+    assert decision.reason.startswith(
+        "avg answered in average values and the threshold 150 g/kWh is marginal: not compared"
+    )
+    assert "no intensity forecast available" in decision.reason
+    assert decision.intensity is None and decision.signal is None
+    assert any("stood in for watttime:CAISO_NORTH" in w for w in decision.warnings)
+
+
+def test_a_figure_of_the_other_signal_is_no_signal_when_one_is_required() -> None:
+    made, _ = deps(None, FrozenClock(T0))
+    made.source, made.require_signal = stand_in_chain(), True
+    with pytest.raises(NoSignalError, match="not compared"):
+        decide_on_source(oneshot(threshold=150), made, T0)
+
+
+def test_a_stand_in_of_the_same_signal_is_compared() -> None:
+    made, _ = deps(None, FrozenClock(T0))
+    made.source = FallbackChain(
+        [
+            ChainEntry(Answering("uk", Signal.AVERAGE, None), "13"),
+            ChainEntry(Answering("avg", Signal.AVERAGE, [100.0] * 8), "CAMX"),
+        ]
+    )
+    decision = decide_on_source(oneshot(threshold=150), made, T0)
+    assert decision.action is Action.START and decision.intensity == 100.0
