@@ -12,12 +12,13 @@ import fcntl
 import importlib.util
 import logging
 import os
+import re
 import threading
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from greenai.core.errors import ConfigError
@@ -38,6 +39,11 @@ def _migrations_dir() -> Path:
 
 
 MIGRATIONS_DIR = _migrations_dir()
+_REVISION = re.compile(r"^revision(?::[^=]*)?=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
+_DOWN_REVISION = re.compile(
+    r"^down_revision(?::[^=]*)?=\s*(None|[\"']([^\"']+)[\"'])\s*$", re.MULTILINE
+)
+_READ_VERSION = "SELECT version_num FROM alembic_version"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
@@ -162,11 +168,40 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision``; idempotent."""
+    """Bring the schema to ``revision``; idempotent. A database already at the head is left
+    without loading Alembic: the daemon's API process migrates at every start, and Alembic's
+    import is 10 MB of its memory."""
+    head = script_head() if revision == "head" else None
+    if head is not None and _stored_revisions(engine) == {head}:
+        return
     from alembic import command
 
     log.info("database upgrade to %s on %s", revision, engine.url.render_as_string())
     command.upgrade(alembic_config(engine), revision)
+
+
+def script_head() -> str | None:
+    """The newest revision of the packaged scripts, read from their ``revision`` and
+    ``down_revision`` lines; ``None`` unless they form one line (then Alembic decides)."""
+    revisions: dict[str, str | None] = {}
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        found = _REVISION.search(text)
+        down = _DOWN_REVISION.search(text)
+        if found is None or down is None:
+            continue  # not a migration (``__init__.py``)
+        revisions[found.group(1)] = down.group(2)
+    heads = set(revisions) - set(revisions.values())
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _stored_revisions(engine: Engine) -> set[str] | None:
+    """The revisions ``alembic_version`` holds; ``None`` where it cannot be read (no table)."""
+    try:
+        with engine.connect() as connection:
+            return {row[0] for row in connection.execute(text(_READ_VERSION))}
+    except SQLAlchemyError:
+        return None
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

@@ -3,6 +3,8 @@ and carry a database of the previous revision over with its data."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -20,6 +22,7 @@ from greenai.storage.database import (
     current_revision,
     downgrade,
     make_engine,
+    script_head,
     upgrade,
 )
 from greenai.storage.models import Base
@@ -332,3 +335,24 @@ def test_foreign_keys_refuse_decisions_of_unknown_jobs(sqlite_url: str) -> None:
             )
         )
     engine.dispose()
+
+
+def test_the_head_read_from_the_scripts_is_alembics(engine: Engine) -> None:
+    assert script_head() == head(engine)
+
+
+def test_a_database_at_the_head_is_upgraded_without_alembic(engine: Engine) -> None:
+    upgrade(engine)
+    code = (
+        "import sys; from greenai.storage.database import make_engine, upgrade;"
+        f"upgrade(make_engine({engine.url.render_as_string(hide_password=False)!r}));"
+        "print('alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_a_database_behind_the_head_is_still_upgraded(engine: Engine) -> None:
+    upgrade(engine, CLAIMS)
+    upgrade(engine)
+    assert current_revision(engine) == head(engine)
