@@ -3,7 +3,8 @@
 A meter measures one run at a time per token: ``start()`` returns an opaque token,
 ``stop(token)`` returns the ``EnergyReading`` of everything between the two calls. Tokens let
 one meter measure several overlapping runs (the daemon runs many jobs at once). Timestamps are
-the injected clock's time (possibly a replayed trace); energy is what the hardware really used.
+the injected clock's time (possibly a replayed trace); energy is what the hardware really used
+(``CompositeMeter`` puts it on a replayed trace's time base, see ``replay``).
 A meter that cannot measure here raises ``MeterUnavailable`` when it is built or started, never
 returns 0 kWh in silence.
 """

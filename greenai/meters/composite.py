@@ -12,8 +12,10 @@ Readings merge into one: energies add, ``meter`` is the ``+``-joined names of wh
 measured (``nvml+codecarbon``), and the timelines add up at every sample time of any part (a
 part without a timeline is spread evenly over its run).
 
-Where ``build_meter`` is given the job's CPU clock (``job_cpu``), the whole-machine meters
-(CodeCarbon, RAPL) charge the job only its CPU-time share of the host (``host_share``).
+On a trace clock (``ScaledClock``) the measured parts are scaled to trace time and a note
+says the clock and speed (``replay``). Where ``build_meter`` is given the job's CPU clock
+(``job_cpu``), the whole-machine meters (CodeCarbon, RAPL) charge the job only its CPU-time
+share of the host (``host_share``).
 
 The GPUs a job was given (``gpus``, else ``CUDA_VISIBLE_DEVICES``, ``MIG-`` instances
 included) are its ``gpu_count`` whatever measured them; where nothing did, their energy is
@@ -45,6 +47,7 @@ from greenai.meters.config import MeterConfig
 from greenai.meters.estimate import EstimateMeter
 from greenai.meters.nvml import NoGpuGiven, NvmlLibrary, NvmlMeter, parse_visible_devices
 from greenai.meters.rapl import DEFAULT_ROOT, RaplMeter
+from greenai.meters.replay import replay_note, replay_speed, to_trace_time
 from greenai.meters.sampling import cumulative_at
 from greenai.meters.shared_host import CpuClock, HostShareMeter
 
@@ -71,8 +74,10 @@ class CompositeMeter:
         required: bool = False,
         notes: Sequence[str] = (),
         gpus_given: int = 0,
+        replay_speed: float | None = None,
     ) -> None:
         self.roles = [list(role) for role in roles if role]
+        self.replay_speed = replay_speed  # a trace clock's speed: readings go on trace time
         self.fallback = fallback
         self.required = required
         self.build_notes = tuple(notes)
@@ -113,6 +118,9 @@ class CompositeMeter:
                 notes.append(f"{meter.name} failed at stop, its energy is missing: {exc}")
         if not readings:
             raise MeterUnavailable("every meter failed at stop: " + "; ".join(notes))
+        if self.replay_speed is not None:
+            notes.append(replay_note(self.replay_speed, readings))
+            readings = [to_trace_time(reading, self.replay_speed) for reading in readings]
         return count_unmeasured_gpus(merge_readings(readings, notes), self.gpus_given)
 
     def counters(self, token: _CompositeRun) -> dict[str, dict[str, int]]:
@@ -215,11 +223,14 @@ def build_meter(
     fallback = builders["estimate"]()
     given = _gpu_count(gpus, environment)
     if config.power_watts is not None:
-        return _declared_meter(requested, fallback, gpus_given=given)
-    if requested is None:
-        return _auto_meter(builders, fallback, gpus_given=given)
-    roles = [[fallback if name == "estimate" else builders[name]()] for name in requested]
-    return CompositeMeter(roles, fallback, required=True, gpus_given=given)
+        meter = _declared_meter(requested, fallback, gpus_given=given)
+    elif requested is None:
+        meter = _auto_meter(builders, fallback, gpus_given=given)
+    else:
+        roles = [[fallback if name == "estimate" else builders[name]()] for name in requested]
+        meter = CompositeMeter(roles, fallback, required=True, gpus_given=given)
+    meter.replay_speed = replay_speed(clock)
+    return meter
 
 
 def check_meters(
