@@ -10,13 +10,23 @@ Embodied emissions follow SCI's ``M = TE x (TiR / EL) x (RR / ToR)``: the hardwa
 embodied emissions, times the share of its lifetime the run reserved it, times the share of
 the hardware the run used. The defaults in ``Settings`` are estimates, configurable, not facts:
 
-- ``embodied_kg_per_gpu = 150`` kgCO2e: the order of magnitude of published cradle-to-gate
-  estimates for one high-end data-centre GPU board. NVIDIA publishes product carbon
-  footprint (PCF) summaries for its 8-GPU HGX baseboards (H100, B200); academic estimates
-  differ (Chien et al., HotCarbon '23, put an A100 with a 1/8 share of its host at ~318 kg).
-  Take the figure from your vendor's PCF where you can.
-- ``embodied_kg_host = 1200`` kgCO2e: the lower end of the ~1,200-2,500 kgCO2e that Dell and
-  HPE PCFs give for 2-socket rack servers (varies mostly with memory and storage).
+- ``embodied_kg_per_gpu = 150`` kgCO2e: an estimate, the figure Luccioni, Viguier and Ligozat
+  use per NVIDIA A100 in "Estimating the Carbon Footprint of BLOOM, a 176B Parameter Language
+  Model" (JMLR 24(253), 2023, section 4.1; https://jmlr.org/papers/v24/23-0069.html,
+  https://arxiv.org/abs/2211.02001). Their own derivation checks it: 150 kg over 6 years at
+  85% use is 150 / (6 x 8760 x 0.85) = 0.0034 kg per GPU-hour, the "0.003 kg of CO2eq for
+  each hour of GPU time" they state, and x 1.08 M GPU-hours the 3.64 t they report for the
+  GPUs. Chien et al. (HotCarbon '23, https://doi.org/10.1145/3604930.3605705) put an A100
+  with 1/8 of its host at ~318 kg; 150 + 1200 / 8 = 300 kg here is the same order. NVIDIA
+  publishes product carbon footprint (PCF) summaries for its 8-GPU HGX boards
+  (https://developer.nvidia.com/blog/nvidia-hgx-b200-reduces-embodied-carbon-emissions-intensity/);
+  take the figure from your vendor's PCF where you can.
+- ``embodied_kg_host = 1200`` kgCO2e: an estimate for a 2-socket server without its GPUs,
+  between ARCHER2's ~1,100 kg (900-1,100) per 2-socket CPU node
+  (https://github.com/ARCHER2-HPC/emissions-tools) and BLOOM's ~2,500 kg per 8-GPU server
+  node (the 0.056 kg per server-hour of the same section x 6 years x 8760 h x 85%), a
+  larger GPU server chassis. Dell publishes PCFs per server model
+  (https://www.dell.com/en-us/dt/corporate/social-impact/advancing-sustainability/climate-action/product-carbon-footprints.htm).
 - ``host_gpus = 8``: the host's share is split over the GPUs it carries; a CPU-only run is
   charged one GPU-equivalent share.
 - ``hardware_lifetime_years = 4``: the usual amortisation period for servers and accelerators.
