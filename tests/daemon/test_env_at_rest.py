@@ -5,6 +5,8 @@ keys, and what the API answers. `docs/reliability.md` ("Secrets")."""
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,6 +108,32 @@ def test_a_key_file_without_usable_keys_is_refused_naming_the_line(
     with pytest.raises(ConfigError, match=problem) as refused:
         EnvCipher.from_key_file(path)
     assert str(path) in str(refused.value) and "a-secret" not in str(refused.value)
+
+
+@pytest.mark.parametrize("key", [Fernet.generate_key(), b"x" * 44, Fernet.generate_key()[:-2]])
+def test_a_key_is_checked_by_fernets_own_test(tmp_path: Path, key: bytes) -> None:
+    path = tmp_path / "env.key"
+    path.write_bytes(key + b"\n")
+    try:
+        Fernet(key)
+    except ValueError:
+        with pytest.raises(ConfigError, match=":1: not a Fernet key"):
+            EnvCipher.from_key_file(path)
+    else:
+        assert EnvCipher.from_key_file(path).open(cipher(key).seal(ENV)).env == ENV
+
+
+def test_a_daemon_store_loads_cryptography_only_for_an_env(tmp_path: Path) -> None:
+    """Both daemon processes open a store at start; a queue without envs never needs it."""
+    code = (
+        "import sys; from greenai.daemon.wiring import open_store;"
+        "from greenai.core.settings import load_settings;"
+        f"store = open_store(load_settings(env={{'GREENAI_HOME': {str(tmp_path)!r}}}));"
+        "print('cryptography' in sys.modules);"
+        "store.env_cipher.seal({'A': 'b'}); print('cryptography' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True"]
 
 
 def test_rotation_the_first_key_seals_every_key_opens(tmp_path: Path) -> None:
