@@ -73,6 +73,8 @@ class Forecast:
     ``static`` marks a flat annual average (eGRID): there is no better time to wait for.
     ``source`` names who really answered (e.g. ``uk:13``, ``cache:uk:13``, ``egrid:RFCE``);
     ``fallback`` is set when that source stood in for the configured first choice.
+    ``forecast_only`` marks a history whose values are forecasts, not the grid's recorded
+    actuals (UK regional history; a forecast standing in for a history nobody could give).
     """
 
     start: datetime
@@ -85,6 +87,7 @@ class Forecast:
     static: bool = False
     fallback: str | None = None
     warnings: tuple[str, ...] = ()
+    forecast_only: bool = False
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.issued_at.tzinfo is None:
@@ -237,8 +240,21 @@ class EnergyReading:
 
 
 @dataclass(frozen=True, slots=True)
+class EmbodiedFactors:
+    """The settings an embodied share was computed with (SCI ``M``), kept with the run so an
+    audit can recompute it whatever the settings are later."""
+
+    kg_per_gpu: float
+    kg_host: float
+    host_gpus: int
+    lifetime_years: float
+
+
+@dataclass(frozen=True, slots=True)
 class RunRecord:
-    """One finished run, everything the SCI evidence row needs."""
+    """One finished run, everything the SCI evidence row needs. ``history`` is the intensity
+    history it was accounted with and ``embodied`` the factors of its embodied share: what
+    ``greenai audit`` recomputes the row from."""
 
     run_id: str
     job_id: str
@@ -264,6 +280,8 @@ class RunRecord:
     counterfactual_intensity: float | None
     counterfactual_g: float | None
     fallback: str | None = None
+    history: Forecast | None = None
+    embodied: EmbodiedFactors | None = None
 
     @property
     def delay_s(self) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from greenai.core.domain import Decision
 from greenai.core.errors import ConfigError
@@ -40,7 +41,7 @@ class EvidenceFiles:
     def record_decisions(self, lines: Sequence[str]) -> None:
         append_decisions(self.settings.decision_log_path, lines)
 
-    def record_run(self, row: Mapping[str, str], *, unless_present: bool = False) -> bool:
+    def record_run(self, row: Mapping[str, Any], *, unless_present: bool = False) -> bool:
         return append_row(self.settings.evidence_path, row, unless_present=unless_present)
 
 

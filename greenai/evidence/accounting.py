@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from greenai.core.domain import EnergyReading, Forecast
+from greenai.core.domain import EmbodiedFactors, EnergyReading, Forecast
 from greenai.core.settings import Settings
 from greenai.meters.sampling import cumulative_at
 
@@ -115,13 +115,28 @@ def counterfactual(
     return intensity, grams
 
 
+def embodied_factors(settings: Settings) -> EmbodiedFactors:
+    """The embodied settings a run is charged with, kept with its record."""
+    return EmbodiedFactors(
+        kg_per_gpu=settings.embodied_kg_per_gpu,
+        kg_host=settings.embodied_kg_host,
+        host_gpus=settings.host_gpus,
+        lifetime_years=settings.hardware_lifetime_years,
+    )
+
+
 def embodied_grams(settings: Settings, gpu_count: int, duration_s: float) -> float:
     """SCI ``M`` in grams for hardware reserved ``duration_s`` by a run on ``gpu_count`` GPUs:
     the GPUs' embodied emissions plus the host's share (``gpu_count / host_gpus``, one GPU's
     share for a CPU-only run), amortised over ``hardware_lifetime_years``."""
-    share_of_host = (gpu_count if gpu_count > 0 else 1) / settings.host_gpus
-    total_kg = settings.embodied_kg_per_gpu * gpu_count + settings.embodied_kg_host * share_of_host
-    lifetime_s = settings.hardware_lifetime_years * SECONDS_PER_YEAR
+    return embodied_share(embodied_factors(settings), gpu_count, duration_s)
+
+
+def embodied_share(factors: EmbodiedFactors, gpu_count: int, duration_s: float) -> float:
+    """``embodied_grams`` from the factors themselves."""
+    share_of_host = (gpu_count if gpu_count > 0 else 1) / factors.host_gpus
+    total_kg = factors.kg_per_gpu * gpu_count + factors.kg_host * share_of_host
+    lifetime_s = factors.lifetime_years * SECONDS_PER_YEAR
     return total_kg * 1000.0 * max(0.0, duration_s) / lifetime_s
 
 

@@ -26,7 +26,12 @@ from greenai.core.domain import (
 )
 from greenai.core.errors import ProviderError
 from greenai.core.settings import Settings
-from greenai.evidence.accounting import counterfactual, embodied_grams, time_resolved_intensity
+from greenai.evidence.accounting import (
+    counterfactual,
+    embodied_factors,
+    embodied_share,
+    time_resolved_intensity,
+)
 from greenai.providers.base import IntensitySource
 
 logger = logging.getLogger(__name__)
@@ -61,6 +66,7 @@ def account_run(run: FinishedRun, history: Forecast | None, settings: Settings) 
     started_at = run.started_at or reading.started_at
     finished_at = run.finished_at or reading.finished_at
     duration_s = (finished_at - started_at).total_seconds()
+    factors = embodied_factors(settings)
     source = _source(decision, history)
     same_figure = history is None or _source(None, history) == source
     if not same_figure:  # one source and one signal per row: the figures' own
@@ -84,12 +90,14 @@ def account_run(run: FinishedRun, history: Forecast | None, settings: Settings) 
         actual_intensity=actual,
         energy=reading,
         operational_g=operational_g,
-        embodied_g=embodied_grams(settings, reading.gpu_count, duration_s),
+        embodied_g=embodied_share(factors, reading.gpu_count, duration_s),
         functional_unit=settings.functional_unit,
         units=settings.units,
         counterfactual_intensity=cf_intensity,
         counterfactual_g=cf_grams,
         fallback=_fallback(decision, history, same_figure),
+        history=history,
+        embodied=factors,
     )
 
 
@@ -141,7 +149,8 @@ def forecast_as_history(forecast: Forecast | None, why: str) -> Forecast | None:
     if forecast is None:
         return None
     note = f"forecast {forecast.source} as actual (history: {why})"
-    return replace(forecast, fallback=f"{forecast.fallback}; {note}" if forecast.fallback else note)
+    fallback = f"{forecast.fallback}; {note}" if forecast.fallback else note
+    return replace(forecast, fallback=fallback, forecast_only=True)
 
 
 def _operational(reading: EnergyReading, history: Forecast | None) -> tuple[float, float | None]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from greenai.core.errors import InputError
 from greenai.core.time import parse_time
-from greenai.evidence.sci import SCI_COLUMNS
+from greenai.evidence.sci import SCI_COLUMNS, SCI_COLUMNS_V1
 
 logger = logging.getLogger(__name__)
 
@@ -74,27 +74,41 @@ class Evidence:
 
 def read_evidence(path: Path) -> Evidence:
     """Every row of the SCI CSV at ``path``, parsed; ``InputError`` names what is wrong."""
+    cells, torn = read_cells(path)
+    rows = tuple(_row(path, number, row) for number, row in cells)
+    return Evidence(path, rows, torn)
+
+
+def read_cells(path: Path) -> tuple[list[tuple[int, dict[str, str]]], tuple[int, ...]]:
+    """``([(line, cells by column), ...], torn line numbers)`` of the SCI CSV at ``path``,
+    in either layout (a file begun before the provenance columns lacks them)."""
     if not path.is_file():
         raise InputError(str(path), None, "no such evidence file")
     with path.open(encoding="utf-8-sig", newline="") as handle:
         lines = csv.reader(handle)
-        header = next(lines, None)
-        if header is None or tuple(header) != SCI_COLUMNS:
-            raise InputError(str(path), 1, _header_problem(header))
+        columns = evidence_layout(path, next(lines, None))
         rows, torn = [], []
         for number, cells in enumerate(lines, start=2):
-            if len(cells) != len(SCI_COLUMNS):
+            if len(cells) != len(columns):
                 logger.warning(
                     "%s:%d: %d fields, not %d; skipped as torn",
                     path,
                     number,
                     len(cells),
-                    len(SCI_COLUMNS),
+                    len(columns),
                 )
                 torn.append(number)
                 continue
-            rows.append(_row(path, number, dict(zip(SCI_COLUMNS, cells, strict=True))))
-    return Evidence(path, tuple(rows), tuple(torn))
+            rows.append((number, dict(zip(columns, cells, strict=True))))
+    return rows, tuple(torn)
+
+
+def evidence_layout(path: Path, header: list[str] | None) -> tuple[str, ...]:
+    """The columns of an evidence file with this ``header``: the current ones, or those of a
+    file begun before the provenance columns; ``InputError`` for anything else."""
+    if header is not None and tuple(header) in (SCI_COLUMNS, SCI_COLUMNS_V1):
+        return tuple(header)
+    raise InputError(str(path), 1, _header_problem(header))
 
 
 def _header_problem(header: list[str] | None) -> str:

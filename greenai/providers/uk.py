@@ -214,10 +214,19 @@ class UkProvider:
             cursor = chunk_end
         points = [(at, v) for at, v in points if first <= at < end]
         run_start, values, warnings = contiguous_run(points, STEP, first, source)
-        if where.kind != "national":
+        regional = where.kind != "national"
+        if regional:
             warnings = (*warnings, "regional history is forecast only: the API has no actuals")
         return Forecast(
-            run_start, STEP, values, Signal.AVERAGE, source, where.label, end, warnings=warnings
+            run_start,
+            STEP,
+            values,
+            Signal.AVERAGE,
+            source,
+            where.label,
+            end,
+            warnings=warnings,
+            forecast_only=regional,
         )
 
     def _get(self, path: str, label: str) -> Any:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from greenai.core.domain import Decision
 from greenai.core.settings import Settings, load_settings
@@ -29,7 +29,7 @@ class EvidenceSink(Protocol):
         """Many encoded decisions at once (a re-plan): one lock and one write."""
         ...
 
-    def record_run(self, row: Mapping[str, str], *, unless_present: bool = False) -> bool:
+    def record_run(self, row: Mapping[str, Any], *, unless_present: bool = False) -> bool:
         """Append one SCI row; with ``unless_present``, only if its run is not there yet.
         Returns whether it appended."""
         ...

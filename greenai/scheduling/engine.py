@@ -26,7 +26,7 @@ from greenai.core.errors import ExecutorError, InvalidTransition
 from greenai.core.time import Clock
 from greenai.evidence.decisions import decode_decision, encode_decision
 from greenai.evidence.records import FinishedRun, account_run
-from greenai.evidence.sci import sci_row
+from greenai.evidence.sci import evidence_entry
 from greenai.executors.base import (
     Executor,
     Exited,
@@ -342,7 +342,7 @@ class Engine:
             evidence = account_run(run, None, settings)
             why = f"{outcome.reason}; accounted without intensity ({_described(exc)})"
             outcome = Outcome(outcome.state, outcome.action, why)
-        row = sci_row(evidence)
+        row = evidence_entry(evidence)
         try:
             self.store.finish_run(
                 record.id,
@@ -361,7 +361,7 @@ class Engine:
         spec = record.job.provider or self.config.default_provider
         return self.forecasts.history(spec, record.job, end)
 
-    def _append_evidence(self, run_id: str, row: dict[str, str], *, unless_present: bool) -> None:
+    def _append_evidence(self, run_id: str, row: dict[str, Any], *, unless_present: bool) -> None:
         if self.evidence is None:
             return
         self.evidence.record_run(row, unless_present=unless_present)

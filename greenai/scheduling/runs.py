@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from greenai.core.domain import NOT_MEASURED, EnergyReading, JobState, RunRecord
 from greenai.core.settings import Settings
@@ -75,7 +76,7 @@ def stand_in_reading(job: JobRecord, exited: Exited, settings: Settings) -> Ener
     )
 
 
-def run_summary(record: RunRecord, attempt: int, row: Mapping[str, str]) -> RunSummary:
+def run_summary(record: RunRecord, attempt: int, row: Mapping[str, Any]) -> RunSummary:
     """The stored summary of a run (what /jobs/{id} and /metrics show) with its SCI row,
     not yet known to be in the evidence file."""
     return RunSummary(

@@ -20,9 +20,11 @@ HEADER = (
     "policy,decision,delay_s,provider,region,signal,forecast_intensity,actual_intensity,"
     "cpu_kwh,gpu_kwh,ram_kwh,energy_kwh,meter,gpu_model,gpu_count,"
     "operational_g,embodied_g,functional_unit,units,sci_g_per_unit,"
-    "counterfactual_intensity,counterfactual_g,saved_g,fallback"
+    "counterfactual_intensity,counterfactual_g,saved_g,fallback,"
+    "cpu_method,gpu_method,ram_method,estimated,notes"
 )
 T0 = datetime(2024, 5, 4, 12, 0, tzinfo=UTC)
+pytestmark = pytest.mark.hand_made_evidence  # rows of made-up figures, to test the writing
 
 
 def record(run_id: str = "r1", command: str = "python train.py --lr 0.1") -> RunRecord:
