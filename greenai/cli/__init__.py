@@ -16,6 +16,7 @@ Exit codes of greenai itself (a wrapped command's own exit code passes through u
 from __future__ import annotations
 
 # Each module registers its commands on ``app`` when imported.
+from greenai.cli import audit as _audit  # noqa: F401  (registers `audit`)
 from greenai.cli import policies as _policies  # noqa: F401  (registers `policies`)
 from greenai.cli import report as _report  # noqa: F401  (registers `report`)
 from greenai.cli import run as _run  # noqa: F401  (registers `run` and `intensity`)
