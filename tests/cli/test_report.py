@@ -153,6 +153,13 @@ def test_the_day_produced_runs_of_every_kind(rows: list[dict[str, str]]) -> None
     assert all(r["operational_g"] and r["counterfactual_g"] for r in rows)
 
 
+def test_the_days_evidence_passes_the_audit(day: Day, rows: list[dict[str, str]]) -> None:
+    result = CliRunner().invoke(app, ["audit", "--evidence", str(day.evidence), "--strict"])
+    assert result.exit_code == 0, result.output
+    assert f"{len(rows)} rows, {len(rows)} reproduce within 0.001" in result.output
+    assert {r["gpu_method"] for r in rows} >= {"nvml", "estimate"}
+
+
 def test_report_writes_plots_summary_and_footprint(
     day: Day, rows: list[dict[str, str]], tmp_path: Path
 ) -> None:
