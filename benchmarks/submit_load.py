@@ -9,7 +9,11 @@ line:
 ``--queued N --tick 10 --gpu-slots 4`` first fills the queue with N waiting jobs (and a trace
 around now, so they are really planned) and makes the daemon re-plan every 10 s while jobs
 run: submissions measured against a busy loop. ``peak_rss_mb`` is the API process's
-``VmHWM``, ``loop_peak_rss_mb`` its re-planning loop process's (``greenai/daemon/loop.py``).
+``VmHWM``, ``loop_peak_rss_mb`` its re-planning loop process's (``greenai/daemon/loop.py``),
+``tracker_peak_rss_mb`` multiprocessing's resource tracker's (the daemon's third process).
+Sampled every 0.2 s: ``peak_rss_both_mb``, the most the API and loop processes held at once
+(``VmRSS``; pages of shared libraries counted in each), and ``peak_pss_both_mb``, the same with
+each shared page split between the processes mapping it (``Pss``: what the machine lost).
 
 The load generator shares the machine with the daemon, so it must be lean or it measures
 itself: ``wrk`` (C, one thread, a Lua script collecting the ids; Debian package ``wrk``) when
@@ -29,6 +33,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +150,49 @@ def peak_rss_kb(pid: int) -> int:
         return 0
     line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), "VmHWM: 0 kB")
     return int(line.split()[1])
+
+
+def tracker_pid(pid: int, loop: int | None) -> int | None:
+    """The daemon's other child: multiprocessing's resource tracker."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    return next((int(child) for child in children if int(child) != loop), None)
+
+
+def status_kb(pid: int, field: str, name: str = "status") -> int:
+    """One ``field`` of ``/proc/PID/status`` (or ``smaps_rollup``), in KiB; 0 if unreadable."""
+    try:
+        text = Path(f"/proc/{pid}/{name}").read_text()
+    except OSError:
+        return 0
+    line = next((x for x in text.splitlines() if x.startswith(field + ":")), f"{field}: 0 kB")
+    return int(line.split()[1])
+
+
+class MemorySampler(threading.Thread):
+    """The most the API and loop processes held at once, ``VmRSS`` and ``Pss`` summed, in KiB;
+    read every ``period_s`` until ``stop``."""
+
+    def __init__(self, pid: int, period_s: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.period_s = pid, period_s
+        self.rss_kb = self.pss_kb = 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        loop = None
+        while not self._done.wait(self.period_s):
+            loop = loop or loop_pid(self.pid)
+            pids = [self.pid] + ([loop] if loop else [])
+            rss = sum(status_kb(pid, "VmRSS") for pid in pids)
+            pss = sum(status_kb(pid, "Pss", "smaps_rollup") for pid in pids)
+            self.rss_kb, self.pss_kb = max(self.rss_kb, rss), max(self.pss_kb, pss)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
 
 
 def find_wrk(install: bool) -> str | None:
@@ -283,15 +331,20 @@ def main() -> None:
         home, port = Path(tmp), free_port()
         provider = fill_queue(home, args.queued) if args.queued else "egrid:RFCE"
         daemon = start_daemon(home, port, args.tick, args.gpu_slots, provider)
+        sampler = MemorySampler(daemon.pid)
+        sampler.start()
         try:
             if wrk is not None:
                 outcome = run_wrk(wrk, port, args.seconds, args.clients, home)
             else:
                 outcome = asyncio.run(run_python(port, args.seconds, args.clients))
         finally:
+            sampler.stop()
             rss_kb = peak_rss_kb(daemon.pid)
             loop = loop_pid(daemon.pid)
             loop_rss_kb = peak_rss_kb(loop) if loop is not None else 0
+            tracker = tracker_pid(daemon.pid, loop)
+            tracker_rss_kb = peak_rss_kb(tracker) if tracker is not None else 0
             daemon.terminate()
             daemon.wait(timeout=60)
         stored = stored_ids(home / "greenai.db")
@@ -304,6 +357,9 @@ def main() -> None:
                 "tick_s": args.tick,
                 "peak_rss_mb": round(rss_kb / 1024, 1),
                 "loop_peak_rss_mb": round(loop_rss_kb / 1024, 1),
+                "tracker_peak_rss_mb": round(tracker_rss_kb / 1024, 1),
+                "peak_rss_both_mb": round(sampler.rss_kb / 1024, 1),
+                "peak_pss_both_mb": round(sampler.pss_kb / 1024, 1),
                 "clients": args.clients,
                 "seconds": round(outcome.seconds, 1),
                 "requests": outcome.requests,
