@@ -51,6 +51,7 @@ from greenai.core.time import Clock, clock_from_spec, format_time, parse_time, u
 from greenai.executors.base import Exited, Launch
 from greenai.executors.processes import cuda_device_order, stop_group
 from greenai.meters.config import MeterConfig
+from greenai.meters.gpu_share import JobProcesses
 from greenai.meters.readings import reading_from_json, reading_to_json
 
 if TYPE_CHECKING:
@@ -426,13 +427,16 @@ class _Metering:
         self.notes: list[str] = []
         self._meter: CompositeMeter | None = None
         self._token: Any = None
+        self.job = JobProcesses()  # its process group, set once the command runs
         try:
             from greenai.meters.composite import build_meter
             from greenai.meters.shared_host import children_cpu_seconds
 
             # the command is this process's one child: its rusage is the job's CPU time
             gpus = list(spec.gpu_ids) or None
-            meter = build_meter(spec.meters, gpus, clock, env=env, job_cpu=children_cpu_seconds)
+            meter = build_meter(
+                spec.meters, gpus, clock, env=env, job_cpu=children_cpu_seconds, job=self.job
+            )
             self._token = meter.start()
             self._meter = meter
         except Exception as exc:  # hardware probes and meter libraries raise anything
@@ -527,6 +531,7 @@ class Supervisor:
         if output is not None:
             drain = _Drain(child.stdout, output)
         self.child = child
+        metering.job.pgid = child.pid  # start_child made it a process group's leader
         started_at, started_wall = clock.now(), time.monotonic()
         late = self._cancel_signal()  # came while the command was being started
         if late is not None:

@@ -45,6 +45,7 @@ from greenai.meters.codecarbon_meter import (
 )
 from greenai.meters.config import MeterConfig
 from greenai.meters.estimate import EstimateMeter
+from greenai.meters.gpu_share import JobProcesses
 from greenai.meters.nvml import NoGpuGiven, NvmlLibrary, NvmlMeter, parse_visible_devices
 from greenai.meters.rapl import DEFAULT_ROOT, RaplMeter
 from greenai.meters.replay import replay_note, replay_speed, to_trace_time
@@ -193,13 +194,15 @@ def build_meter(
     rapl_root: Path = DEFAULT_ROOT,
     record_seconds: float = 15.0,
     job_cpu: CpuClock | None = None,
+    job: JobProcesses | None = None,
 ) -> CompositeMeter:
     """The meter for a job using ``gpus`` (``None``: ``CUDA_VISIBLE_DEVICES``, else all).
 
     ``job_cpu`` (CPU seconds of the job's process tree so far, e.g. ``children_cpu_seconds``
     where the command is this process's one child): the whole-machine meters (CodeCarbon,
     RAPL) then charge the job only its CPU-time share of the host (``host_share``); without
-    it they charge the whole machine."""
+    it they charge the whole machine. ``job`` (the command's process group, once started):
+    NVML then charges a GPU other processes also used by the job's share (``gpu_share``)."""
     environment: Mapping[str, str] = {} if env is None else env
 
     def host(meter: Meter) -> Meter:
@@ -207,7 +210,7 @@ def build_meter(
 
     builders: dict[str, Callable[[], Meter]] = {
         "nvml": lambda: NvmlMeter(
-            clock, gpus=gpus, env=environment, nvml=nvml, record_seconds=record_seconds
+            clock, gpus=gpus, env=environment, nvml=nvml, record_seconds=record_seconds, job=job
         ),
         "codecarbon": lambda: host(
             CodecarbonMeter(

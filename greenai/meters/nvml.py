@@ -24,6 +24,7 @@ from greenai.core.domain import EnergyReading
 from greenai.core.errors import MeterUnavailable
 from greenai.core.time import Clock
 from greenai.meters.base import joules_to_kwh
+from greenai.meters.gpu_share import GpuShareTally, JobProcesses, process_group
 from greenai.meters.sampling import CumulativeSampler
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class NvmlLibrary(Protocol):
     def uuid(self, index: int) -> str: ...
     def total_energy_mj(self, index: int) -> int: ...
     def power_mw(self, index: int) -> int: ...
+    def process_ids(self, index: int) -> list[int]: ...
+    def process_utilization(self, index: int, since_us: int) -> list[tuple[int, int, int]]: ...
 
 
 class PynvmlLibrary:
@@ -81,6 +84,25 @@ class PynvmlLibrary:
 
     def power_mw(self, index: int) -> int:
         return int(self._call(pynvml.nvmlDeviceGetPowerUsage, self._handle(index)))
+
+    def process_ids(self, index: int) -> list[int]:
+        """PIDs (as the host numbers them) of the compute and graphics processes on the GPU."""
+        handle = self._handle(index)
+        found = self._call(pynvml.nvmlDeviceGetComputeRunningProcesses, handle)
+        found += self._call(pynvml.nvmlDeviceGetGraphicsRunningProcesses, handle)
+        return sorted({int(process.pid) for process in found})
+
+    def process_utilization(self, index: int, since_us: int) -> list[tuple[int, int, int]]:
+        """``(pid, sm_percent, timestamp_us)`` samples newer than ``since_us``; none when the
+        driver holds none (NVML's "not found")."""
+        handle = self._handle(index)
+        try:
+            samples = pynvml.nvmlDeviceGetProcessUtilization(handle, since_us)
+        except pynvml.NVMLError_NotFound:
+            return []
+        except pynvml.NVMLError as exc:
+            raise NvmlCallError(str(exc)) from exc
+        return [(int(s.pid), int(s.smUtil), int(s.timeStamp)) for s in samples]
 
     def _handle(self, index: int) -> Any:
         if index not in self._handles:
@@ -184,6 +206,11 @@ class _NvmlRun:
         self._nvml = meter.nvml
         self._monotonic = meter.monotonic
         self.gpus = [self._begin(index) for index in meter.indices]
+        self.job = meter.job
+        self.shares = {index: GpuShareTally(index) for index in meter.indices}
+        self.since_us = time.time_ns() // 1000
+        self.share_error: str | None = None  # NVML could not list the GPUs' processes
+        self.utilisation_error: str | None = None  # nor give their utilisation
         any_power = any(not gpu.uses_counter for gpu in self.gpus)
         self.sampler = CumulativeSampler(
             self.read,
@@ -216,7 +243,44 @@ class _NvmlRun:
                 gpu.add_power(self._nvml.power_mw(gpu.index), self._monotonic())
             elif full:
                 gpu.add_counter(self._nvml.total_energy_mj(gpu.index))
+        if full:
+            self._read_processes()
         return joules_to_kwh(sum(gpu.joules for gpu in self.gpus))
+
+    def _read_processes(self) -> None:
+        """Who else used the job's GPUs since the last read (``gpu_share``). A driver that
+        cannot say leaves the job charged its whole GPUs, with a note."""
+        if self.job is None or self.job.pgid is None or self.share_error is not None:
+            return
+        for index, tally in self.shares.items():
+            try:
+                pids = self._nvml.process_ids(index)
+            except NvmlCallError as exc:
+                self.share_error = str(exc)
+                return
+            groups: dict[int, bool] = {}
+            for pid in pids:
+                group = process_group(pid)
+                groups[group] = groups.get(group, False) or self.job.owns(pid)
+            tally.add_processes(groups)
+            if self.utilisation_error is None:
+                try:
+                    samples = self._nvml.process_utilization(index, self.since_us)
+                except NvmlCallError as exc:  # no samples: the even split stands in
+                    self.utilisation_error = str(exc)
+                    continue
+                tally.add_utilisation(samples, self.job.owns)
+
+    def shared_fraction(self) -> float:
+        """The part of the GPUs' energy that is the job's: each GPU's energy times its share."""
+        total = sum(gpu.joules for gpu in self.gpus)
+        if total <= 0:
+            return 1.0
+        charged = 0.0
+        for gpu in self.gpus:
+            found = self.shares[gpu.index].share()
+            charged += gpu.joules * (1.0 if found is None else found[0])
+        return charged / total
 
 
 class NvmlMeter:
@@ -232,8 +296,10 @@ class NvmlMeter:
         record_seconds: float = 15.0,
         power_poll_seconds: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
+        job: JobProcesses | None = None,
     ) -> None:
         self.clock = clock
+        self.job = job  # the job's processes, to split a GPU it shares (``gpu_share``)
         self.nvml = nvml if nvml is not None else PynvmlLibrary()
         self.record_seconds = record_seconds
         self.power_poll_seconds = power_poll_seconds
@@ -284,6 +350,9 @@ class NvmlMeter:
         except NvmlCallError as exc:
             logger.warning("nvml: shutdown failed: %s", exc)
         power_only = [gpu for gpu in token.gpus if not gpu.uses_counter]
+        fraction = token.shared_fraction()
+        if fraction != 1.0:
+            samples = tuple((at, kwh * fraction) for at, kwh in samples)
         return EnergyReading(
             started_at=samples[0][0],
             finished_at=samples[-1][0],
@@ -307,6 +376,14 @@ class NvmlMeter:
                 notes.append(f"GPU {gpu.index}: energy counter reset {gpu.resets} time(s)")
         if token.sampler.failed_reads:
             notes.append(f"nvml: {token.sampler.failed_reads} failed read(s) during the run")
+        notes += [note for tally in token.shares.values() if (note := tally.note())]
+        if token.utilisation_error is not None and any(t.saw_others for t in token.shares.values()):
+            notes.append(f"nvml: no per-process utilisation ({token.utilisation_error})")
+        if token.share_error is not None:
+            notes.append(
+                f"nvml: could not tell which processes used the GPUs ({token.share_error}); "
+                "the job is charged its whole GPUs"
+            )
         return tuple(notes)
 
 

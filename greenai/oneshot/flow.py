@@ -31,6 +31,7 @@ from greenai.core.settings import Settings
 from greenai.core.time import Clock
 from greenai.evidence.records import FinishedRun, account_run, intensity_history
 from greenai.meters.base import Meter
+from greenai.meters.gpu_share import JobProcesses
 from greenai.oneshot.child import Finished, describe_command, start_child, wait_forwarding_signals
 from greenai.policies.base import JobBatch, Policy
 from greenai.policies.planning import axis_origin, decide
@@ -64,6 +65,7 @@ class OneShotDeps:
     require_signal: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
     cancel_reason: list[str] = field(default_factory=list)
+    job_processes: JobProcesses | None = None  # told the command's group, for GPU sharing
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +225,8 @@ def run_measured(
         deps.meter.stop(token)
         raise
     log.info("job %s started (pid %d)", oneshot.job.id, child.pid)
+    if deps.job_processes is not None:
+        deps.job_processes.pgid = child.pid  # start_child made it a process group's leader
     try:
         finished = wait_forwarding_signals(
             child, oneshot.job.max_runtime, deps.settings.grace_seconds

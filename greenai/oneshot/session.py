@@ -25,6 +25,7 @@ from greenai.evidence.sci import append_run
 from greenai.formats.traces import load_trace
 from greenai.meters import build_meter
 from greenai.meters.config import MeterConfig
+from greenai.meters.gpu_share import JobProcesses
 from greenai.meters.shared_host import children_cpu_seconds
 from greenai.oneshot.flow import OneShot, OneShotDeps, new_job_id
 from greenai.policies.registry import get_policy
@@ -107,6 +108,7 @@ def build_session(settings: Settings) -> Session:
     clock = build_clock(settings)
     source = build_chain(settings.provider, settings, clock=clock) if settings.provider else None
     gpus = _parse_gpus(settings.gpus)
+    job_processes = JobProcesses()
     deps = OneShotDeps(
         source=source,
         clock=clock,
@@ -116,12 +118,14 @@ def build_session(settings: Settings) -> Session:
             clock,
             env=os.environ,
             job_cpu=children_cpu_seconds,  # the command is greenai run's one child
+            job=job_processes,
         ),
         settings=settings,
         record_decision=partial(append_decision, settings.decision_log_path),
         record_run=partial(append_run, settings.evidence_path),
         horizon=timedelta(hours=settings.horizon_hours),
         require_signal=settings.require_signal,
+        job_processes=job_processes,
     )
     return Session(settings=settings, clock=clock, deps=deps)
 

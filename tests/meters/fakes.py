@@ -32,6 +32,9 @@ class FakeNvml:
         self._lock = threading.Lock()
         self.counter_reads = [0] * len(counters)
         self.initialised = 0
+        self.pids: dict[int, list[int]] = {}  # GPU -> PIDs on it
+        self.utilization: dict[int, list[tuple[int, int, int]]] = {}  # GPU -> (pid, sm%, us)
+        self.utilization_error: str | None = None
 
     def init(self) -> None:
         if self._init_error:
@@ -61,6 +64,14 @@ class FakeNvml:
 
     def power_mw(self, index: int) -> int:
         return self._power[index]
+
+    def process_ids(self, index: int) -> list[int]:
+        return list(self.pids.get(index, ()))
+
+    def process_utilization(self, index: int, since_us: int) -> list[tuple[int, int, int]]:
+        if self.utilization_error:
+            raise NvmlCallError(self.utilization_error)
+        return [sample for sample in self.utilization.get(index, ()) if sample[2] > since_us]
 
 
 class Monotonic:
