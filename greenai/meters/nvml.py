@@ -54,6 +54,7 @@ class NvmlLibrary(Protocol):
     def power_mw(self, index: int) -> int: ...
     def process_ids(self, index: int) -> list[int]: ...
     def process_utilization(self, index: int, since_us: int) -> list[tuple[int, int, int]]: ...
+    def mig_slices(self, uuid: str) -> tuple[int, int, int] | None: ...
 
 
 class PynvmlLibrary:
@@ -104,6 +105,37 @@ class PynvmlLibrary:
             raise NvmlCallError(str(exc)) from exc
         return [(int(s.pid), int(s.smUtil), int(s.timeStamp)) for s in samples]
 
+    def mig_slices(self, uuid: str) -> tuple[int, int, int] | None:
+        """``(parent GPU index, the instance's GPU slices, the GPU's slices)`` of the MIG
+        instance whose UUID starts with ``uuid``; ``None`` when no GPU holds it."""
+        for index in range(self.device_count()):
+            parent = self._handle(index)
+            try:
+                count = int(self._call(pynvml.nvmlDeviceGetMaxMigDeviceCount, parent))
+            except NvmlCallError:
+                continue  # no MIG on this GPU
+            for slot in range(count):
+                try:
+                    instance = pynvml.nvmlDeviceGetMigDeviceHandleByIndex(parent, slot)
+                except pynvml.NVMLError:
+                    continue  # an empty slot
+                if _text(self._call(pynvml.nvmlDeviceGetUUID, instance)).startswith(uuid):
+                    attributes = self._call(pynvml.nvmlDeviceGetAttributes_v2, instance)
+                    return index, int(attributes.gpuInstanceSliceCount), self._slices(parent)
+        return None
+
+    def _slices(self, parent: Any) -> int:
+        """The GPU's slice count: the largest GPU-instance profile it supports (7 on A100
+        and H100)."""
+        largest = 0
+        for profile in range(pynvml.NVML_GPU_INSTANCE_PROFILE_COUNT):
+            try:
+                info = pynvml.nvmlDeviceGetGpuInstanceProfileInfo(parent, profile)
+            except pynvml.NVMLError:
+                continue
+            largest = max(largest, int(info.sliceCount))
+        return largest
+
     def _handle(self, index: int) -> Any:
         if index not in self._handles:
             self._handles[index] = self._call(pynvml.nvmlDeviceGetHandleByIndex, index)
@@ -138,6 +170,24 @@ def parse_visible_devices(value: str | None) -> list[str] | None:
     return entries
 
 
+@dataclass(frozen=True)
+class GpuPart:
+    """A GPU a job was given: a whole physical GPU, or a MIG instance on one (``fraction``
+    of its compute slices; NVML counts energy only per physical GPU)."""
+
+    index: int
+    fraction: float = 1.0
+    mig: str | None = None
+
+    def note(self) -> str | None:
+        if self.mig is None:
+            return None
+        return (
+            f"{self.mig}: charged {self.fraction:.3g} of GPU {self.index}'s energy, its share of "
+            "the GPU's compute slices (NVML has no per-instance energy counter)"
+        )
+
+
 def resolve_gpus(
     nvml: NvmlLibrary, gpus: Sequence[int | str] | None, env: Mapping[str, str]
 ) -> list[int]:
@@ -145,32 +195,52 @@ def resolve_gpus(
     ``CUDA_VISIBLE_DEVICES``; neither: none (on a shared node a job is charged only its own
     GPUs, never the whole node). Indices and ``GPU-`` UUIDs (or unique prefixes) are
     understood."""
+    return [part.index for part in resolve_gpu_parts(nvml, gpus, env)]
+
+
+def resolve_gpu_parts(
+    nvml: NvmlLibrary, gpus: Sequence[int | str] | None, env: Mapping[str, str]
+) -> list[GpuPart]:
+    """``resolve_gpus`` with MIG instances as parts of their physical GPU."""
     count = nvml.device_count()
     selection = (
         list(gpus) if gpus is not None else parse_visible_devices(env.get("CUDA_VISIBLE_DEVICES"))
     )
     if selection is None:
         return []
-    indices: list[int] = []
+    parts: list[GpuPart] = []
     for entry in selection:
-        index = _resolve_one(nvml, str(entry).strip(), count)
-        if index is None:
+        part = _resolve_one(nvml, str(entry).strip(), count)
+        if part is None:
             break  # CUDA ignores every device after an invalid one
-        if index not in indices:
-            indices.append(index)
-    return indices
+        same = next((i for i, p in enumerate(parts) if p.index == part.index), None)
+        if same is None:
+            parts.append(part)
+        elif part.mig is not None and parts[same].mig is not None:  # two instances, one GPU
+            both = parts[same]
+            fraction = min(1.0, both.fraction + part.fraction)
+            parts[same] = GpuPart(part.index, fraction, f"{both.mig} + {part.mig}")
+    return parts
 
 
-def _resolve_one(nvml: NvmlLibrary, entry: str, count: int) -> int | None:
+def _resolve_one(nvml: NvmlLibrary, entry: str, count: int) -> GpuPart | None:
     if entry.isdigit():
-        return int(entry) if int(entry) < count else None
+        return GpuPart(int(entry)) if int(entry) < count else None
     if entry.startswith("MIG-"):
-        raise MeterUnavailable(
-            f"nvml: {entry} is a MIG instance; NVML gives energy per physical GPU, not per MIG "
-            "instance, so its energy is not measured"
-        )
+        return _mig_part(nvml, entry)
     matches = [i for i in range(count) if nvml.uuid(i).startswith(entry)]
-    return matches[0] if len(matches) == 1 else None
+    return GpuPart(matches[0]) if len(matches) == 1 else None
+
+
+def _mig_part(nvml: NvmlLibrary, entry: str) -> GpuPart:
+    found = nvml.mig_slices(entry)
+    if found is None or found[1] <= 0 or found[2] <= 0:
+        raise MeterUnavailable(
+            f"nvml: {entry} is a MIG instance NVML could not place on a GPU; NVML gives energy "
+            "per physical GPU, so its energy is not measured"
+        )
+    index, slices, total = found
+    return GpuPart(index, min(1.0, slices / total), entry)
 
 
 @dataclass
@@ -207,7 +277,9 @@ class _NvmlRun:
         self._monotonic = meter.monotonic
         self.gpus = [self._begin(index) for index in meter.indices]
         self.job = meter.job
-        self.shares = {index: GpuShareTally(index) for index in meter.indices}
+        self.parts = {part.index: part for part in meter.parts}
+        # a MIG instance's share is its slices: other instances' processes are not sharers
+        self.shares = {p.index: GpuShareTally(p.index) for p in meter.parts if p.mig is None}
         self.since_us = time.time_ns() // 1000
         self.share_error: str | None = None  # NVML could not list the GPUs' processes
         self.utilisation_error: str | None = None  # nor give their utilisation
@@ -278,8 +350,10 @@ class _NvmlRun:
             return 1.0
         charged = 0.0
         for gpu in self.gpus:
-            found = self.shares[gpu.index].share()
-            charged += gpu.joules * (1.0 if found is None else found[0])
+            tally = self.shares.get(gpu.index)
+            found = None if tally is None else tally.share()
+            share = self.parts[gpu.index].fraction if found is None else found[0]
+            charged += gpu.joules * share
         return charged / total
 
 
@@ -305,25 +379,27 @@ class NvmlMeter:
         self.power_poll_seconds = power_poll_seconds
         self.monotonic = monotonic
         self.name = "nvml"
-        self.indices, self.models = self._probe(gpus, {} if env is None else env)
+        self._names: dict[int, str] = {}
+        self.parts = self._probe(gpus, {} if env is None else env)
+        self.indices = [part.index for part in self.parts]
+        self.models = [self._names[part.index] for part in self.parts]
 
-    def _probe(
-        self, gpus: Sequence[int | str] | None, env: Mapping[str, str]
-    ) -> tuple[list[int], list[str]]:
+    def _probe(self, gpus: Sequence[int | str] | None, env: Mapping[str, str]) -> list[GpuPart]:
         try:
             self.nvml.init()
         except NvmlCallError as exc:
             raise MeterUnavailable(f"nvml: cannot initialise NVML: {exc}") from exc
         try:
-            indices = resolve_gpus(self.nvml, gpus, env)
-            if not indices and gpus is None and "CUDA_VISIBLE_DEVICES" not in env:
+            parts = resolve_gpu_parts(self.nvml, gpus, env)
+            if not parts and gpus is None and "CUDA_VISIBLE_DEVICES" not in env:
                 raise NoGpuGiven(
                     "nvml: the job was given no GPU (--gpus, CUDA_VISIBLE_DEVICES or a daemon "
                     "slot), so no GPU energy is charged to it"
                 )
-            if not indices:
+            if not parts:
                 raise MeterUnavailable("nvml: no GPU is visible to the job")
-            return indices, [self.nvml.name(i) for i in indices]
+            self._names = {part.index: self.nvml.name(part.index) for part in parts}
+            return parts
         except NvmlCallError as exc:
             raise MeterUnavailable(f"nvml: cannot list GPUs: {exc}") from exc
         finally:
@@ -376,6 +452,7 @@ class NvmlMeter:
                 notes.append(f"GPU {gpu.index}: energy counter reset {gpu.resets} time(s)")
         if token.sampler.failed_reads:
             notes.append(f"nvml: {token.sampler.failed_reads} failed read(s) during the run")
+        notes += [note for part in token.parts.values() if (note := part.note())]
         notes += [note for tally in token.shares.values() if (note := tally.note())]
         if token.utilisation_error is not None and any(t.saw_others for t in token.shares.values()):
             notes.append(f"nvml: no per-process utilisation ({token.utilisation_error})")

@@ -35,6 +35,7 @@ class FakeNvml:
         self.pids: dict[int, list[int]] = {}  # GPU -> PIDs on it
         self.utilization: dict[int, list[tuple[int, int, int]]] = {}  # GPU -> (pid, sm%, us)
         self.utilization_error: str | None = None
+        self.migs: dict[str, tuple[int, int, int]] = {}  # MIG UUID -> (GPU, slices, of slices)
 
     def init(self) -> None:
         if self._init_error:
@@ -64,6 +65,9 @@ class FakeNvml:
 
     def power_mw(self, index: int) -> int:
         return self._power[index]
+
+    def mig_slices(self, uuid: str) -> tuple[int, int, int] | None:
+        return next((found for prefix, found in self.migs.items() if prefix.startswith(uuid)), None)
 
     def process_ids(self, index: int) -> list[int]:
         return list(self.pids.get(index, ()))

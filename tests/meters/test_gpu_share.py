@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from greenai.core.domain import EnergyReading
+from greenai.core.errors import MeterUnavailable
 from greenai.meters.gpu_share import EVEN_SPLIT, UTILISATION, GpuShareTally, JobProcesses
 from greenai.meters.nvml import NvmlCallError, NvmlMeter
 from tests.fakes import FrozenClock
@@ -123,3 +124,32 @@ def test_before_the_command_starts_nothing_is_attributed(other_process: int) -> 
     nvml.pids = {0: [other_process]}
     reading = run_on_gpu0(nvml, command_starts=False)
     assert reading.gpu_kwh == pytest.approx(0.001) and reading.notes == ()
+
+
+def test_a_mig_instance_is_charged_its_share_of_the_gpus_slices() -> None:
+    nvml = ClockedNvml([0, 0], [100.0, 50.0], Monotonic(0.0))
+    nvml.migs = {"MIG-aaaa-1111": (1, 1, 7), "MIG-aaaa-2222": (1, 2, 7)}
+    nvml.pids = {1: [os.getpid(), 4242]}  # other instances' processes are not sharers here
+    job = JobProcesses()
+    meter = NvmlMeter(FrozenClock(T0), nvml=nvml, env={"CUDA_VISIBLE_DEVICES": "MIG-aaaa-1111"},
+                      record_seconds=SLOW, power_poll_seconds=SLOW, monotonic=nvml.monotonic,
+                      job=job)  # fmt: skip
+    token = meter.start()
+    job.pgid = os.getpgid(0)
+    nvml.monotonic.now = 72.0  # GPU 1: 50 W for 72 s = 1 Wh
+    reading = meter.stop(token)
+    assert meter.indices == [1] and reading.gpu_count == 1
+    assert reading.gpu_kwh == pytest.approx(0.001 / 7)
+    assert reading.notes == (
+        "MIG-aaaa-1111: charged 0.143 of GPU 1's energy, its share of the GPU's compute slices "
+        "(NVML has no per-instance energy counter)",
+    )
+
+
+def test_two_instances_of_one_gpu_add_up_and_an_unknown_one_is_not_measured() -> None:
+    nvml = ClockedNvml([0], [100.0], Monotonic(0.0))
+    nvml.migs = {"MIG-aaaa-1111": (0, 1, 7), "MIG-aaaa-2222": (0, 2, 7)}
+    both = NvmlMeter(FrozenClock(T0), nvml=nvml, gpus=["MIG-aaaa-1111", "MIG-aaaa-2222"])
+    assert [(p.index, p.fraction) for p in both.parts] == [(0, pytest.approx(3 / 7))]
+    with pytest.raises(MeterUnavailable, match="MIG instance NVML could not place"):
+        NvmlMeter(FrozenClock(T0), nvml=nvml, gpus=["MIG-ffff"])
