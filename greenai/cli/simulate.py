@@ -36,11 +36,17 @@ def simulate_command(
     debias_h: Annotated[
         float, typer.Option(help="Hours of past forecast errors used to remove bias (0: off).")
     ] = 24.0,
+    max_flexible_fraction: Annotated[
+        float | None,
+        typer.Option(help="fleet: at most this share of queued GPU-hours waits for carbon."),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the JSON here (default stdout).")] = None,
     plot: Annotated[Path | None, typer.Option(help="Also draw a PNG here.")] = None,
 ) -> None:
     """Replay a policy on a recorded trace, measured against the offline optimum."""
-    settings = SimulationSettings(policy, forecast, seed, horizon_h, threshold, capacity, debias_h)
+    settings = SimulationSettings(
+        policy, forecast, seed, horizon_h, threshold, capacity, debias_h, max_flexible_fraction
+    )
     try:
         result, loaded, jobs = run_files(trace, workload, settings)
         if plot is not None:
@@ -65,7 +71,7 @@ def _plot(
         other = (
             result
             if name == settings.policy
-            else simulate(trace, jobs, replace(settings, policy=name))
+            else simulate(trace, jobs, replace(settings, policy=name, max_flexible_fraction=None))
         )
         savings[name] = float(other["savings_pct"])
     plot_result(trace, result, savings, path)

@@ -159,13 +159,39 @@ def _thresholds(values: Sequence[float | None] | None, count: int) -> FloatArray
     return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
+@dataclass(frozen=True, eq=False)
+class Holds:
+    """GPU slots already held on the axis, entry ``i`` for one hold: a running job from now
+    to its declared end, or a job waiting for slots. A capacity planner needs when slots free
+    up, not only how many are busy now. ``rigid`` marks holds of rigid work."""
+
+    start: FloatArray
+    end: FloatArray
+    gpus: IntArray
+    rigid: BoolArray
+
+
+@dataclass(frozen=True, eq=False)
+class RigidDemand:
+    """Mean GPUs asked for by rigid jobs (as if each ran from its submit for its declared
+    duration) in each whole UTC hour seen so far: ``hourly[i]`` is epoch hour
+    ``first_hour + i``. Only hours that have ended are given, so a forecast made from it
+    uses arrivals seen so far and nothing later."""
+
+    first_hour: int
+    hourly: FloatArray
+
+
 @dataclass(frozen=True, slots=True)
 class Capacity:
     """GPU slots: how many there are in all (``None``: no limit) and how many the jobs
-    already running hold."""
+    already running hold; optionally when held slots free up (``holds``) and the rigid
+    demand seen so far (``rigid_demand``), for planners that place work in time."""
 
     slots: int | None = None
     in_use: int = 0
+    holds: Holds | None = None
+    rigid_demand: RigidDemand | None = None
 
     @property
     def free(self) -> int | None:

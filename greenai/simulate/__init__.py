@@ -17,6 +17,7 @@ from greenai.core.errors import ConfigError, InputError
 from greenai.formats.traces import Trace, load_trace
 from greenai.formats.workload import WorkloadRow, read_workload
 from greenai.policies.base import JobBatch, Policy
+from greenai.policies.fleet import Fleet
 from greenai.policies.registry import get_policy
 from greenai.policies.view import ForecastView
 from greenai.policies.windows import Grid
@@ -38,15 +39,19 @@ class SimulationSettings:
     threshold: float | None = None
     capacity: int | None = None
     debias_h: float = 24.0
+    max_flexible_fraction: float | None = None
 
 
-def simulate(trace: Trace, jobs: list[Job], settings: SimulationSettings) -> dict[str, Any]:
-    """Replay ``settings.policy`` over ``jobs`` and account its emissions exactly."""
+def simulate(
+    trace: Trace, jobs: list[Job], settings: SimulationSettings, policy: Policy | None = None
+) -> dict[str, Any]:
+    """Replay ``settings.policy`` over ``jobs`` and account its emissions exactly; ``policy``
+    replaces the registry's one of that name (benchmarks compare variants of a policy)."""
     if settings.capacity is not None and settings.capacity < 1:
         raise ConfigError("--capacity must be at least 1")
     if settings.horizon_h <= 0:
         raise ConfigError("--horizon-h must be positive")
-    policy = get_policy(settings.policy)
+    policy = _configured(policy or get_policy(settings.policy), settings.max_flexible_fraction)
     model = forecast_model(trace, settings)
     batch = JobBatch.of(jobs, trace.start)
     if settings.threshold is not None:
@@ -54,17 +59,28 @@ def simulate(trace: Trace, jobs: list[Job], settings: SimulationSettings) -> dic
     baseline = _replay(trace, batch, jobs, get_policy("now"), model, settings.capacity)
     runs = (
         baseline
-        if policy.name == "now"
+        if policy is get_policy("now")
         else _replay(trace, batch, jobs, policy, model, settings.capacity)
     )
     header = {
-        "policy": settings.policy,
+        "policy": policy.name,
         "forecast": settings.forecast,
         "seed": settings.seed,
         "trace": trace.name,
     }
     actual = Grid(trace.actual, trace.step_s)
     return build_result(header, runs, baseline, actual, trace.start)
+
+
+def _configured(policy: Policy, fraction: float | None) -> Policy:
+    """``policy`` with ``--max-flexible-fraction`` applied (only ``fleet`` has one)."""
+    if fraction is None:
+        return policy
+    if not isinstance(policy, Fleet):
+        raise ConfigError("--max-flexible-fraction applies to --policy fleet only")
+    if not 0.0 <= fraction <= 1.0:
+        raise ConfigError("--max-flexible-fraction must be between 0 and 1")
+    return Fleet(replace(policy.settings, max_flexible_fraction=fraction))
 
 
 def _replay(

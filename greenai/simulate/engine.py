@@ -14,7 +14,11 @@ run each interruptible job; any other job is asked when to start, at every step 
 Capacity (``--capacity N`` GPU slots): a start that does not fit waits in a queue (rigid jobs
 first, then in queueing order) and begins as soon as a running job frees enough slots; an
 interruptible piece that does not fit is skipped for that step. Rigid jobs (``flexible=0``)
-ignore the policy and start at submit. A job still unfinished when the trace ends is late.
+ignore the policy and start at submit, before the policy is asked about the others at that
+moment. A job still unfinished when the trace ends is late. With a capacity the policy is
+also told when held slots free up (running and waiting jobs, at their declared durations) and
+the rigid demand of every hour that has ended (``RigidDemand``): what a capacity planner needs
+and what a daemon knows at that moment.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from typing import Protocol
 import numpy as np
 
 from greenai.core.domain import Job
-from greenai.policies.base import UNLIMITED, Capacity, JobBatch, Policy
+from greenai.policies.base import UNLIMITED, Capacity, Holds, JobBatch, Policy, RigidDemand
 from greenai.policies.view import EPS, ForecastView
+from greenai.policies.windows import FloatArray
 
 FINISH, STEP, DECIDE, START = 0, 1, 2, 3  # same-moment order: free slots before using them
 
@@ -78,6 +83,8 @@ class Engine:
         self.capacity = capacity if policy.capacity_bound else None
         self.used = 0
         self.waiting: list[int] = []
+        self.running: dict[int, float] = {}  # job index -> end of its current piece
+        self.rigid_hourly = _rigid_hourly(batch) if self.capacity is not None else None
         self._events: list[tuple[float, int, int, int, int]] = []
         self._seq = 0
 
@@ -131,23 +138,21 @@ class Engine:
 
     def _decide_all(self, kind: int, indices: list[int], at: float) -> None:
         """Ask the policy about every job in ``indices`` at once, then act in their order."""
-        asked = [i for i in indices if not self.runs[i].rigid]
-        answers: dict[int, tuple[float, float]] = {}
-        if asked:
-            remaining = np.asarray([self.runs[i].remaining for i in asked], dtype=np.float64)
-            batch = replace(self.batch.take(asked), remaining=remaining)
-            capacity = Capacity(self.capacity, self.used)
-            plan = self.policy.plan(batch, self.forecasts.view_at(at), at, capacity)
-            run_for = plan.run_for if plan.run_for is not None else np.full(len(asked), np.nan)
-            for i, start, length in zip(asked, plan.starts.tolist(), run_for.tolist(), strict=True):
-                answers[i] = (start, length)
         for index in indices:
-            if index not in answers:  # rigid: starts at submit, capacity permitting
+            if self.runs[index].rigid:  # starts at submit, capacity permitting
                 self._start(index, at)
-            elif kind == STEP:
-                self._step(index, at, answers[index][1])
+        asked = [i for i in indices if not self.runs[i].rigid]
+        if not asked:
+            return
+        remaining = np.asarray([self.runs[i].remaining for i in asked], dtype=np.float64)
+        batch = replace(self.batch.take(asked), remaining=remaining)
+        plan = self.policy.plan(batch, self.forecasts.view_at(at), at, self._capacity(at))
+        run_for = plan.run_for if plan.run_for is not None else np.full(len(asked), np.nan)
+        for index, start, length in zip(asked, plan.starts.tolist(), run_for.tolist(), strict=True):
+            if kind == STEP:
+                self._step(index, at, length)
             else:
-                self._plan_start(index, at, answers[index][0])
+                self._plan_start(index, at, start)
 
     def _plan_start(self, index: int, at: float, planned: float) -> None:
         boundary = self._next_boundary(at)
@@ -165,6 +170,7 @@ class Engine:
 
     def _run_piece(self, job: JobRun, index: int, at: float, length: float) -> None:
         self.used += job.job.gpus
+        self.running[index] = at + length
         job.segments.append((at, at + length))
         job.remaining -= length
         self._push(at + length, FINISH, index)
@@ -178,6 +184,7 @@ class Engine:
 
     def _finish(self, index: int, at: float) -> None:
         self.used -= self.runs[index].job.gpus
+        self.running.pop(index, None)
         still_waiting: list[int] = []
         for waiting in sorted(self.waiting, key=lambda i: not self.runs[i].rigid):
             if at < self.span - EPS and self._fits(self.runs[waiting]):
@@ -185,3 +192,52 @@ class Engine:
             else:
                 still_waiting.append(waiting)
         self.waiting = still_waiting
+
+    def _capacity(self, at: float) -> Capacity:
+        """The slots, and with a capacity, when held slots free up and the rigid demand of
+        every hour ended by ``at``."""
+        if self.capacity is None or self.rigid_hourly is None:
+            return Capacity(self.capacity, self.used)
+        held = [(i, at, end) for i, end in self.running.items()]
+        held += [(i, at, at + self.runs[i].remaining) for i in self.waiting]
+        runs = [self.runs[i] for i, _, _ in held]
+        holds = Holds(
+            np.asarray([start for _, start, _ in held], dtype=np.float64),
+            np.asarray([end for _, _, end in held], dtype=np.float64),
+            np.asarray([run.job.gpus for run in runs], dtype=np.int64),
+            np.asarray([run.rigid for run in runs], dtype=np.bool_),
+        )
+        first_hour, hourly = self.rigid_hourly
+        ended = math.floor((self.batch.origin.timestamp() + at) / HOUR + EPS) - first_hour
+        demand = RigidDemand(first_hour, hourly[: max(ended, 0)])
+        return Capacity(self.capacity, self.used, holds, demand)
+
+
+HOUR = 3600.0
+
+
+def _rigid_hourly(batch: JobBatch) -> tuple[int, FloatArray]:
+    """Mean GPUs asked for by rigid jobs in each UTC hour, each job counted from its submit for
+    its declared duration: ``(first epoch hour, values)``. Hour ``h`` depends only on jobs
+    submitted before it ends, so handing out ended hours reveals nothing of the future."""
+    epoch = batch.origin.timestamp()
+    first_hour = math.floor(epoch / HOUR)
+    rigid = ~batch.flexible
+    begin = epoch + batch.submit[rigid] - first_hour * HOUR
+    end = begin + batch.duration[rigid]
+    hours = math.ceil(float(end.max(initial=0.0)) / HOUR) + 1
+    grid = np.arange(hours + 1, dtype=np.float64) * HOUR
+    gpus = batch.gpus[rigid].astype(np.float64)
+    covered = _ramp_sum(begin, gpus, grid) - _ramp_sum(end, gpus, grid)
+    return first_hour, np.diff(covered) / HOUR
+
+
+def _ramp_sum(at: FloatArray, weight: FloatArray, grid: FloatArray) -> FloatArray:
+    """``sum(weight * max(t - at, 0))`` for each ``t`` of ``grid``, by sorted prefix sums: a
+    GPU box is a ramp up at its start less a ramp up at its end."""
+    order = np.argsort(at)
+    at, weight = at[order], weight[order]
+    total = np.concatenate(([0.0], np.cumsum(weight)))
+    moment = np.concatenate(([0.0], np.cumsum(weight * at)))
+    k = np.searchsorted(at, grid, side="right")
+    return grid * total[k] - moment[k]

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from greenai.core.time import format_time
 from greenai.policies.view import EPS
 from greenai.policies.windows import Grid, merge_pieces
@@ -77,8 +79,47 @@ def build_result(
         "sla_violations": sum(1 for d in details if d["late"]),
         "rejected": 0,
         "mean_delay_min": round(totals["delay"] / delays, 3) if delays else 0.0,
+        **fleet_figures(details, runs),
         "jobs_detail": details,
     }
+
+
+def fleet_figures(details: list[dict[str, Any]], runs: list[JobRun]) -> dict[str, Any]:
+    """SLA violations of rigid and flexible jobs apart, delays' tails and the peak GPUs in use
+    at once: what tells a capacity-bound plan from one that overloads the green hours."""
+    rigid = [run.rigid for run in runs]
+    late = [d["late"] for d in details]
+    delays = [d["delay_min"] for d in details]
+    rigid_delays = [d for d, r in zip(delays, rigid, strict=True) if r and d is not None]
+    return {
+        "sla_violations_rigid": sum(1 for x, r in zip(late, rigid, strict=True) if x and r),
+        "sla_violations_flexible": sum(1 for x, r in zip(late, rigid, strict=True) if x and not r),
+        "p95_delay_min": _p95([d for d in delays if d is not None]),
+        "rigid_mean_delay_min": round(sum(rigid_delays) / len(rigid_delays), 3)
+        if rigid_delays
+        else 0.0,
+        "rigid_p95_delay_min": _p95(rigid_delays),
+        "peak_gpus": peak_gpus(runs),
+    }
+
+
+def _p95(values: list[float]) -> float:
+    return round(float(np.percentile(values, 95)), 3) if values else 0.0
+
+
+def peak_gpus(runs: list[JobRun]) -> int:
+    """The most GPUs running at one instant (a run ending frees its GPUs for one starting
+    at that same moment)."""
+    changes: list[tuple[float, int]] = []
+    for run in runs:
+        for start, end in run.segments:
+            changes += [(start, run.job.gpus), (end, -run.job.gpus)]
+    changes.sort(key=lambda change: (change[0], change[1]))
+    running = peak = 0
+    for _, change in changes:
+        running += change
+        peak = max(peak, running)
+    return peak
 
 
 def _stamp(origin: datetime, seconds: float) -> str | None:

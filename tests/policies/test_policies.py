@@ -32,6 +32,7 @@ def test_the_registry_lists_every_policy_simplest_first() -> None:
         "window",
         "window-once",
         "interruptible",
+        "fleet",
         "oracle",
     )
     assert policy_names(online=True) == policy_names()[:-1]  # the oracle needs the future

@@ -24,6 +24,8 @@ POLICY_RUNS = [
     ("window-once", "perfect"),
     ("interruptible", "perfect"),
     ("interruptible", "noisy:0.3"),
+    ("fleet", "perfect"),
+    ("fleet", "noisy:0.3"),
 ]
 
 
@@ -105,7 +107,7 @@ def test_window_under_perfect_equals_the_oracle_when_the_slack_fits_the_horizon(
 @given(scenarios(), st.integers(1, 3))
 def test_capacity_is_never_exceeded(scenario: tuple[Trace, list[Job]], capacity: int) -> None:
     trace, jobs = scenario
-    for policy in ("now", "window", "interruptible"):
+    for policy in ("now", "window", "interruptible", "fleet"):
         result = simulate(trace, jobs, SimulationSettings(policy, capacity=capacity))
         check_totals(result)
         edges = []

@@ -18,7 +18,8 @@ from tests.simulate.helpers import make_job, make_trace
 RESULT_KEYS = [
     "policy", "forecast", "seed", "trace", "jobs", "energy_kwh", "emissions_kg",
     "baseline_emissions_kg", "savings_pct", "sla_violations", "rejected", "mean_delay_min",
-    "jobs_detail",
+    "sla_violations_rigid", "sla_violations_flexible", "p95_delay_min", "rigid_mean_delay_min",
+    "rigid_p95_delay_min", "peak_gpus", "jobs_detail",
 ]  # fmt: skip
 DETAIL_KEYS = ["id", "segments", "emissions_kg", "baseline_kg", "delay_min", "late"]
 
