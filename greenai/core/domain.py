@@ -42,6 +42,7 @@ class JobState(StrEnum):
     QUEUED = "queued"  # accepted, not yet planned
     SCHEDULED = "scheduled"  # planned start known, waiting for it
     RUNNING = "running"  # command started, not yet reaped
+    PAUSED = "paused"  # an interruptible job between two pieces: stopped, to be resumed
     SUCCEEDED = "succeeded"  # command exited 0
     FAILED = "failed"  # command exited non-zero, or could not start
     CANCELLED = "cancelled"  # a user cancelled it

@@ -10,6 +10,7 @@ the environment or from files named by ``*_FILE`` variables, never from greenai.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,12 @@ class Settings(BaseSettings):
     log_backups: int = Field(2, ge=0, le=20, description="rotated output logs kept per run")
     retry_budget: int = Field(1, ge=0, description="re-queues of a job a crash interrupted")
     grace_seconds: float = Field(30.0, ge=0, description="SIGTERM grace for running jobs")
+    pause_signal: str = Field(
+        "SIGTERM", description="what pauses a piece of an interruptible job (it checkpoints)"
+    )
+    pause_grace_seconds: float = Field(
+        30.0, ge=0, description="from the pause signal to SIGKILL, for the job to checkpoint"
+    )
 
     @field_validator("api_token", mode="before")
     @classmethod
@@ -123,6 +130,20 @@ class Settings(BaseSettings):
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("pause_signal")
+    @classmethod
+    def _a_signal_name(cls, value: str) -> str:
+        """``SIGTERM``, ``sigint``, ``USR1``: a signal this system has, by its full name."""
+        name = value.strip().upper()
+        name = name if name.startswith("SIG") else f"SIG{name}"
+        if name not in signal.Signals.__members__:
+            raise ValueError(f"{value!r} is not a signal name (SIGTERM, SIGINT, SIGUSR1, ...)")
+        return name
+
+    @property
+    def pause_signum(self) -> int:
+        return int(signal.Signals[self.pause_signal])
 
     @property
     def evidence_path(self) -> Path:

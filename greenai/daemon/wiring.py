@@ -129,6 +129,8 @@ def build_engine(
             retry_budget=settings.retry_budget,
             background_fetch=True,
             grace_s=settings.grace_seconds,
+            pause_signal=settings.pause_signum,
+            pause_grace_s=settings.pause_grace_seconds,
             log_max_bytes=settings.log_max_bytes,
             log_backups=settings.log_backups,
             settings=settings,

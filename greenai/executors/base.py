@@ -13,6 +13,10 @@ An executor is non-blocking and restart-safe:
 - ``attach(handle)`` is ``poll`` for a handle that another daemon process stored: after a
   restart the engine re-attaches to every run instead of killing it.
 - ``cancel(handle, force)`` asks the run to stop (SIGTERM-like) or makes it stop.
+- ``pause(handle, signum, grace_s)`` stops a piece of an interruptible job so it can
+  checkpoint: ``signum`` now, SIGKILL ``grace_s`` later, kept by whatever watches the run (the
+  local supervisor) even while no daemon runs; the run then ends ``Exited`` with ``paused``.
+  ``can_pause`` says whether an executor can (interruptible jobs run whole where not).
 
 GPU slots: the engine counts them and, for executors that do not pick GPUs themselves
 (``picks_gpus`` false: the local one), also chooses which (``Launch.gpu_ids``).
@@ -47,6 +51,7 @@ class Launch:
     max_runtime: timedelta | None = None  # SIGTERM it this long (wall) after it starts, too
     log_max_bytes: int | None = None  # rotate output.log at this size; None: no cap
     log_backups: int = 2  # rotated logs kept (output.log.1 ... output.log.N)
+    piece: int = 0  # an interruptible job's piece (1, 2, ...); 0: the job runs whole
 
     @property
     def log_path(self) -> Path:
@@ -96,7 +101,8 @@ class Exited:
     times on the daemon's clock, and the energy reading when the executor measured it.
     ``limit`` says which of the launch's limits stopped it (``stopped after its max runtime
     0:00:02``, ``stopped at its deadline ...``), whatever the command then exited with;
-    ``None`` when it ended on its own or on request."""
+    ``None`` when it ended on its own or on request. ``paused``: it was stopped on a pause
+    request (``Executor.pause``), whatever it exited with."""
 
     exit_code: int
     started_at: datetime
@@ -105,6 +111,7 @@ class Exited:
     signal: int | None = None
     notes: tuple[str, ...] = ()
     limit: str | None = None
+    paused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +128,7 @@ RunStatus = Running | Exited | Lost
 class Executor(Protocol):
     name: str
     picks_gpus: bool  # True: the executor (Slurm, Kubernetes) chooses GPUs itself
+    can_pause: bool  # True: ``pause`` stops a piece so that it can be resumed later
 
     def handle_for(self, launch: Launch) -> Handle:
         """Where ``launch`` will be found once started; no side effects."""
@@ -138,6 +146,10 @@ class Executor(Protocol):
 
     def cancel(self, handle: Handle, force: bool = False) -> None:
         """Ask the run to stop, or (``force``) make it stop; a finished run is left alone."""
+        ...
+
+    def pause(self, handle: Handle, signum: int, grace_s: float) -> None:
+        """Ask the run to pause (see above); asking twice, or a finished run, changes nothing."""
         ...
 
 

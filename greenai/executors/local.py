@@ -47,6 +47,7 @@ from greenai.executors.supervisor import (
     LAUNCH,
     LAUNCH_KEY,
     MODULE,
+    PAUSE,
     STARTED,
     SUPERVISOR,
     SUPERVISOR_LOG,
@@ -101,6 +102,7 @@ class LocalExecutor:
 
     name = "local"
     picks_gpus = False
+    can_pause = True
 
     def __init__(
         self,
@@ -202,6 +204,20 @@ class LocalExecutor:
         if pid is not None:
             _kill(pid, signal.SIGTERM)
         self._signal_command(handle, state_dir, sig)
+
+    def pause(self, handle: Handle, signum: int, grace_s: float) -> None:
+        """Leave a pause request for the run's supervisor, which signals the command and keeps
+        the grace (it outlives this daemon); a request already there is not repeated."""
+        state_dir = _state_dir(handle)
+        if (state_dir / EXIT).exists() or not (state_dir / LAUNCH).exists():
+            return
+        if (state_dir / PAUSE).exists():
+            return
+        name = signal.Signals(signum).name
+        request = {"signal": name, "grace_s": grace_s, "at": format_time(utc_now()),
+                   "reason": "paused"}  # fmt: skip
+        _write(handle, state_dir / PAUSE, request)
+        log.info("job %s: pause (%s) asked of its supervisor", handle.job_id, name)
 
     def close(self, timeout: float = 0.0) -> None:
         """Reap the supervisors this process started whose runs have ended, waiting up to

@@ -42,18 +42,20 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def stop_group(child: subprocess.Popen[bytes], grace_s: float) -> tuple[int, list[str]]:
-    """SIGTERM ``child``'s group, SIGKILL it if the child still runs ``grace_s`` later; what
-    the child left in its group gets the rest of the grace, then SIGKILL. The child's return
-    code, and a note when it had to be killed."""
-    signal_group(child.pid, signal.SIGTERM)
+def stop_group(
+    child: subprocess.Popen[bytes], grace_s: float, signum: int = signal.SIGTERM
+) -> tuple[int, list[str]]:
+    """Send ``signum`` (SIGTERM) to ``child``'s group, SIGKILL it if the child still runs
+    ``grace_s`` later; what the child left in its group gets the rest of the grace, then
+    SIGKILL. The child's return code, and a note when it had to be killed."""
+    signal_group(child.pid, signum)
     killed_at = time.monotonic() + grace_s
     notes: list[str] = []
     try:
         returncode = child.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
         signal_group(child.pid, signal.SIGKILL)
-        notes.append(f"killed: still running {grace_s:g}s after SIGTERM")
+        notes.append(f"killed: still running {grace_s:g}s after {signal.Signals(signum).name}")
         returncode = child.wait()
     while group_alive(child.pid) and time.monotonic() < killed_at:
         time.sleep(0.02)

@@ -20,6 +20,9 @@ finds it:
   exit: 127 not found, 126 otherwise); ``limit`` is the note of the limit that stopped it, else
   ``null``
 - ``cancel.json``: written by the executor to stop a command that has not started yet
+- ``pause.json``: ``{"signal", "grace_s", "at", "reason"}``, written by the executor to pause
+  an interruptible job's piece: the supervisor sends that signal to the command's group (so it
+  can checkpoint), SIGKILL ``grace_s`` later, and records the exit with ``"paused": true``
 - ``output.log``: the command's stdout and stderr; ``supervisor.log``: this process's own
 
 Records are written atomically (temporary file, fsync, rename). The folder is 0700 (the
@@ -65,6 +68,8 @@ log = logging.getLogger(__name__)
 MODULE = "greenai.executors.supervisor"
 LAUNCH, SUPERVISOR, STARTED, EXIT = "launch.json", "supervisor.json", "started.json", "exit.json"
 CANCEL, OUTPUT, SUPERVISOR_LOG = "cancel.json", "output.log", "supervisor.log"
+PAUSE = "pause.json"
+PAUSE_POLL_S = 0.2  # how often a running command's supervisor looks for a pause request
 NOT_FOUND, CANNOT_START = 127, 126
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 FILE_MODE = 0o600  # every record and log of a run
@@ -133,6 +138,7 @@ class LaunchSpec:
     log_max_bytes: int | None = None
     log_backups: int = 2
     max_runtime_s: float | None = None  # wall seconds from the command's start
+    piece: int = 0  # an interruptible job's piece (1, 2, ...); 0: the job runs whole
 
 
 def launch_record(
@@ -169,6 +175,7 @@ def launch_record(
         "log_max_bytes": launch.log_max_bytes,
         "log_backups": launch.log_backups,
         "max_runtime_s": None if launch.max_runtime is None else launch.max_runtime.total_seconds(),
+        "piece": launch.piece,
     }
 
 
@@ -200,6 +207,7 @@ def read_launch(state_dir: Path) -> LaunchSpec:
             log_max_bytes=None if log_max_bytes is None else max(1, int(log_max_bytes)),
             log_backups=max(0, int(data.get("log_backups", 2))),
             max_runtime_s=_max_runtime(data.get("max_runtime_s")),
+            piece=max(0, int(data.get("piece") or 0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{state_dir / LAUNCH}: not a launch record: {exc!r}") from exc
@@ -234,6 +242,7 @@ def read_exit(state_dir: Path) -> Exited | None:
             signal=None if signum is None else int(signum),
             notes=tuple(str(note) for note in data.get("notes", ())),
             limit=None if data.get("limit") is None else str(data["limit"]),
+            paused=bool(data.get("paused", False)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{state_dir / EXIT}: not an exit record: {exc!r}") from exc
@@ -288,6 +297,9 @@ def child_env(spec: LaunchSpec, base: Mapping[str, str]) -> dict[str, str]:
     env["CUDA_DEVICE_ORDER"] = cuda_device_order(spec.env)
     env["GREENAI_JOB_ID"] = spec.job_id
     env["GREENAI_ATTEMPT"] = str(spec.attempt)
+    if spec.piece:  # the interruptible contract: which piece this is, and whether to resume
+        env["GREENAI_PIECE"] = str(spec.piece)
+        env["GREENAI_RESUME"] = "1" if spec.piece > 1 else "0"
     return env
 
 
@@ -465,6 +477,7 @@ class _Outcome:
     signal: int | None = None
     notes: list[str] = field(default_factory=list)
     limit: str | None = None
+    paused: bool = False
 
 
 class Supervisor:
@@ -477,6 +490,7 @@ class Supervisor:
         self.pending: int | None = None  # a signal that came before the command started
         self.forwarded: list[str] = []
         self.reaped = False
+        self.paused = False  # the command was stopped on a pause request
 
     def run(self) -> None:
         for signum in FORWARDED_SIGNALS:
@@ -508,6 +522,9 @@ class Supervisor:
             now = clock.now()
             note = "cancelled before start" + self._cancel_reason()
             return _Outcome(128 + cancelled, now, now, cancelled, [note])
+        if self._pause_request() is not None:
+            now = clock.now()
+            return _Outcome(0, now, now, notes=["paused before the command started"], paused=True)
         if spec.stop_at is not None and clock.now() >= spec.stop_at:
             now = clock.now()
             note = f"not started: its deadline {format_time(spec.stop_at)} had passed"
@@ -547,29 +564,51 @@ class Supervisor:
             drain.finish(DRAIN_AFTER_EXIT_S)
             if drain.cut_short:
                 notes.append("output of processes the command left running was not logged")
-        limit = stop_notes[0] if stop_notes else None  # a stop's first note names its limit
-        if returncode < 0:
-            return _Outcome(128 - returncode, started_at, finished_at, -returncode, notes, limit)
-        return _Outcome(returncode, started_at, finished_at, None, notes, limit)
+        # a stop's first note names its limit; a pause is no limit
+        limit = stop_notes[0] if stop_notes and not self.paused else None
+        code, signum = (128 - returncode, -returncode) if returncode < 0 else (returncode, None)
+        return _Outcome(code, started_at, finished_at, signum, notes, limit, self.paused)
 
     def _wait(
         self, child: subprocess.Popen[bytes], spec: LaunchSpec, clock: Clock, started: float
     ) -> tuple[int, list[str]]:
         """The command's return code, once it has ended; stopped at the first of its limits
-        (``started``: when it started, on ``time.monotonic``), with a note naming that limit."""
-        while (limit := _first_limit(spec, clock, started)) is not None:
-            left, note = limit
-            if left <= 0:
-                return self._stop(child, spec, note)
-            try:  # clock time may not pass like the wall's: look again at least every second
-                returncode = child.wait(timeout=min(left, 1.0))
+        (``started``: when it started, on ``time.monotonic``), with a note naming that limit,
+        or paused when the executor asks (``pause.json``)."""
+        while True:
+            request = self._pause_request()
+            if request is not None:
+                return self._pause(child, spec, request)
+            limit = _first_limit(spec, clock, started)
+            if limit is not None and limit[0] <= 0:
+                return self._stop(child, spec, limit[1])
+            # clock time may not pass like the wall's, and a pause may come: look again often
+            timeout = PAUSE_POLL_S if limit is None else min(limit[0], PAUSE_POLL_S)
+            try:
+                returncode = child.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 continue
             self.reaped = True
             return returncode, []
-        returncode = child.wait()
-        self.reaped = True
-        return returncode, []
+
+    def _pause(
+        self, child: subprocess.Popen[bytes], spec: LaunchSpec, request: Mapping[str, Any]
+    ) -> tuple[int, list[str]]:
+        """Stop the command as asked so it can checkpoint: the request's signal, SIGKILL after
+        its grace (the supervisor keeps that grace even when no daemon runs)."""
+        signum, grace_s = pause_signal(request), max(0.0, float(request.get("grace_s", 30.0)))
+        name = signal.Signals(signum).name
+        log.info("job %s: pausing with %s (grace %g s)", spec.job_id, name, grace_s)
+        returncode, killed = stop_group(child, grace_s, signum)
+        self.reaped, self.paused = True, True
+        return returncode, [f"paused: {name} sent to the command", *killed]
+
+    def _pause_request(self) -> dict[str, Any] | None:
+        try:
+            return read_record(self.dir / PAUSE)
+        except ValueError as exc:  # half a request is still a request
+            log.warning("%s", exc)
+            return {}
 
     def _stop(
         self, child: subprocess.Popen[bytes], spec: LaunchSpec, note: str
@@ -629,6 +668,7 @@ class Supervisor:
             "counters": dict(counters or {}),
             "notes": outcome.notes,
             "limit": outcome.limit,
+            "paused": outcome.paused,
         }
         write_record(self.dir / EXIT, record)
         log.info("recorded exit code %d", outcome.exit_code)
@@ -648,6 +688,16 @@ def _first_limit(spec: LaunchSpec, clock: Clock, started: float) -> tuple[float,
         limit = timedelta(seconds=spec.max_runtime_s)
         limits.append((left, f"stopped after its max runtime {limit}"))
     return min(limits, default=None)
+
+
+def pause_signal(request: Mapping[str, Any]) -> int:
+    """The signal a pause request names (``"SIGTERM"``, ``"SIGINT"``, ...); SIGTERM when it
+    names none the supervisor knows."""
+    try:
+        return int(signal.Signals[str(request.get("signal") or "SIGTERM")])
+    except KeyError:
+        log.warning("unknown pause signal %r: sending SIGTERM", request.get("signal"))
+        return int(signal.SIGTERM)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,7 @@ provider spec, an ``EvidenceSink``); the daemon wires the real ones in, tests pa
 
 from __future__ import annotations
 
+import signal
 import socket
 import uuid
 from collections.abc import Mapping, Sequence
@@ -78,6 +79,8 @@ class EngineConfig:
     retry_budget: int = 1
     cancel_grace_s: float = 10.0
     grace_s: float = 30.0  # SIGTERM to SIGKILL when a run passes its deadline
+    pause_signal: int = signal.SIGTERM  # what pauses a piece of an interruptible job
+    pause_grace_s: float = 30.0  # from that signal to SIGKILL: the job's time to checkpoint
     log_max_bytes: int | None = None  # a run's output.log cap (rotated), None: no cap
     log_backups: int = 2
     host: str = field(default_factory=socket.gethostname)

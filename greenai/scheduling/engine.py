@@ -1,5 +1,7 @@
 """One pass of the daemon: reap, refresh forecasts, expire, re-plan, dispatch.
 
+Interruptible jobs run in pieces, paused and resumed (``greenai.scheduling.pieces``).
+
 ``Engine.tick(now)`` never raises: each stage runs on its own, and a failing stage is logged,
 counted in ``EngineStats`` and tried again on the next tick. The store is the truth about job
 states (every change a compare-and-set stored with the event that explains it) and keeps each
@@ -16,7 +18,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,14 @@ from greenai.policies.base import Capacity
 from greenai.providers.base import IntensitySource
 from greenai.scheduling.config import EngineConfig, EngineStats, EvidenceSink
 from greenai.scheduling.forecasts import ForecastBook
+from greenai.scheduling.pieces import (
+    piece_changes,
+    piece_decisions,
+    piece_note,
+    piece_outcome,
+    runs_in_pieces,
+    shutdown_pause,
+)
 from greenai.scheduling.planner import QueueDefaults, plan_queue
 from greenai.scheduling.runs import (
     Outcome,
@@ -63,11 +73,13 @@ PLAN_WRITE_CHUNK = 250
 
 @dataclass
 class _Watched:
-    """A run the engine watches: its job as claimed, its handle, when a stop was first asked."""
+    """A run the engine watches: its job as claimed, its handle, when a stop was first asked
+    and whether a pause was."""
 
     job: JobRecord
     handle: Handle
     cancel_sent: float | None = None
+    pause_sent: bool = False
 
 
 class Engine:
@@ -101,7 +113,7 @@ class Engine:
         # starts a job is stored with its dispatch, in the policy's own words.
         self._starting: dict[str, tuple[Decision, bool]] = {}
         self._defaults = QueueDefaults(
-            config.default_provider, config.policy, config.threshold, can_pause=False
+            config.default_provider, config.policy, config.threshold, can_pause=executor.can_pause
         )
 
     # -- the loop ----------------------------------------------------------------------------
@@ -116,6 +128,7 @@ class Engine:
             ("refresh", self._refresh),
             ("expire", self._expire),
             ("plan", self._plan),
+            ("pieces", self._pieces),
             ("dispatch", self._dispatch),
         ):
             try:
@@ -204,16 +217,71 @@ class Engine:
                 busy.update(gpus)
                 free -= record.job.gpus
 
+    def _pieces(self, now: datetime) -> None:
+        """Pause the running pieces the policy would stop now, resume the paused jobs it
+        would run (GPUs permitting; before new starts, as work under way)."""
+        records = [
+            record
+            for record in self.store.jobs_in([JobState.RUNNING, JobState.PAUSED])
+            if record.pieces and (record.state is JobState.PAUSED or record.id in self._watched)
+        ]
+        if not records:
+            return
+        by_id = {record.id: record for record in records}
+        busy = self.store.busy_gpu_ids(self.config.host)
+        for decision in piece_decisions(records, self.forecast, now):
+            record = by_id[decision.job_id]
+            if decision.action is Action.PAUSE:
+                self._pause(self._watched[record.id], decision, now)
+            elif self.dispatching:
+                busy.update(self._resume(record, decision, busy, now))
+
+    def _pause(self, watched: _Watched, decision: Decision, now: datetime) -> None:
+        """Ask a running piece to pause; the job is paused when the piece has stopped."""
+        if watched.pause_sent:
+            return
+        self.executor.pause(watched.handle, self.config.pause_signal, self.config.pause_grace_s)
+        watched.pause_sent = True
+        self.store.add_event(
+            decision.job_id, Event(now, "pause", decision.reason, encode_decision(decision))
+        )
+        self._log_decision(decision)
+
+    def _resume(
+        self, record: JobRecord, decision: Decision, busy: set[int], now: datetime
+    ) -> tuple[int, ...]:
+        """Start the job's next piece if its GPUs are free (else it stays paused until a tick
+        finds them free); the GPUs it now holds."""
+        free = len(self.config.gpu_slots) - self._gpus_in_use(busy)
+        if record.job.gpus > free:
+            return ()
+        gpus: tuple[int, ...] | None = ()
+        if not self.executor.picks_gpus:
+            gpus = pick_gpus(self.config.gpu_slots, busy, record.job.gpus)
+        if gpus is None:
+            return ()
+        self._starting[record.id] = (decision, False)
+        return gpus if self._start(record, gpus, now) else ()
+
     def _start(self, record: JobRecord, gpus: tuple[int, ...], now: datetime) -> bool:
         """Claim the job and store where its run will be found, then start the run; ``True``
-        if it now holds its GPUs."""
+        if it now holds its GPUs. A job in pieces starts its next piece (resumed when paused)."""
         job, attempt = record.job, record.attempts + 1
+        expected = JobState.SCHEDULED
         if record.env_withheld is not None:  # no key here opens its env: it cannot start
             fail = Event(now, "fail", f"could not start: {record.env_withheld}")
-            if self._move(record, JobState.SCHEDULED, JobState.FAILED, fail, finished_at=now):
+            if self._move(record, record.state, JobState.FAILED, fail, finished_at=now):
                 log.error("job %s could not start: %s", job.id, record.env_withheld)
             return False
-        state_dir = self.config.runs_dir / job.id / str(attempt)
+        decision, logged = self._starting.pop(job.id, (None, True))
+        if decision is None and record.plan is not None:
+            decision = decode_decision(record.plan)
+        piece = 0
+        if runs_in_pieces(record, decision.policy if decision else None, self.executor.can_pause):
+            piece = record.pieces + 1
+        if record.state is JobState.PAUSED:  # a resumed piece is no new attempt
+            expected, attempt = JobState.PAUSED, record.attempts
+        state_dir = self.config.runs_dir / job.id / (f"piece-{piece}" if piece else str(attempt))
         launch = Launch(
             job.id,
             attempt,
@@ -228,18 +296,21 @@ class Engine:
             max_runtime=job.max_runtime,
             log_max_bytes=self.config.log_max_bytes,
             log_backups=self.config.log_backups,
+            piece=piece,
         )
         handle = self.executor.handle_for(launch)
-        decision, logged = self._starting.pop(job.id, (None, True))
-        if decision is None and record.plan is not None:
-            decision = decode_decision(record.plan)
         payload = encode_decision(decision) if decision is not None else "{}"
         where = f"started on GPUs {list(gpus)} of {self.config.host}"
-        event = Event(now, "dispatch", where, payload)
+        if piece:
+            where = f"piece {piece} {where}"
+        action = "resume" if expected is JobState.PAUSED else "dispatch"
+        event = Event(now, action, where, payload)
         try:
             claimed = self.store.claim(
                 job.id,
                 event,
+                expected,
+                pieces=piece,
                 instance_id=self.config.instance_id,
                 started_at=now,
                 attempts=attempt,
@@ -320,6 +391,17 @@ class Engine:
         the cause in its event."""
         settings = self.config.settings
         reading = exited.reading or stand_in_reading(record, exited, settings)
+        outcome = outcome_of(record, exited)
+        changes: dict[str, Any] = {"finished_at": exited.finished_at, "exit_code": exited.exit_code}
+        if record.pieces:
+            outcome = piece_outcome(record, exited)
+            changes = piece_changes(record, exited, outcome.state)
+        outcome = with_energy_notes(outcome, reading)
+        for note in reading.notes:
+            log.warning("job %s: energy (%s): %s", record.id, reading.meter, note)
+        if record.pieces:  # one evidence row per piece, saying which
+            note = piece_note(record.pieces, outcome.state)
+            reading = replace(reading, notes=(*reading.notes, note))
         decision = decode_decision(record.plan) if record.plan else None
         run = FinishedRun(
             uuid.uuid4().hex,
@@ -331,9 +413,6 @@ class Engine:
             started_at=exited.started_at,
             finished_at=exited.finished_at,
         )
-        outcome = with_energy_notes(outcome_of(record, exited), reading)
-        for note in reading.notes:
-            log.warning("job %s: energy (%s): %s", record.id, reading.meter, note)
         try:
             evidence = account_run(run, self._history(record, reading.finished_at), settings)
         except Exception as exc:
@@ -349,8 +428,7 @@ class Engine:
                 outcome.state,
                 Event(now, outcome.action, outcome.reason),
                 run_summary(evidence, record.attempts, row),
-                finished_at=exited.finished_at,
-                exit_code=exited.exit_code,
+                **changes,
             )
         except InvalidTransition as exc:
             log.info("job %s: %s", record.id, exc)
@@ -422,25 +500,34 @@ class Engine:
     def _settle_interrupted(
         self, job: JobRecord, now: datetime, cause: str, crashed: bool = True
     ) -> int:
-        """Re-queue, fail or cancel an interrupted run; only a crash spends the retry budget."""
+        """Re-queue, fail or cancel an interrupted run; only a crash spends the retry budget.
+        A job in pieces is paused instead of re-queued (its next piece resumes from its last
+        checkpoint), a crash counting as an attempt."""
         budget = self.config.retry_budget
         if job.cancel_requested:
             new, why = JobState.CANCELLED, f"{cause}; it was being cancelled"
         elif not crashed or job.attempts <= budget:
-            new, why = (
-                JobState.QUEUED,
-                f"{cause}; re-queued (attempt {job.attempts}, budget {budget})",
-            )
+            new = JobState.PAUSED if job.pieces else JobState.QUEUED
+            done = "paused" if job.pieces else "re-queued"
+            why = f"{cause}; {done} (attempt {job.attempts}, budget {budget})"
         else:
             new, why = JobState.FAILED, f"{cause}; retry budget of {budget} spent"
-        final = {"finished_at": now} if new.is_final else {"planned_start": None, "plan": None}
+        final: dict[str, Any] = {"finished_at": now}
+        if not new.is_final:
+            final = {"planned_start": None, "plan": None}
+        if new is JobState.PAUSED:
+            final = {"attempts": job.attempts + 1} if crashed else {}
         event = Event(now, "reconcile", why)
         return int(self._move(job, JobState.RUNNING, new, event, gpu_ids=None, **final))
 
     def drain(self, clock: Clock, grace_s: float, poll_s: float = 0.2) -> None:
         """SIGTERM: start nothing new, let running jobs finish within ``grace_s``, then stop
-        the rest and re-queue them."""
+        the rest and re-queue them. Pieces of interruptible jobs are paused at once: they
+        checkpoint and resume once a daemon runs again."""
         self.dispatching = False
+        for watched in list(self._watched.values()):
+            if watched.job.pieces:
+                self._pause(watched, shutdown_pause(watched.job, clock.now()), clock.now())
         deadline = time.monotonic() + grace_s
         while self._watched and time.monotonic() < deadline:
             self._reap(clock.now())

@@ -5,7 +5,8 @@ decides each group through ``greenai.policies.planning.decide`` (the decision bu
 `greenai run` uses too), and turns the decisions that change a stored plan into store rows
 whose payload is the encoded decision: the same text the decision log receives. Rigid jobs
 (``flexible`` false) are planned with ``now``; interruptible jobs are planned whole when the
-executor cannot pause them.
+executor cannot pause them, and with ``interruptible`` (in pieces) when it can and they name no
+policy of their own while the default does not pause.
 
 Pure: no I/O, no clock; the caller passes ``now`` and the forecasts.
 """
@@ -21,6 +22,7 @@ from greenai.evidence.decisions import encode_decision
 from greenai.policies.base import UNLIMITED, Capacity, JobBatch
 from greenai.policies.planning import Decisions, axis_origin, decide
 from greenai.policies.registry import get_policy
+from greenai.scheduling.pieces import PIECES_POLICY
 from greenai.storage.records import PlanRows, WaitingJobs
 
 RIGID_POLICY = "now"
@@ -81,9 +83,14 @@ def plan_queue(
 ) -> list[GroupPlan]:
     """Decide every waiting job, one group per (provider, policy)."""
     providers = [spec or defaults.provider for spec in waiting.providers]
+    in_pieces = PIECES_POLICY if defaults.can_pause else defaults.policy
+    if get_policy(defaults.policy, online=True).pauses:
+        in_pieces = defaults.policy
     policies = [
-        (wanted or defaults.policy) if flexible else RIGID_POLICY
-        for wanted, flexible in zip(waiting.policies, waiting.flexible, strict=True)
+        (wanted or (in_pieces if interruptible else defaults.policy)) if flexible else RIGID_POLICY
+        for wanted, flexible, interruptible in zip(
+            waiting.policies, waiting.flexible, waiting.interruptible, strict=True
+        )
     ]
     plans = []
     for (provider, name), group in waiting.group_by(providers, policies).items():

@@ -112,6 +112,8 @@ class Job(Base):
     handle: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the executor's, of the run
     instance_id: Mapped[str | None] = mapped_column(String(36))  # the daemon that runs it
     log_path: Mapped[str | None] = mapped_column(Text)
+    pieces: Mapped[int] = mapped_column(Integer, server_default="0")  # launched; 0: runs whole
+    ran_s: Mapped[float] = mapped_column(Float, server_default="0")  # by its finished pieces
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (

@@ -33,7 +33,8 @@ class JobRecord:
     job is dispatched, that is the decision that started it. ``handle`` is the executor's handle
     of its current run (JSON), which lets a restarted daemon find the run again.
     ``env_withheld`` says why ``job.env`` is ``None`` when the stored env could not be
-    decrypted (``greenai.storage.env_cipher``)."""
+    decrypted (``greenai.storage.env_cipher``). ``pieces`` and ``ran_s`` follow a job run in
+    pieces (paused and resumed) between its pieces and across daemon restarts."""
 
     job: Job
     state: JobState
@@ -52,6 +53,8 @@ class JobRecord:
     log_path: str | None = None
     instance_id: str | None = None  # the daemon instance that runs it
     env_withheld: str | None = None
+    pieces: int = 0  # pieces of an interruptible job launched so far; 0: it runs whole
+    ran_s: float = 0.0  # seconds its finished pieces ran
 
     @property
     def id(self) -> str:

@@ -245,6 +245,8 @@ def new_row(submission: Submission, now: datetime, env_cipher: EnvCipher) -> dic
         "handle": None,
         "log_path": None,
         "instance_id": None,
+        "pieces": 0,
+        "ran_s": 0.0,
         "updated_at": now,
     }
 
@@ -291,6 +293,8 @@ def job_record(row: RowMapping | dict[str, Any], env_cipher: EnvCipher) -> JobRe
         log_path=row["log_path"],
         instance_id=row["instance_id"],
         env_withheld=env.withheld,
+        pieces=row["pieces"],
+        ran_s=row["ran_s"],
     )
 
 

@@ -183,9 +183,9 @@ class Store(Reports):
             return [job_record(r._mapping, self.env_cipher) for r in connection.execute(query)]
 
     def has_waiting(self) -> bool:
-        query = select(jobs.c.id).where(
-            jobs.c.state.in_([str(JobState.QUEUED), str(JobState.SCHEDULED)])
-        )
+        """Whether a job waits to start or, paused between pieces, to resume."""
+        waiting = (JobState.QUEUED, JobState.SCHEDULED, JobState.PAUSED)
+        query = select(jobs.c.id).where(jobs.c.state.in_([str(s) for s in waiting]))
         with self.engine.connect() as connection:
             return connection.execute(query.limit(1)).first() is not None
 
@@ -261,16 +261,23 @@ class Store(Reports):
         log.info("job %s -> %s: %s", job_id, new, event.reason)
         return record
 
-    def claim(self, job_id: str, event: Event, **changes: Any) -> JobRecord:
-        """Start a scheduled job and claim its GPUs (``changes['gpu_ids']`` on
-        ``changes['host']``) in one transaction: ``InvalidTransition`` when another daemon
-        started the job or holds one of the GPUs (nothing is then written)."""
+    def claim(
+        self,
+        job_id: str,
+        event: Event,
+        expected: JobState = JobState.SCHEDULED,
+        **changes: Any,
+    ) -> JobRecord:
+        """Start a scheduled job (or resume a paused one: ``expected``) and claim its GPUs
+        (``changes['gpu_ids']`` on ``changes['host']``) in one transaction:
+        ``InvalidTransition`` when another daemon started the job or holds one of the GPUs
+        (nothing is then written)."""
         host, gpu_ids = str(changes.get("host") or ""), list(changes.get("gpu_ids") or ())
         rows = [{"host": host, "gpu_id": gpu, "job_id": job_id} for gpu in gpu_ids]
         try:
             with self._writing() as connection:
                 record = self._transition(
-                    connection, job_id, JobState.SCHEDULED, JobState.RUNNING, event, changes
+                    connection, job_id, expected, JobState.RUNNING, event, changes
                 )
                 if rows:
                     connection.execute(insert(gpu_claims), rows)
@@ -337,8 +344,9 @@ class Store(Reports):
             connection.execute(statement)
 
     def request_cancel(self, job_id: str, at: datetime) -> JobRecord:
-        """Cancel a waiting job now, or flag a running one for the engine to stop."""
-        waiting = (JobState.QUEUED, JobState.SCHEDULED)
+        """Cancel a waiting (or paused) job now, or flag a running one for the engine to
+        stop."""
+        waiting = (JobState.QUEUED, JobState.SCHEDULED, JobState.PAUSED)
         try:
             return self.transition(
                 job_id, waiting, JobState.CANCELLED, Event(at, "cancel", "cancelled by a user")

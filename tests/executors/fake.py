@@ -8,6 +8,9 @@
 
 ``cancel`` records the call in ``fake.cancels`` and, like a command that obeys signals, ends
 the run at once (143, or 137 with ``force``); ``obey_cancel=False`` leaves it running.
+``pause`` records the call in ``fake.pauses`` and, like a command that checkpoints on the
+signal, ends the run at once as paused (128 + the signal); each piece of a job replaces the
+run of the one before it.
 Commands named in ``missing_commands`` end at once as Exited 127, as the local executor
 reports a command that is not found; ``fail_next_submit`` makes the next submit raise.
 """
@@ -43,6 +46,7 @@ class _World:
 class FakeExecutor:
     name = "fake"
     picks_gpus = False
+    can_pause = True
 
     def __init__(
         self,
@@ -58,6 +62,7 @@ class FakeExecutor:
         self.world = world or _World()
         self.launches: list[Launch] = []
         self.cancels: list[tuple[str, bool]] = []  # (job id, force)
+        self.pauses: list[tuple[str, int]] = []  # (job id, signal)
         self.polls: list[str] = []
         self.attaches: list[str] = []
         self._submit_error: str | None = None
@@ -108,6 +113,14 @@ class FakeExecutor:
             return
         signum = SIGKILL if force else SIGTERM
         run.status = Exited(128 + signum, run.started_at, self.clock.now(), signal=signum)
+
+    def pause(self, handle: Handle, signum: int, grace_s: float) -> None:
+        self.pauses.append((handle.job_id, signum))
+        run = self.world.runs.get((handle.job_id, handle.attempt))
+        if run is None or not isinstance(run.status, Running) or not self.obey_cancel:
+            return
+        now = self.clock.now()
+        run.status = Exited(128 + signum, run.started_at, now, signal=signum, paused=True)
 
     # --- driving it --------------------------------------------------------------------------
 
