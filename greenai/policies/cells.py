@@ -1,14 +1,15 @@
-"""A time-indexed occupancy grid for capacity planning: one cell per forecast step.
+"""A time-indexed occupancy grid for capacity planning: the forecast steps cut into cells.
 
-Cell 0 runs from the decision moment to the next forecast boundary, every other cell is one
-whole step, so a start is either now or on a boundary (where window means have their kinks,
-``windows.py``). A job occupies every cell its declared run touches: counting a partly used
-cell as full is what keeps "never above capacity at any instant" true of the plan, at the cost
-of up to one step's idle slots per job.
+Cell 0 runs from the decision moment to the next cell boundary, every other cell is one whole
+cell, so a start is either now or on a cell boundary, and every forecast step boundary (where
+window means have their kinks, ``windows.py``) is one. A job occupies every cell its declared
+run touches: counting a partly used cell as full is what keeps "never above capacity at any
+instant" true of the plan, at the cost of up to one cell's idle slots per job.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,12 +56,15 @@ class Cells:
         return np.cumsum(out[:-1])
 
 
-def make_cells(view: ForecastView, now: float, until: float) -> Cells:
-    """Cells from ``now`` to at least ``until`` (and one step beyond, so no run is clipped)."""
-    boundary = view.next_boundary(now)
-    steps = max(1, int(np.ceil((until - boundary) / view.step + 1e-9)) + 1)
-    edges = np.concatenate(([now], boundary + view.step * np.arange(steps + 1)))
-    return Cells(edges, view.step)
+def make_cells(view: ForecastView, now: float, until: float, cell_s: float) -> Cells:
+    """Cells from ``now`` to at least ``until`` (and one more, so no run is clipped), each
+    the forecast step split evenly into parts of at most ``cell_s`` seconds: whole-cell
+    occupancy wastes less of a short job's slots, and every step boundary stays an edge."""
+    step = view.step / max(1, math.ceil(view.step / cell_s - 1e-9))
+    boundary = view.origin + (math.floor((now - view.origin) / step + EPS) + 1) * step
+    count = max(1, math.ceil((until - boundary) / step + 1e-9)) + 1
+    edges = np.concatenate(([now], boundary + step * np.arange(count + 1)))
+    return Cells(edges, step)
 
 
 def window_mins(avail: IntArray, first_span: int, span: int, lo: int, hi: int) -> IntArray:

@@ -38,13 +38,15 @@ ORDERS = ("saving", "deadline")
 
 @dataclass(frozen=True, slots=True)
 class FleetSettings:
-    """How ``fleet`` plans: the flexible fraction, the greedy order and the rigid reserve's
-    forecast (a quantile of past demand by hour of day, or the mean with ``None``)."""
+    """How ``fleet`` plans: the flexible fraction, the greedy order, the rigid reserve's
+    forecast (a quantile of past demand by hour of day, or the mean with ``None``) and the
+    longest cell of the occupancy grid (forecast steps are cut evenly into such cells)."""
 
     max_flexible_fraction: float = 1.0
     order: str = "saving"
     reserve_quantile: float | None = 0.9
     reserve_days: int = 14
+    cell_minutes: float = 15.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_flexible_fraction <= 1.0:
@@ -108,7 +110,7 @@ def plan_fleet(
     jobs: JobBatch, view: ForecastView, now: float, capacity: Capacity, settings: FleetSettings
 ) -> FleetPlan:
     """Place every job of ``jobs`` into the grid from ``now`` (see the module's text)."""
-    cells = make_cells(view, now, _horizon(jobs, now, capacity))
+    cells = make_cells(view, now, _horizon(jobs, now, capacity), settings.cell_minutes * 60)
     runs, costs = _runs(jobs, view, now, cells)
     now_cost = np.asarray([costs[i][0] for i in range(len(jobs))])
     best = np.asarray([r.lo + int(np.argmin(c[r.lo : r.hi + 1])) if r.hi >= r.lo else 0
@@ -142,10 +144,13 @@ def plan_fleet(
 
 
 def _horizon(jobs: JobBatch, now: float, capacity: Capacity) -> float:
-    """Far enough for every deadline, and for a late job to start once every hold has ended."""
+    """Far enough for every deadline, and for a late job to start once every hold has ended
+    and the rigid jobs ahead of it have run (their GPU-time spread over all the slots)."""
     held = capacity.holds
     freed = float(held.end.max(initial=now)) if held is not None else now
-    return float(max(jobs.deadline.max(), freed, now) + jobs.remaining.max())
+    rigid = ~jobs.flexible
+    drain = float((jobs.gpus[rigid] * jobs.remaining[rigid]).sum()) / (capacity.slots or np.inf)
+    return float(max(jobs.deadline.max(), freed, now) + drain + jobs.remaining.max())
 
 
 def _runs(

@@ -41,16 +41,29 @@ def forecast_rigid(demand: RigidDemand | None, quantile: float | None, days: int
         return RigidForecast(np.zeros(HOURS_PER_DAY), quantile, 0)
     recent = demand.hourly[-days * HOURS_PER_DAY :]
     first = demand.first_hour + demand.hourly.size - recent.size
-    hour_of_day = (first + np.arange(recent.size)) % HOURS_PER_DAY
-    overall = _summary(recent, quantile)
-    by_hour = np.full(HOURS_PER_DAY, overall)
-    for hour in np.unique(hour_of_day).tolist():
-        by_hour[hour] = _summary(recent[hour_of_day == hour], quantile)
+    overall = _summary(np.sort(recent)[:, None], recent.size, quantile)[0]
+    lead = first % HOURS_PER_DAY  # the table's rows start at 00:00 UTC
+    table = np.full(-(-(lead + recent.size) // HOURS_PER_DAY) * HOURS_PER_DAY, np.inf)
+    table[lead : lead + recent.size] = recent
+    columns = np.sort(table.reshape(-1, HOURS_PER_DAY), axis=0)  # padding sorts last
+    counts = np.isfinite(columns).sum(axis=0)
+    columns[~np.isfinite(columns)] = 0.0  # past each column's count: never read as a value
+    by_hour = np.where(counts > 0, _summary(columns, counts, quantile), overall)
     return RigidForecast(by_hour, quantile, int(recent.size))
 
 
-def _summary(values: FloatArray, quantile: float | None) -> float:
-    return float(values.mean() if quantile is None else np.quantile(values, quantile))
+def _summary(columns: FloatArray, counts: IntArray | int, quantile: float | None) -> FloatArray:
+    """The mean or linear-interpolated quantile of the first ``counts`` (sorted) values of
+    each column: one pass for all 24 hours of day instead of 24 quantile calls per plan."""
+    counts = np.maximum(np.asarray(counts), 1)
+    if quantile is None:
+        return np.asarray(columns.sum(axis=0) / counts, dtype=np.float64)
+    at = quantile * (counts - 1)
+    below = np.floor(at).astype(np.int64)
+    above = np.minimum(below + 1, counts - 1)
+    pick = np.arange(columns.shape[1])
+    low, high = columns[below, pick], columns[above, pick]
+    return np.asarray(low + (at - below) * (high - low), dtype=np.float64)
 
 
 def reserve_per_cell(

@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from greenai.policies.base import Capacity, Holds, JobBatch, RigidDemand
 from greenai.policies.fleet import Fleet, FleetPlan, FleetSettings, plan_fleet
 from greenai.policies.placement import NO_ROOM
+from greenai.policies.reserve import forecast_rigid
 from tests.policies.helpers import ORIGIN, H, view
 
 FLAT_THEN_CLEAN = [300.0, 300.0, 100.0, 300.0, 300.0, 300.0]
@@ -59,7 +61,7 @@ def test_a_short_job_backfills_before_a_later_reservation() -> None:
     plan = plan_fleet(batch, view([300.0] * 8), 0.0, capacity, FleetSettings())
     assert plan.cell.tolist()[1] == 0  # ends at 1 h, before the hold needs the slots
     assert plan.late.tolist() == [True, False]  # the long one has no room before its deadline
-    assert plan.cell.tolist()[0] == 5  # it starts at the earliest room, 5 h, reported late
+    assert starts(plan, 0.0)[0] == 5 * H  # it starts at the earliest room, reported late
 
 
 def test_room_is_kept_for_rigid_work_learned_from_past_hours() -> None:
@@ -147,3 +149,26 @@ def test_a_fleet_plan_never_exceeds_capacity_and_reports_every_late_job(
     assert (begin[placed] >= np.maximum(batch.submit[placed], now) - 1e-6).all()
     planned = Fleet(chosen).plan(batch, view(values, step=1800.0), now, capacity)
     assert len(planned.reasons) == len(batch) and all(planned.reasons)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0, 50), min_size=0, max_size=24 * 20),
+    st.integers(0, 23),
+    st.sampled_from([None, 0.0, 0.5, 0.9, 1.0]),
+)
+def test_the_rigid_forecast_is_the_quantile_of_each_hour_of_day_over_the_last_days(
+    values: list[float], first_hour: int, quantile: float | None
+) -> None:
+    hourly = np.asarray(values, dtype=float)
+    forecast = forecast_rigid(RigidDemand(first_hour, hourly), quantile, 14)
+    recent = hourly[-14 * 24 :]
+    hour_of_day = (first_hour + hourly.size - recent.size + np.arange(recent.size)) % 24
+
+    def summary(part: np.ndarray) -> float:
+        return float(part.mean() if quantile is None else np.quantile(part, quantile))
+
+    for hour in range(24):
+        part = recent[hour_of_day == hour]
+        expected = summary(part) if part.size else (summary(recent) if recent.size else 0.0)
+        assert forecast.by_hour[hour] == pytest.approx(expected, abs=1e-9)
