@@ -43,6 +43,7 @@ class ApiDeps:
     public_read: bool = False  # reads (jobs, plan, evidence) skip the token
     allowed_hosts: tuple[str, ...] | None = None  # Host names served (None: any); see app.py
     tick_every: timedelta | None = None  # the loop's period: /healthz reports a loop gone quiet
+    clock_speed: float = 1.0  # clock seconds per wall second (a trace clock runs faster)
 
 
 # The dependencies are ``async def``: they never block, and a plain ``def`` would cost each

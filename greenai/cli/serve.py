@@ -16,6 +16,7 @@ from greenai.cli.display import stdout_console
 from greenai.cli.jobs_client import ApiError, DaemonClient, jobs_table, print_job
 from greenai.core.errors import ConfigError
 from greenai.core.settings import Settings, load_settings
+from greenai.core.time import Clock, ScaledClock, format_time
 from greenai.policies.registry import policy_names
 
 EXIT_API = 1
@@ -47,8 +48,35 @@ def serve(
         str | None, Opt(help="policy for jobs that name none (default window)")
     ] = None,
     executor: Annotated[str | None, Opt(help="what runs the jobs: local")] = None,
+    provider: Annotated[
+        str | None,
+        Opt(help="intensity source chain (default uk), e.g. 'uk:13,egrid:RFCE' or 'trace:FILE'"),
+    ] = None,
+    threshold: Annotated[
+        float | None, Opt(help="gCO2/kWh for jobs of the threshold policy that name none")
+    ] = None,
+    trace_start: Annotated[
+        str | None,
+        Opt(help="replaying a trace: the trace time 'now' maps to (default its first period)"),
+    ] = None,
+    trace_speed: Annotated[
+        float | None, Opt(help="replaying a trace: trace seconds per wall second (default 1)")
+    ] = None,
+    meters: Annotated[
+        str | None, Opt(help="auto (default), estimate, or a list such as 'nvml,codecarbon'")
+    ] = None,
+    power_watts: Annotated[
+        float | None, Opt(help="declared draw of a job (W): replaces the meters when set")
+    ] = None,
+    evidence: Annotated[Path | None, Opt(help="SCI CSV (default HOME/evidence.csv)")] = None,
+    decision_log: Annotated[
+        Path | None, Opt(help="decision log (default HOME/decisions.jsonl)")
+    ] = None,
 ) -> None:
-    """Run the daemon: durable queue, REST API, re-planning loop, GPU jobs run by an executor."""
+    """Run the daemon: durable queue, REST API, re-planning loop, GPU jobs run by an executor.
+
+    With a ``trace:FILE`` provider the whole daemon (ticks, deadlines, planning) runs in the
+    trace's time, ``--trace-speed`` times faster than the wall."""
     from greenai.daemon import Daemon
     from greenai.daemon.loop import configure_logging
 
@@ -61,18 +89,34 @@ def serve(
         database_url=database_url,
         policy=policy,
         executor=executor,
+        provider=provider,
+        threshold=threshold,
+        trace_start=trace_start,
+        trace_speed=trace_speed,
+        meters=meters,
+        power_watts=power_watts,
+        evidence_file=evidence,
+        decision_log=decision_log,
     )
     configure_logging(logging.INFO)
     try:
         daemon = Daemon(settings)
-        clean = daemon.serve_forever(
-            on_ready=lambda url: out.print(f"greenai daemon listening on {url}")
-        )
+        clean = daemon.serve_forever(on_ready=lambda url: _announce(url, daemon.run_clock))
     except ConfigError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(EXIT_USAGE) from exc
     if not clean:  # a part of the daemon died: let the service manager restart it
         raise typer.Exit(EXIT_API)
+
+
+def _announce(url: str, clock: Clock) -> None:
+    out.print(f"greenai daemon listening on {url}", highlight=False)
+    if isinstance(clock, ScaledClock):
+        out.print(
+            f"on trace time: now is {format_time(clock.now())}, running {clock.speed:g}x the "
+            "wall clock",
+            highlight=False,
+        )
 
 
 @db_app.command("upgrade")

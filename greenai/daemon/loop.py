@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC
 from multiprocessing.connection import Connection
@@ -34,13 +35,14 @@ from typing import Any
 from greenai.core.domain import Forecast
 from greenai.core.errors import ConfigError
 from greenai.core.settings import Settings
-from greenai.core.time import SystemClock
+from greenai.core.time import Clock, clock_from_spec, utc_now
 from greenai.scheduling.config import EngineStats
 
 log = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 CHECKPOINT_EVERY_S = 5.0  # how often the loop copies SQLite's log into the database
+MIN_TICK_WALL_S = 0.5  # a fast trace clock: at most two re-plans a wall second
 STOP_MARGIN_S = 60.0  # beyond the grace: how long a draining loop may take before it is killed
 
 
@@ -62,7 +64,12 @@ class LoopProcess:
     """The API process's handle on the loop process, and what the API reads of the engine
     (``greenai.api.deps.EngineView``): the latest counters and cached forecasts."""
 
-    def __init__(self, settings: Settings, ready_timeout_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Mapping[str, Any] | None = None,
+        ready_timeout_s: float = 300.0,
+    ) -> None:
         self.settings = settings
         self.ready_timeout_s = ready_timeout_s
         self.stats = EngineStats()
@@ -72,7 +79,14 @@ class LoopProcess:
         control, self._control = context.Pipe(duplex=False)  # "stop", API -> loop
         self._process = context.Process(
             target=run_loop,
-            args=(settings, sender, control, os.getpid(), logging.getLogger().level),
+            args=(
+                settings,
+                sender,
+                control,
+                os.getpid(),
+                logging.getLogger().level,
+                clock or {"kind": "system"},
+            ),
             name="greenai-loop",
         )
         self._ends = (sender, control)  # the loop's ends, closed here once it has them
@@ -136,10 +150,23 @@ class LoopProcess:
                 self.stats, self._forecasts = value.stats, value.forecasts
 
 
+def tick_wall_seconds(settings: Settings, clock: Clock) -> float:
+    """Wall seconds between ticks: ``tick_seconds`` of the daemon's clock (trace time runs
+    faster than the wall), but not under ``MIN_TICK_WALL_S`` on a fast trace clock."""
+    wall = clock.to_wall_seconds(settings.tick_seconds)
+    return min(settings.tick_seconds, max(MIN_TICK_WALL_S, wall))
+
+
 def run_loop(
-    settings: Settings, sender: Connection, control: Connection, parent_pid: int, log_level: int
+    settings: Settings,
+    sender: Connection,
+    control: Connection,
+    parent_pid: int,
+    log_level: int,
+    clock_described: Mapping[str, Any],
 ) -> None:
-    """The loop process: build, re-attach, tick until asked to stop, drain."""
+    """The loop process: build, re-attach, tick until asked to stop, drain. Its clock is the
+    API process's (``clock_spec``): wall time, or the same trace time."""
     _die_with(parent_pid)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
@@ -149,7 +176,7 @@ def run_loop(
     from greenai.daemon.wiring import build_engine, open_store
     from greenai.storage.database import checkpoint
 
-    clock = SystemClock()
+    clock = clock_from_spec(clock_described)
     try:
         # Checkpoints only from the job below: one inside a commit would hold the write lock
         # (and every submission) while it syncs the file, 0.2-0.5 s here.
@@ -181,11 +208,11 @@ def run_loop(
     scheduler.add_job(
         tick,
         "interval",
-        seconds=settings.tick_seconds,
+        seconds=tick_wall_seconds(settings, clock),
         id="tick",
         max_instances=1,
         coalesce=True,
-        next_run_time=clock.now(),
+        next_run_time=utc_now(),  # APScheduler runs on the wall, whatever our clock
     )
     sender.send(("ready", found))  # before the first tick can send its snapshot
     scheduler.start()

@@ -29,8 +29,8 @@ from greenai.api import ApiDeps, create_app
 from greenai.api.deps import EngineView
 from greenai.core.errors import ConfigError
 from greenai.core.settings import Settings
-from greenai.core.time import Clock, SystemClock
-from greenai.daemon.loop import LoopProcess
+from greenai.core.time import Clock, ScaledClock, SystemClock, clock_spec, utc_now
+from greenai.daemon.loop import LoopProcess, tick_wall_seconds
 from greenai.daemon.wiring import (
     build_engine,
     check_executor,
@@ -40,6 +40,7 @@ from greenai.daemon.wiring import (
 )
 from greenai.executors.base import Executor, parse_gpu_slots
 from greenai.providers.base import IntensitySource
+from greenai.providers.clock import build_clock
 from greenai.scheduling.engine import Engine
 from greenai.storage.database import upgrade
 from greenai.storage.writer import SubmitWriter
@@ -84,7 +85,7 @@ class Daemon:
     """
 
     settings: Settings
-    clock: Clock = field(default_factory=SystemClock)
+    clock: Clock | None = None  # default: wall time, or trace time replaying a trace
     executor: Executor | None = None
     source_for: Callable[[str], IntensitySource] | None = None
     separate_loop: bool | None = None
@@ -93,13 +94,15 @@ class Daemon:
     def __post_init__(self) -> None:
         settings = self.settings
         check_bind(settings.api_host, settings.api_token is not None)
+        self.run_clock: Clock = self.clock or build_clock(settings)  # what the daemon runs on
         policy = daemon_policy(settings)
         slots = parse_gpu_slots(settings.gpu_slots)
         if self.executor is None:  # the local executor's jobs are measured on this host
-            check_local_meters(settings, slots, self.clock)
+            check_local_meters(settings, slots, self.run_clock)
         if self.separate_loop is None:
             seams = (self.executor, self.source_for)
-            self.separate_loop = seams == (None, None) and type(self.clock) is SystemClock
+            describable = type(self.run_clock) in (SystemClock, ScaledClock)  # ``clock_spec``
+            self.separate_loop = seams == (None, None) and describable
         if not settings.home.exists():  # its owner's only; an existing one keeps its mode
             settings.home.mkdir(parents=True, mode=0o700)
         self.store = open_store(settings, checkpoints=not self.separate_loop)
@@ -109,15 +112,15 @@ class Daemon:
         view: EngineView
         if self.separate_loop:
             check_executor(settings)  # a wrong one refuses here, not in the loop process
-            view = self.loop = LoopProcess(settings)
+            view = self.loop = LoopProcess(settings, clock_spec(self.run_clock))
         else:
             view = self.engine = build_engine(
-                settings, self.clock, self.store, self.executor, self.source_for
+                settings, self.run_clock, self.store, self.executor, self.source_for
             )
         deps = ApiDeps(
             self.store,
             settings.api_token,
-            self.clock,
+            self.run_clock,
             gpu_slots=len(slots),
             default_max_delay=timedelta(seconds=settings.defer_seconds),
             evidence_path=settings.evidence_path,
@@ -127,7 +130,8 @@ class Daemon:
             default_threshold=settings.threshold,
             public_read=settings.public_read,
             allowed_hosts=allowed_hosts(settings.api_host),
-            tick_every=timedelta(seconds=settings.tick_seconds),
+            tick_every=timedelta(seconds=tick_wall_seconds(settings, self.run_clock)),
+            clock_speed=self.run_clock.speed if isinstance(self.run_clock, ScaledClock) else 1.0,
         )
         config = uvicorn.Config(
             create_app(deps),
@@ -167,17 +171,17 @@ class Daemon:
 
     def _start_loop_thread(self) -> None:
         assert self.engine is not None
-        found = self.engine.reconcile(self.clock.now())
+        found = self.engine.reconcile(self.run_clock.now())
         if found:
             log.warning("found %d run(s) left running by a previous daemon", found)
         self.scheduler.add_job(
             self.tick,
             "interval",
-            seconds=self.settings.tick_seconds,
+            seconds=tick_wall_seconds(self.settings, self.run_clock),
             id="tick",
             max_instances=1,
             coalesce=True,
-            next_run_time=self.clock.now(),
+            next_run_time=utc_now(),  # APScheduler runs on the wall, whatever our clock
         )
         self.scheduler.start()
 
@@ -191,7 +195,7 @@ class Daemon:
     def tick(self) -> None:
         """One pass of the in-process loop (the separate loop ticks itself)."""
         if self.engine is not None:
-            self.engine.tick(self.clock.now())
+            self.engine.tick(self.run_clock.now())
 
     def stop(self) -> None:
         """Stop dispatching, give running jobs their grace, then stop the API."""
@@ -201,7 +205,7 @@ class Daemon:
             self.engine.dispatching = False
             if self.scheduler.running:
                 self.scheduler.shutdown(wait=True)
-            self.engine.drain(self.clock, self.settings.grace_seconds)
+            self.engine.drain(self.run_clock, self.settings.grace_seconds)
         self.server.should_exit = True
         if self._server_thread.is_alive():
             self._server_thread.join(timeout=10)

@@ -19,17 +19,17 @@ from typing import Any
 from greenai.core.domain import Job, RunRecord
 from greenai.core.errors import ConfigError
 from greenai.core.settings import Settings, load_settings
-from greenai.core.time import Clock, ScaledClock, SystemClock, parse_duration, parse_time
+from greenai.core.time import Clock, parse_duration
 from greenai.evidence.decisions import append_decision
 from greenai.evidence.sci import append_run
-from greenai.formats.traces import load_trace
 from greenai.meters import build_meter
 from greenai.meters.config import MeterConfig
 from greenai.meters.gpu_share import JobProcesses
 from greenai.meters.shared_host import children_cpu_seconds
 from greenai.oneshot.flow import OneShot, OneShotDeps, new_job_id
 from greenai.policies.registry import get_policy
-from greenai.providers import build_chain, parse_chain
+from greenai.providers import build_chain
+from greenai.providers.clock import build_clock, parse_time_setting
 
 
 @dataclass
@@ -42,20 +42,6 @@ class Session:
 def settings_from_flags(config: Path | None, **flags: Any) -> Settings:
     """Settings with the flags a user typed laid over env and greenai.toml."""
     return load_settings(config_file=config, **flags)
-
-
-def build_clock(settings: Settings) -> Clock:
-    """Wall time, or trace time when replaying a trace (`--trace-start`, `--trace-speed`)."""
-    trace_paths = [region for name, region in parse_chain(settings.provider) if name == "trace"]
-    if settings.trace_start is not None:
-        start = _parse_time_setting("trace_start", settings.trace_start)
-    elif trace_paths:
-        start = load_trace(trace_paths[0]).start
-    elif settings.trace_speed != 1.0:
-        raise ConfigError("trace_speed: only meaningful with a trace: provider or --trace-start")
-    else:
-        return SystemClock()
-    return ScaledClock(start, settings.trace_speed)
 
 
 DEFAULT_POLICY = "threshold"
@@ -73,7 +59,7 @@ def build_oneshot(
     (e.g. ``2h``) stops the command that long after it starts."""
     policy = get_policy(settings.policy or DEFAULT_POLICY, online=True)
     duration = _parse_duration_setting("duration", settings.duration)
-    deadline = _parse_time_setting("deadline", settings.deadline) if settings.deadline else None
+    deadline = parse_time_setting("deadline", settings.deadline) if settings.deadline else None
     if deadline is not None and deadline <= now:
         raise ConfigError(f"deadline: {settings.deadline} is not in the future")
     if policy.name == "threshold" and settings.threshold is None:
@@ -154,13 +140,6 @@ def _parse_gpus(text: str | None) -> list[int] | None:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError as exc:
         raise ConfigError(f"gpus: {text!r} is not a list of GPU indices like 0,1") from exc
-
-
-def _parse_time_setting(field: str, text: str) -> datetime:
-    try:
-        return parse_time(text)
-    except ValueError as exc:
-        raise ConfigError(f"{field}: {text!r} is not an ISO-8601 time") from exc
 
 
 def _parse_duration_setting(field: str, text: str | None) -> timedelta | None:

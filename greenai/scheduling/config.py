@@ -51,13 +51,19 @@ class EngineStats:
     last_error: str | None = None
     failing_stages: dict[str, str] = field(default_factory=dict)  # of the latest tick
 
-    def problems(self, now: datetime, tick_every: timedelta | None = None) -> list[str]:
+    def problems(
+        self,
+        now: datetime,
+        tick_every: timedelta | None = None,
+        speed: float = 1.0,
+    ) -> list[str]:
         """Why the daemon is degraded (empty: it is not): stages that failed on the latest
         tick, or no tick for three intervals and at least a minute (a long re-plan of a huge
-        queue is slow, not stuck)."""
+        queue is slow, not stuck). ``tick_every`` is wall time; ``speed`` is the clock's
+        seconds per wall second (a daemon on a trace clock ticks in trace time)."""
         found = [f"{stage} failed: {error}" for stage, error in sorted(self.failing_stages.items())]
         if tick_every is not None and self.last_tick_at is not None:
-            late = now - self.last_tick_at
+            late = (now - self.last_tick_at) / speed
             if late > max(3 * tick_every, QUIET_LOOP):
                 found.append(f"no tick for {late.total_seconds():.0f} s")
         return found

@@ -20,7 +20,7 @@ def healthz(deps: Deps) -> dict[str, object]:
     """Alive (answering at all); ``degraded`` with the problems of the latest tick (a stage
     that failed) until a tick passes cleanly, or while the loop has not ticked for long."""
     stats = deps.engine.stats if deps.engine else None
-    problems = stats.problems(deps.clock.now(), deps.tick_every) if stats else []
+    problems = stats.problems(deps.clock.now(), deps.tick_every, deps.clock_speed) if stats else []
     return {
         "status": "degraded" if problems else "ok",
         "problems": problems,
