@@ -194,6 +194,8 @@ class JobOut(BaseModel):
     env_withheld: str | None = Field(
         None, description="why the job's env could not be decrypted (env is never returned)"
     )
+    pieces: int = Field(0, description="pieces launched of a job run in pieces; 0: run whole")
+    ran_s: float = Field(0.0, description="seconds its finished pieces ran")
 
     @classmethod
     def of(cls, record: JobRecord) -> JobOut:
@@ -225,6 +227,8 @@ class JobOut(BaseModel):
             gpu_ids=list(record.gpu_ids),
             log_path=record.log_path,
             env_withheld=record.env_withheld,
+            pieces=record.pieces,
+            ran_s=record.ran_s,
         )
 
 
@@ -268,9 +272,32 @@ class RunOut(BaseModel):
         return cls(**{name: getattr(run, name) for name in cls.model_fields})
 
 
+class RunsTotal(BaseModel):
+    """A job's runs summed (its pieces, for a job run in pieces); a figure any run lacks is
+    unknown (``None``) in the sum too, never counted as 0."""
+
+    runs: int
+    duration_s: float
+    energy_kwh: float | None
+    operational_g: float | None
+    embodied_g: float | None
+    saved_g: float | None
+
+    @classmethod
+    def of(cls, runs: list[RunSummary]) -> RunsTotal:
+        def total(name: str) -> float | None:
+            values = [getattr(run, name) for run in runs]
+            return None if any(v is None for v in values) else float(sum(values))
+
+        seconds = sum((run.finished_at - run.started_at).total_seconds() for run in runs)
+        parts = ("energy_kwh", "operational_g", "embodied_g", "saved_g")
+        return cls(runs=len(runs), duration_s=seconds, **{name: total(name) for name in parts})
+
+
 class JobDetail(JobOut):
     decisions: list[DecisionOut]
     evidence: list[RunOut]
+    total: RunsTotal = Field(description="the evidence of its runs (pieces) summed")
 
 
 class JobPage(BaseModel):

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from greenai.api.schemas import RunsTotal
 from greenai.core.domain import JobState
 from greenai.evidence.audit import audit_file
 from greenai.executors.base import Running
@@ -77,6 +78,9 @@ def test_a_job_runs_in_the_cheap_steps_paused_and_resumed(
         "piece 2 of 2: the last of an interruptible job's pieces",
     ]
     assert sum(float(row["duration_s"]) for row in rows) == 3600.0
+    total = RunsTotal.of(rig.store.runs(job))  # what GET /jobs/{id} sums
+    assert (total.runs, total.duration_s) == (2, 3600.0)
+    assert total.energy_kwh == pytest.approx(sum(float(row["energy_kwh"]) for row in rows))
 
 
 def test_a_paused_job_frees_its_gpu_for_other_work(sqlite_store: Store, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from greenai.api.schemas import (
     JobOut,
     JobPage,
     RunOut,
+    RunsTotal,
     SafeStr,
 )
 from greenai.core.domain import Job, JobState, OnDeadline
@@ -166,10 +167,12 @@ def list_jobs(
 def show_job(job_id: JobId, deps: Deps) -> JobDetail:
     """One job with every decision taken about it and the evidence of its runs."""
     job = deps.store.get(job_id)
+    runs = deps.store.runs(job_id)
     return JobDetail(
         **JobOut.of(job).model_dump(),
         decisions=[DecisionOut.of(e) for e in deps.store.events(job_id)],
-        evidence=[RunOut.of(r) for r in deps.store.runs(job_id)],
+        evidence=[RunOut.of(r) for r in runs],
+        total=RunsTotal.of(runs),
     )
 
 
