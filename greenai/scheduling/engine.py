@@ -535,13 +535,18 @@ class Engine:
                 time.sleep(poll_s)
         for job_id, watched in list(self._watched.items()):
             self.executor.cancel(watched.handle, force=True)
+            status: RunStatus = Running()
             for _ in range(100):
-                if not isinstance(self.executor.poll(watched.handle), Running):
+                if not isinstance(status := self.executor.poll(watched.handle), Running):
                     break
                 time.sleep(0.02)
             del self._watched[job_id]
+            record = self.store.get(job_id)
+            if record.pieces and isinstance(status, Exited):  # a piece ended: account it
+                self._finish(record, status, clock.now())
+                continue
             cause = "stopped at daemon shutdown after the grace period"
-            self._settle_interrupted(self.store.get(job_id), clock.now(), cause, crashed=False)
+            self._settle_interrupted(record, clock.now(), cause, crashed=False)
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -130,6 +130,23 @@ def test_a_lost_piece_pauses_the_job_and_spends_an_attempt(
     assert (lost.to_state, "its supervisor died" in lost.reason) == (JobState.PAUSED, True)
 
 
+@pytest.mark.parametrize("grace_s", [0.0, 5.0])
+def test_a_daemon_stopping_pauses_its_pieces_and_accounts_them(
+    sqlite_store: Store, tmp_path: Path, grace_s: float
+) -> None:
+    rig = rig_for(sqlite_store, tmp_path, ALTERNATING)
+    job = rig.submit(interruptible=True, deadline=T0 + timedelta(hours=4))
+    rig.tick()
+    rig.clock.advance(600)
+    rig.engine.drain(rig.clock, grace_s=grace_s, poll_s=0)
+    paused = rig.store.get(job)
+    assert (paused.state, paused.ran_s, paused.attempts) == (JobState.PAUSED, 600.0, 1)
+    assert rig.executor.pauses == [(job, signal.SIGTERM)]
+    assert "daemon is stopping" in rig.store.events(job)[-2].reason
+    [row] = rig.files.rows()
+    assert row["notes"].endswith("paused: more pieces follow")
+
+
 def test_a_cancelled_paused_job_is_cancelled(sqlite_store: Store, tmp_path: Path) -> None:
     rig = rig_for(sqlite_store, tmp_path, ALTERNATING)
     job = rig.submit(interruptible=True, deadline=T0 + timedelta(hours=4))
