@@ -30,12 +30,22 @@ case "${1:-main}" in
     install
     exec "$venv/bin/python" -m greenai.demo
     ;;
+  demo-daemon)
+    install
+    shift
+    exec bash scripts/demo-daemon.sh "$@"
+    ;;
   main)
     install
-    exec bash scripts/main.sh
+    shift || true
+    exec bash scripts/main.sh "$@"
+    ;;
+  -*)  # ./run.sh --port 9000: flags for the daemon (`greenai serve --help`)
+    install
+    exec bash scripts/main.sh "$@"
     ;;
   *)
-    echo "usage: ./run.sh [test|demo]" >&2
+    echo "usage: ./run.sh [test|demo|demo-daemon|main] [greenai serve flags]" >&2
     exit 2
     ;;
 esac

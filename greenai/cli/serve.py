@@ -14,9 +14,9 @@ from rich.console import Console
 from greenai.cli.app import EXIT_USAGE, app
 from greenai.cli.display import stdout_console
 from greenai.cli.jobs_client import ApiError, DaemonClient, jobs_table, print_job
-from greenai.core.errors import ConfigError
+from greenai.core.errors import ConfigError, ProviderError
 from greenai.core.settings import Settings, load_settings
-from greenai.core.time import Clock, ScaledClock, format_time
+from greenai.core.time import Clock, ScaledClock, format_time, utc_now
 from greenai.policies.registry import policy_names
 
 EXIT_API = 1
@@ -101,12 +101,47 @@ def serve(
     configure_logging(logging.INFO)
     try:
         daemon = Daemon(settings)
+        _say_if_unreachable(settings)  # once the settings are known to be good
         clean = daemon.serve_forever(on_ready=lambda url: _announce(url, daemon.run_clock))
     except ConfigError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(EXIT_USAGE) from exc
     if not clean:  # a part of the daemon died: let the service manager restart it
         raise typer.Exit(EXIT_API)
+
+
+PROBE_TIMEOUT_S = 3.0
+OFFLINE_HINT = (
+    "Offline? `./run.sh demo-daemon` replays the bundled 2023 GB trace "
+    "(or: greenai serve --provider trace:FILE --trace-speed 600)."
+)
+
+
+def _say_if_unreachable(settings: Settings) -> None:
+    """One line, before the daemon starts, when its intensity source cannot answer now:
+    jobs would start without carbon data, and a user offline can replay a trace instead."""
+    from greenai.providers import build_chain, parse_chain
+
+    try:
+        if any(name == "trace" for name, _ in parse_chain(settings.provider)):
+            return
+        quick = settings.model_copy(
+            update={"request_retries": 0, "request_timeout": PROBE_TIMEOUT_S}
+        )
+        chain = build_chain(settings.provider, quick, use_cache=False)
+    except ConfigError:
+        return  # the daemon names a bad provider itself, and refuses to start
+    try:
+        chain.current(utc_now())
+    except ProviderError as exc:
+        err.print(
+            f"greenai: {settings.provider} cannot be reached ({exc}); jobs start without "
+            f"carbon data until it answers. {OFFLINE_HINT}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    finally:
+        chain.close()
 
 
 def _announce(url: str, clock: Clock) -> None:

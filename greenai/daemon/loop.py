@@ -47,9 +47,11 @@ STOP_MARGIN_S = 60.0  # beyond the grace: how long a draining loop may take befo
 
 
 def configure_logging(level: int) -> None:
-    """The daemon's log lines, in both processes; APScheduler's line per tick left out."""
+    """The daemon's log lines, in both processes; APScheduler's line per tick and Alembic's
+    set-up lines at each start left out."""
     logging.basicConfig(level=level, format=LOG_FORMAT)
-    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+    for chatty in ("apscheduler", "alembic"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,8 @@ def _before_sleep(state: RetryCallState) -> None:
         what = f"HTTP {response.status_code}"
         response.close()  # this response is discarded; free its connection
     wait = state.next_action.sleep if state.next_action else 0.0
-    logger.warning("request failed (%s), retry %d in %.1f s", what, state.attempt_number, wait)
+    # INFO: a retry is not yet a failure; the chain warns once if every attempt fails
+    logger.info("request failed (%s), retry %d in %.1f s", what, state.attempt_number, wait)
 
 
 class RetryingTransport(httpx.BaseTransport):
