@@ -40,6 +40,7 @@ class ProviderError(GreenAIError):
     def __init__(self, source: str, message: str) -> None:
         super().__init__(f"{source}: {message}")
         self.source = source
+        self.detail = message  # without the source, for a wrapper that names it again
 
 
 class NoSignalError(ProviderError):

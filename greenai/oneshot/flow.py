@@ -96,7 +96,7 @@ def fetch_forecast(deps: OneShotDeps, now: datetime) -> Forecast | None:
         forecast = deps.source.forecast(now, deps.horizon)
     except ProviderError as exc:
         if deps.require_signal:
-            raise NoSignalError(exc.source, str(exc)) from exc
+            raise NoSignalError(exc.source, exc.detail) from exc
         log.warning("no intensity signal: %s", exc)
         return None
     if forecast.static and deps.require_signal:

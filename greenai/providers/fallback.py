@@ -154,7 +154,8 @@ class FallbackChain:
     def _mark(self, answer: _Answer, index: int, failures: list[str]) -> _Answer:
         if index == 0:
             return answer
-        notes: list[str] = [f"{answer.source} stood in for {self.primary}: " + "; ".join(failures)]
+        why = "; ".join(failures).removeprefix(f"{self.primary}: ")  # named once, not twice
+        notes: list[str] = [f"{answer.source} stood in for {self.primary}: {why}"]
         if answer.signal != self.primary_signal:
             notes.append(
                 f"signal {answer.signal.value} differs from {self.primary}'s "

@@ -1,0 +1,73 @@
+"""The CLI explains itself (issue 12): one line for a flat forecast, a source named once,
+settings files and paths named in one line with exit 2, never a traceback.
+
+In-process with Typer's runner; output is not a terminal, so it is never wrapped (and these
+tests pass at any terminal width and from any directory: no greenai.toml is read from it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import respx
+from typer.testing import CliRunner
+
+from greenai.cli import app
+from tests.cli.conftest import GB_TRACE
+
+UK = "https://api.carbonintensity.org.uk"
+NOW = "2023-05-04T12:40:00Z"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "GREENAI_HOME": str(tmp_path / "home"),
+        "GREENAI_METERS": "estimate",
+        "GREENAI_REQUEST_RETRIES": "0",
+        "GREENAI_CONFIG": str(tmp_path / "absent.toml"),
+        "COLUMNS": "80",
+    }
+
+
+def invoke(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_a_flat_source_is_one_line_not_a_table_of_cleanest_rows(env: dict[str, str]) -> None:
+    code, out, _ = invoke(env, "intensity", "--provider", "egrid:RFCE")
+    assert code == 0
+    [line] = out.splitlines()
+    assert line.startswith("egrid:RFCE average: ") and "static" in line
+    assert "cleanest" not in out
+
+
+def test_a_stand_in_source_is_named_once(env: dict[str, str]) -> None:
+    with respx.mock(base_url=UK) as router:
+        router.get(url__regex=r".*").respond(503)
+        code, out, _ = invoke(env, "intensity", "--provider", "uk,egrid:RFCE", "--trace-start", NOW)
+    assert code == 0
+    assert "(fallback: egrid:RFCE)" not in out
+    assert out.startswith("egrid:RFCE (fallback) average")
+    assert "stood in for uk:national: " in out and "uk:national: uk:national" not in out
+
+
+def test_no_signal_names_the_chain_once(env: dict[str, str]) -> None:
+    with respx.mock(base_url=UK) as router:
+        router.get(url__regex=r".*").respond(503)
+        code, _, err = invoke(
+            env, "run", "--require-signal", "--provider", "uk", "--threshold", "100",
+            "--trace-start", NOW, "--", "true",
+        )  # fmt: skip
+    assert code == 3
+    assert "chain: no source answered" in err and "chain: chain:" not in err
+
+
+def test_a_varying_trace_still_gets_its_table(env: dict[str, str]) -> None:
+    code, out, _ = invoke(
+        env, "intensity", "--provider", f"trace:{GB_TRACE}", "--trace-start",
+        "2023-03-15T18:00:00Z", "--hours", "3",
+    )  # fmt: skip
+    assert code == 0 and "cleanest" in out
