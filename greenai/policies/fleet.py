@@ -6,8 +6,10 @@ work queues behind it past its SLA. ``fleet`` plans the batch into one occupancy
 
 - Rigid jobs (``flexible=0``, no slack left, or beyond the flexible fraction) first, first
   come first served, at their earliest room: now when slots are free, else they wait.
-- Then flexible jobs, greedily (largest saving per GPU-hour first, or tightest deadline first:
-  ``order``), each into the cheapest start whose every cell has room before its deadline,
+- Then flexible jobs, greedily: those that must start within two forecast steps first, then
+  by ``order``: largest saving per GPU-hour against starting now (``saving``), largest gap
+  between the mean and the best of a job's starts (``regret``), or latest start
+  (``deadline``); each into the cheapest start whose every cell has room before its deadline,
   outside the room kept for rigid arrivals (``reserve.py``). If no such start exists it may
   borrow the reserve; if none exists even so, it takes its earliest room and is planned late.
 - ``max_flexible_fraction`` F: at most F of the queued GPU-hours (the batch and the held
@@ -33,7 +35,8 @@ from greenai.policies.reserve import forecast_rigid, reserve_per_cell
 from greenai.policies.view import EPS, ForecastView
 from greenai.policies.windows import FloatArray
 
-ORDERS = ("saving", "deadline")
+ORDERS = ("saving", "regret", "deadline")
+URGENT_STEPS = 2  # a job that must start within this many forecast steps is placed first
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +118,10 @@ def plan_fleet(
     now_cost = np.asarray([costs[i][0] for i in range(len(jobs))])
     best = np.asarray([r.lo + int(np.argmin(c[r.lo : r.hi + 1])) if r.hi >= r.lo else 0
                        for c, r in zip(costs, runs, strict=True)])  # fmt: skip
-    saving = now_cost - np.asarray([c[b] for c, b in zip(costs, best.tolist(), strict=True)])
+    best_cost = np.asarray([c[b] for c, b in zip(costs, best.tolist(), strict=True)])
+    saving = now_cost - best_cost
+    regret = np.asarray([c[r.lo : r.hi + 1].mean() if r.hi >= r.lo else c[0]
+                         for c, r in zip(costs, runs, strict=True)]) - best_cost  # fmt: skip
     can_wait = jobs.flexible & np.asarray([r.hi > r.lo for r in runs], dtype=np.bool_)
     gpu_h = jobs.gpus * jobs.remaining / 3600.0
     queued = float(gpu_h.sum()) + _held_gpu_h(capacity, now)
@@ -128,7 +134,9 @@ def plan_fleet(
     reserve, forecast, how = _reserve(jobs, cells, capacity, settings)
     room = free - reserve
     into_reserve = np.zeros(len(jobs), dtype=np.bool_)
-    for i in _greedy_order(jobs, saving, flexible, settings.order).tolist():
+    priority = {"saving": saving, "regret": regret, "deadline": saving}[settings.order]
+    urgent = now + URGENT_STEPS * view.step
+    for i in _greedy_order(jobs, priority, flexible, settings.order, urgent).tolist():
         cell[i] = _take(free, room, runs[i], cheapest_fit(room, runs[i], costs[i]))
         if cell[i] == NO_ROOM:
             cell[i] = _take(free, room, runs[i], cheapest_fit(free, runs[i], costs[i]))
@@ -210,10 +218,16 @@ def _within_fraction(
     return flexible
 
 
-def _greedy_order(jobs: JobBatch, saving: FloatArray, flexible: BoolArray, order: str) -> IntArray:
+def _greedy_order(
+    jobs: JobBatch, value: FloatArray, flexible: BoolArray, order: str, urgent_before: float
+) -> IntArray:
+    """Flexible jobs in the order they get room: jobs that must start before
+    ``urgent_before`` first (ordered by the others' measure, they were squeezed out and
+    made late), then by ``value``, largest first, or by latest start."""
     latest = jobs.deadline - jobs.remaining
-    keys = (latest, -saving) if order == "saving" else (-saving, latest)
-    ranked = np.lexsort(keys)  # last key sorts first
+    calm = latest >= urgent_before
+    keys = (-value, latest, calm) if order == "deadline" else (latest, -value, calm)
+    ranked = np.lexsort(keys)  # the last key sorts first
     return ranked[flexible[ranked]]
 
 
@@ -233,9 +247,9 @@ def _reserve(
     if capacity.slots is None:
         return zeros, zeros, "no capacity limit"
     quantile, days = settings.reserve_quantile, settings.reserve_days
-    forecast = forecast_rigid(capacity.rigid_demand, quantile, days)
-    epoch = jobs.origin.timestamp() + cells.edges[:-1]
     known = cells.held(capacity.holds, rigid_only=True)
+    forecast = forecast_rigid(capacity.rigid_demand, quantile, days, float(known[0]))
+    epoch = jobs.origin.timestamp() + cells.edges[:-1]
     reserve, expected = reserve_per_cell(forecast, epoch, known)
     return reserve, expected, forecast.describe()
 

@@ -31,14 +31,19 @@ class RigidForecast:
     hours_seen: int
 
     def describe(self) -> str:
+        if self.hours_seen == 0:
+            return "no past hour yet: the rigid GPUs held now"
         how = "mean" if self.quantile is None else f"p{round(100 * self.quantile)}"
         return f"{how} of {self.hours_seen} past hours"
 
 
-def forecast_rigid(demand: RigidDemand | None, quantile: float | None, days: int) -> RigidForecast:
-    """The hour-of-day forecast from the last ``days`` days of ``demand`` (zero without any)."""
+def forecast_rigid(
+    demand: RigidDemand | None, quantile: float | None, days: int, held_now: float = 0.0
+) -> RigidForecast:
+    """The hour-of-day forecast from the last ``days`` days of ``demand``; with no past hour
+    yet, the rigid GPUs held now at every hour (persistence: better than keeping nothing)."""
     if demand is None or demand.hourly.size == 0:
-        return RigidForecast(np.zeros(HOURS_PER_DAY), quantile, 0)
+        return RigidForecast(np.full(HOURS_PER_DAY, float(held_now)), quantile, 0)
     recent = demand.hourly[-days * HOURS_PER_DAY :]
     first = demand.first_hour + demand.hourly.size - recent.size
     overall = _summary(np.sort(recent)[:, None], recent.size, quantile)[0]

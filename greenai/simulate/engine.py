@@ -218,10 +218,12 @@ HOUR = 3600.0
 
 def _rigid_hourly(batch: JobBatch) -> tuple[int, FloatArray]:
     """Mean GPUs asked for by rigid jobs in each UTC hour, each job counted from its submit for
-    its declared duration: ``(first epoch hour, values)``. Hour ``h`` depends only on jobs
-    submitted before it ends, so handing out ended hours reveals nothing of the future."""
+    its declared duration, from the hour of the first submit: ``(first epoch hour, values)``.
+    Hour ``h`` depends only on jobs submitted before it ends, so handing out ended hours
+    reveals nothing of the future."""
     epoch = batch.origin.timestamp()
-    first_hour = math.floor(epoch / HOUR)
+    first_submit = float(batch.submit.min()) if len(batch) else 0.0  # before it: not observed
+    first_hour = math.floor((epoch + first_submit) / HOUR)
     rigid = ~batch.flexible
     begin = epoch + batch.submit[rigid] - first_hour * HOUR
     end = begin + batch.duration[rigid]
