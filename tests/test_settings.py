@@ -62,3 +62,22 @@ def test_invalid_values_name_the_field() -> None:
 def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings({}, config_file=tmp_path / "nope.toml")
+
+
+def test_a_file_that_is_not_toml_names_the_file_and_the_line(tmp_path: Path) -> None:
+    toml = tmp_path / "greenai.toml"
+    toml.write_text('provider = "uk"\nthreshold = \n')
+    with pytest.raises(ConfigError, match=r"greenai.toml: line 2, column 13: invalid value"):
+        load_settings({}, config_file=toml)
+
+
+def test_a_misspelt_key_in_the_file_suggests_the_setting(tmp_path: Path) -> None:
+    toml = tmp_path / "greenai.toml"
+    toml.write_text("threshhold = 100\n")
+    with pytest.raises(
+        ConfigError, match=r"unknown setting 'threshhold' \(did you mean 'threshold'\?\)"
+    ):
+        load_settings({}, config_file=toml)
+    toml.write_text("zzzz = 1\n")
+    with pytest.raises(ConfigError, match=r"unknown setting 'zzzz' \(not a greenai setting\)"):
+        load_settings({}, config_file=toml)

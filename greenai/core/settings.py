@@ -9,9 +9,13 @@ the environment or from files named by ``*_FILE`` variables, never from greenai.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import signal
+import tomllib
 from collections.abc import Mapping
+from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +187,19 @@ class _MappingEnvSource(EnvSettingsSource):
 
 
 class _TomlWithoutSecrets(TomlConfigSettingsSource):
-    """greenai.toml may set anything except secrets, which belong in the environment."""
+    """greenai.toml may set anything except secrets, which belong in the environment; a file
+    that is not TOML, or a key that is no setting (a typo would be silently ignored), is a
+    ConfigError naming the file and the line or the key."""
+
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
+        try:
+            values = super()._read_file(file_path)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file_path}: {_toml_problem(exc)}") from exc
+        unknown = [key for key in values if key not in Settings.model_fields]
+        if unknown:
+            raise ConfigError(f"{file_path}: {_unknown_key(unknown[0])}")
+        return values
 
     def __call__(self) -> dict[str, Any]:
         values = super().__call__()
@@ -194,6 +210,22 @@ class _TomlWithoutSecrets(TomlConfigSettingsSource):
                 "environment or a *_FILE, not the config file"
             )
         return values
+
+
+def _toml_problem(exc: tomllib.TOMLDecodeError) -> str:
+    """``line 3, column 12: invalid value`` from tomllib's ``Invalid value (at line 3, ...)``."""
+    found = re.fullmatch(r"(.*) \(at (line \d+, column \d+|end of document)\)", str(exc))
+    if found is None:
+        return f"not valid TOML: {exc}"
+    problem, where = found.groups()
+    return f"{where}: {problem[:1].lower()}{problem[1:]} (not valid TOML)"
+
+
+def _unknown_key(key: str) -> str:
+    """``unknown setting 'threshhold' (did you mean 'threshold'?)``."""
+    close = difflib.get_close_matches(key, Settings.model_fields, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else " (not a greenai setting)"
+    return f"unknown setting {key!r}{hint}"
 
 
 def _read_secret_files(env: Mapping[str, str]) -> dict[str, str]:
