@@ -53,6 +53,8 @@ def test_the_wheel_holds_every_module_and_the_migrations(wheel: Path) -> None:
     assert expected - names == set()
     assert "greenai/migrations/script.py.mako" in names
     assert "greenai/data/gb-2023-hourly.csv" in names
+    dashboard = {f"greenai/api/static/{p.name}" for p in (REPO / "greenai/api/static").iterdir()}
+    assert "greenai/api/static/index.html" in dashboard and dashboard - names == set()
     assert not any(name.startswith(("migrations/", "tests/")) for name in names)
 
 

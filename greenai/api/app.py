@@ -10,9 +10,11 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from greenai.api.dashboard import add_dashboard
 from greenai.api.deps import ApiDeps
+from greenai.api.docs import add_offline_docs
 from greenai.api.guards import BodyLimit, HostCheck
-from greenai.api.routes import health, intensity, jobs
+from greenai.api.routes import health, intensity, jobs, summary
 from greenai.core.errors import (
     ConfigError,
     ExecutorError,
@@ -69,8 +71,14 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(deps: ApiDeps) -> FastAPI:
-    """The REST API over ``deps``; OpenAPI at /docs."""
-    app = FastAPI(title="greenai", summary="Carbon-aware job scheduler", version="0.1.0")
+    """The REST API over ``deps``; OpenAPI at /docs, the dashboard at /, both offline."""
+    app = FastAPI(
+        title="greenai",
+        summary="Carbon-aware job scheduler",
+        version="0.1.0",
+        docs_url=None,  # add_offline_docs serves /docs without a CDN
+        redoc_url=None,  # ReDoc fetches its logo from a CDN
+    )
     app.state.deps = deps
     app.state.metrics = health.metrics_registry(deps)
     app.add_exception_handler(GreenAIError, _greenai_error)
@@ -78,6 +86,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app.add_middleware(BodyLimit)
     if deps.allowed_hosts is not None:  # added last: checked first
         app.add_middleware(HostCheck, allowed=deps.allowed_hosts)
-    for router in (jobs.router, intensity.router, health.router):
+    for router in (jobs.router, intensity.router, health.router, summary.router):
         app.include_router(router)
+    add_offline_docs(app)
+    add_dashboard(app)
     return app
