@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 bash scripts/ensure-postgres.sh
+bash scripts/ensure-chromium.sh
 echo "== ruff"
 ruff check .
 ruff format --check .
