@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,8 +23,10 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, Route, expect, sync_playwright
+from pydantic import SecretStr
 
 from tests.api.browser import FLAGS, chromium_executable
+from tests.api.conftest import JOB, Serve
 from tests.daemon.conftest import free_port
 
 TOKEN = "dashboard-token"
@@ -155,14 +158,15 @@ def _launch(playwright: Playwright) -> Browser:
     )
 
 
-@pytest.fixture
-def page(browser: Browser, daemon: Daemon) -> Iterator[Page]:
-    """A fresh tab (its own sessionStorage) that may reach the daemon and nothing else."""
+@contextmanager
+def only_to(browser: Browser, url: str) -> Iterator[Page]:
+    """A fresh tab (its own sessionStorage) that may reach ``url`` and nothing else; it fails
+    on any request beyond it and any script error."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     outside: list[str] = []
 
     def only_the_daemon(route: Route) -> None:
-        if route.request.url.startswith((daemon.url + "/", "data:")):
+        if route.request.url.startswith((url + "/", "data:")):
             route.continue_()
         else:
             outside.append(route.request.url)
@@ -176,6 +180,12 @@ def page(browser: Browser, daemon: Daemon) -> Iterator[Page]:
     context.close()
     assert outside == [], f"the page asked beyond the daemon: {outside}"
     assert errors == [], f"script errors: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser, daemon: Daemon) -> Iterator[Page]:
+    with only_to(browser, daemon.url) as tab:
+        yield tab
 
 
 def _row(page: Page, table: str, name: str) -> Any:
@@ -269,3 +279,23 @@ def test_the_api_docs_render_with_no_internet(page: Page, daemon: Daemon) -> Non
     page.goto(daemon.url + "/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("greenai")
     expect(page.locator(".opblock-summary-path", has_text="/jobs/{job_id}/cancel")).to_have_count(1)
+
+
+def test_a_daemon_with_private_reads_shows_its_jobs_once_given_the_token(
+    browser: Browser, serve: Serve
+) -> None:
+    """Reads need the token by default: the page says so, asks, then shows the jobs; a daemon
+    with no forecast yet draws an empty chart rather than failing."""
+    client, server = serve(token=SecretStr(TOKEN))
+    assert client.post("/jobs", json={**JOB, "name": "private"}, headers=AUTH).status_code == 201
+    with only_to(browser, server.url) as tab:
+        tab.goto(server.url + "/")
+        banner = tab.locator("#banner")
+        expect(banner).to_contain_text("needs its token")
+        expect(tab.locator("#chart-sub")).to_have_text("no forecast cached yet")
+        banner.get_by_role("button", name="Enter token").click()
+        tab.locator("#token-input").fill(TOKEN)
+        tab.locator("#token-ok").click()
+        expect(_row(tab, "queue", "private")).to_contain_text("queued")
+        expect(banner).to_be_hidden()
+        expect(tab.locator("#token-button")).to_have_text("Forget token")
