@@ -285,10 +285,13 @@ def test_a_daemon_with_private_reads_shows_its_jobs_once_given_the_token(
     browser: Browser, serve: Serve
 ) -> None:
     """Reads need the token by default: the page says so, asks, then shows the jobs; a daemon
-    with no forecast yet draws an empty chart rather than failing."""
+    with no forecast yet draws an empty chart rather than failing; budgets show once a daemon
+    has ``/budgets`` (none has yet: answered here by the browser)."""
     client, server = serve(token=SecretStr(TOKEN))
     assert client.post("/jobs", json={**JOB, "name": "private"}, headers=AUTH).status_code == 201
+    budgets = [{"project": "nlp", "budget_g": 1000, "used_g": 12.5}]
     with only_to(browser, server.url) as tab:
+        tab.route(server.url + "/budgets", lambda route: route.fulfill(json=budgets))
         tab.goto(server.url + "/")
         banner = tab.locator("#banner")
         expect(banner).to_contain_text("needs its token")
@@ -299,3 +302,4 @@ def test_a_daemon_with_private_reads_shows_its_jobs_once_given_the_token(
         expect(_row(tab, "queue", "private")).to_contain_text("queued")
         expect(banner).to_be_hidden()
         expect(tab.locator("#token-button")).to_have_text("Forget token")
+        expect(tab.locator("#budgets tbody tr")).to_contain_text("nlp1,00012.5")

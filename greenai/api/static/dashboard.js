@@ -19,7 +19,8 @@ const HISTORY_LIMIT = 20;
 const REASON_ACTIONS = new Set(["defer", "start", "plan", "pause", "resume", "expire", "reject"]);
 const $ = (id) => document.getElementById(id);
 
-const view = { summary: null, intensity: null, jobs: null, evidence: new Map(), chartData: null };
+const BUDGET_PROBE_EVERY = 15;  // polls
+const view = { summary: null, intensity: null, jobs: null, evidence: new Map(), chartData: null, polls: 0 };
 
 function query(states, limit) {
   return `/jobs?${states.map((s) => `state=${encodeURIComponent(s)}`).join("&")}&limit=${limit}`;
@@ -66,7 +67,10 @@ async function refresh() {
       view.jobs = null;
       showBanner("This daemon's job list needs its token.", "Enter token");
     }
-    view.budgets = await getJson("/budgets").catch(() => null);
+    // /budgets may not exist on this daemon: asked every poll once found, else every minute.
+    if (view.budgets || view.polls++ % BUDGET_PROBE_EVERY === 0) {
+      view.budgets = await getJson("/budgets").catch(() => null);
+    }
     render();
   } catch (error) {
     showBanner(`Cannot reach the daemon: ${error.message}`);
