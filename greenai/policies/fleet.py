@@ -43,13 +43,16 @@ URGENT_STEPS = 2  # a job that must start within this many forecast steps is pla
 class FleetSettings:
     """How ``fleet`` plans: the flexible fraction, the greedy order, the rigid reserve's
     forecast (a quantile of past demand by hour of day, or the mean with ``None``) and the
-    longest cell of the occupancy grid (forecast steps are cut evenly into such cells)."""
+    longest cell of the occupancy grid (forecast steps are cut evenly into such cells). A
+    flexible job is planned to start ``margin_minutes`` before its latest start at the
+    latest: planned right at it, rigid arrivals in between made it late by minutes."""
 
     max_flexible_fraction: float = 1.0
     order: str = "saving"
     reserve_quantile: float | None = 0.9
     reserve_days: int = 14
     cell_minutes: float = 15.0
+    margin_minutes: float = 60.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_flexible_fraction <= 1.0:
@@ -114,7 +117,7 @@ def plan_fleet(
 ) -> FleetPlan:
     """Place every job of ``jobs`` into the grid from ``now`` (see the module's text)."""
     cells = make_cells(view, now, _horizon(jobs, now, capacity), settings.cell_minutes * 60)
-    runs, costs = _runs(jobs, view, now, cells)
+    runs, costs = _runs(jobs, view, now, cells, settings.margin_minutes * 60)
     now_cost = np.asarray([costs[i][0] for i in range(len(jobs))])
     best = np.asarray([r.lo + int(np.argmin(c[r.lo : r.hi + 1])) if r.hi >= r.lo else 0
                        for c, r in zip(costs, runs, strict=True)])  # fmt: skip
@@ -162,13 +165,13 @@ def _horizon(jobs: JobBatch, now: float, capacity: Capacity) -> float:
 
 
 def _runs(
-    jobs: JobBatch, view: ForecastView, now: float, cells: Cells
+    jobs: JobBatch, view: ForecastView, now: float, cells: Cells, margin: float
 ) -> tuple[list[Run], list[FloatArray]]:
     """Each job's ``Run`` and the mean forecast intensity of each start cell (shared by jobs
     of one length)."""
     starts = cells.edges[:-1]
     grid = view.grid_until(float(cells.edges[-1] + jobs.remaining.max()))
-    latest = jobs.deadline - jobs.remaining
+    latest = np.where(jobs.flexible, jobs.deadline - jobs.remaining - margin, -np.inf)
     his = np.searchsorted(starts, latest + EPS, side="right") - 1
     los = np.where(jobs.submit > now + EPS, np.searchsorted(starts, jobs.submit - EPS), 0)
     by_length: dict[float, tuple[FloatArray, int, int]] = {}

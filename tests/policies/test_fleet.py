@@ -79,7 +79,7 @@ def test_room_is_kept_for_rigid_work_learned_from_past_hours() -> None:
 
 def test_the_flexible_fraction_keeps_the_largest_savings_and_runs_the_rest_now() -> None:
     clean = view([300.0, 300.0, 100.0, 250.0, 300.0, 300.0])
-    batch = jobs([(0, H, 4 * H, 1, True), (0, H, 1.5 * H, 1, True)])
+    batch = jobs([(0, H, 4 * H, 1, True), (0, H, 2.5 * H, 1, True)])
     # both save something; F = 0.5 of 2 GPU-h leaves room for one job's hour only
     fraction = FleetSettings(max_flexible_fraction=0.5)
     planned = Fleet(fraction).plan(batch, clean, 0.0, Capacity(10))
