@@ -406,6 +406,19 @@ def test_waiting_for_plan_names_its_columns(store: Store) -> None:
     assert store.waiting_providers() == {"egrid:RFCE", None}
 
 
+def test_waiting_for_plan_reads_a_partition_at_a_time_and_misses_none(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("greenai.storage.store.PLAN_READ_CHUNK", 2)
+    for k in range(5):
+        store.submit(new_job(job_id=f"j{k}", provider="egrid:RFCE" if k % 2 else None), T0)
+    store.set_plans(plan_rows(("j3", JobState.QUEUED, decision("j3"))))
+    waiting = store.waiting_for_plan()
+    records = store.jobs_in([JobState.QUEUED, JobState.SCHEDULED])
+    assert by_job(waiting) == by_job(columns_of(records))
+    assert sorted(waiting.ids) == [f"j{k}" for k in range(5)]
+
+
 def test_waiting_for_plan_of_an_empty_queue_is_empty(store: Store) -> None:
     waiting = store.waiting_for_plan()
     assert len(waiting) == 0 and waiting.flexible == [] and waiting.gpus == []
