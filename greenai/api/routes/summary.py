@@ -75,6 +75,6 @@ def summary(deps: Deps) -> SummaryOut:
             last_tick_at=stats.last_tick_at if stats else None,
             provider_errors=stats.provider_errors if stats else 0,
             fallbacks=stats.fallbacks if stats else 0,
-            problems=stats.problems(now, deps.tick_every) if stats else [],
+            problems=stats.problems(now, deps.tick_every, deps.clock_speed) if stats else [],
         ),
     )
