@@ -25,6 +25,7 @@ from greenai.cli.app import (
     app,
 )
 from greenai.cli.display import DeferralDisplay, stdout_console
+from greenai.cli.errors import writable_folder
 from greenai.cli.intensity_view import forecast_json, print_forecast
 from greenai.core.domain import Action
 from greenai.core.errors import ConfigError, ExecutorError, GreenAIError, NoSignalError
@@ -41,7 +42,7 @@ from greenai.oneshot.flow import (
 from greenai.policies.registry import policy_names
 
 log = logging.getLogger(__name__)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages name paths: never wrapped
 
 Opt = typer.Option
 POLICY_CHOICES = " | ".join(policy_names(online=True))
@@ -117,6 +118,10 @@ def run(
         )
         if not command and not dry_run:
             raise ConfigError("command: nothing to run; put it after --, e.g. -- python train.py")
+        if not dry_run:  # a path that cannot be written fails now, not after the wait
+            writable_folder(settings.home, "--home")
+            writable_folder(settings.evidence_path.parent, "--evidence")
+            writable_folder(settings.decision_log_path.parent, "--decision-log")
         session = wiring.build_session(settings)
         argv = list(command or [])
         oneshot = wiring.build_oneshot(settings, session.clock.now(), argv, job_name, max_runtime)
@@ -230,3 +235,8 @@ def _translate_errors(no_signal_exit: int) -> Iterator[None]:
     except GreenAIError as exc:
         err.print(f"greenai: {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_PROVIDERS_FAILED) from exc
+    except OSError as exc:  # an evidence or log path that cannot be written
+        if exc.filename is None:
+            raise
+        err.print(f"greenai: cannot write {exc.filename}: {exc.strerror}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from exc

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from greenai.cli.app import EXIT_USAGE, app
 from greenai.cli.display import stdout_console
+from greenai.cli.errors import usage_errors
 from greenai.cli.jobs_client import ApiError, DaemonClient, jobs_table, print_job
 from greenai.core.errors import ConfigError, ProviderError
 from greenai.core.settings import Settings, load_settings
@@ -21,7 +22,7 @@ from greenai.policies.registry import policy_names
 
 EXIT_API = 1
 out = stdout_console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages name paths: never wrapped
 Opt = typer.Option
 
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
@@ -29,11 +30,8 @@ app.add_typer(db_app, name="db")
 
 
 def _settings(**overrides: Any) -> Settings:
-    try:
+    with usage_errors():
         return load_settings(**overrides)
-    except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(EXIT_USAGE) from exc
 
 
 @app.command()
@@ -99,13 +97,10 @@ def serve(
         decision_log=decision_log,
     )
     configure_logging(logging.INFO)
-    try:
+    with usage_errors():
         daemon = Daemon(settings)
         _say_if_unreachable(settings)  # once the settings are known to be good
         clean = daemon.serve_forever(on_ready=lambda url: _announce(url, daemon.run_clock))
-    except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(EXIT_USAGE) from exc
     if not clean:  # a part of the daemon died: let the service manager restart it
         raise typer.Exit(EXIT_API)
 
@@ -162,8 +157,9 @@ def db_upgrade(
     from greenai.storage.database import current_revision, make_engine, upgrade
 
     settings = _settings(database_url=database_url)
-    engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
+    with usage_errors():
+        engine = make_engine(settings.resolved_database_url)
+        upgrade(engine)
     out.print(f"database at revision {current_revision(engine)}")
     engine.dispose()
 

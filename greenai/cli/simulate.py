@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from greenai.cli.app import EXIT_USAGE, app
+from greenai.cli.errors import usage_errors, writable_file
 from greenai.core.errors import GreenAIError
 from greenai.formats.traces import Trace
 from greenai.policies.registry import policy_names
@@ -47,18 +48,35 @@ def simulate_command(
     settings = SimulationSettings(
         policy, forecast, seed, horizon_h, threshold, capacity, debias_h, max_flexible_fraction
     )
-    try:
-        result, loaded, jobs = run_files(trace, workload, settings)
-        if plot is not None:
-            _plot(loaded, jobs, settings, result, plot)
-    except GreenAIError as exc:
-        print(f"greenai simulate: {exc}", file=sys.stderr)
-        raise typer.Exit(EXIT_USAGE) from exc
-    text = json.dumps(result, indent=1)
-    if out is None:
-        print(text)
-    else:
+    with usage_errors():
+        writable_file(out, "--out")  # before the work, not after it
+        writable_file(plot, "--plot")
+        try:
+            result, loaded, jobs = run_files(trace, workload, settings)
+            if plot is not None:
+                _plot(loaded, jobs, settings, result, plot)
+        except GreenAIError as exc:
+            print(f"greenai simulate: {exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_USAGE) from exc
+        text = json.dumps(result, indent=1)
+        if out is None:
+            print(text)
+            return
         out.write_text(text + "\n", encoding="utf-8")
+    print(summary_line(result))
+    print(f"result written to {out}" + (f", plot to {plot}" if plot else ""))
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    """What a person reads first when the JSON went to a file: emissions against running
+    every job at submit, and what it cost in deadlines and delay."""
+    r = result
+    return (
+        f"{r['policy']} on {r['trace']} (forecast {r['forecast']}): {r['jobs']} jobs, "
+        f"{r['emissions_kg']:.1f} kgCO2 vs {r['baseline_emissions_kg']:.1f} run at submit "
+        f"({r['savings_pct']:.1f}% saved), {r['sla_violations']} missed deadlines, "
+        f"mean delay {r['mean_delay_min']:.0f} min"
+    )
 
 
 def _plot(

@@ -67,7 +67,9 @@ def _draw_segments(axis: Any, result: dict[str, Any], start: datetime, end: date
         lane += 1
     axis.set_ylim(0, max(lane, 1) * 3)  # jobs in the lower third, under the curve's labels
     axis.set_yticks([])
-    axis.set_ylabel(f"{lane} jobs' running segments (red: late)")
+    total = len(result["jobs_detail"])
+    shown = f"all {total}" if lane == total else f"{lane} of {total}, those in this span"
+    axis.set_ylabel(f"jobs, one per row: {shown} (red: late)")
 
 
 def _draw_savings(axis: Any, savings: dict[str, float]) -> None:

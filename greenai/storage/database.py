@@ -18,8 +18,8 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import URL, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
 
 from greenai.core.errors import ConfigError
 
@@ -47,6 +47,22 @@ _READ_VERSION = "SELECT version_num FROM alembic_version"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
+def _create_engine(parsed: URL, url: str, **kwargs: Any) -> Engine:
+    """``create_engine``, with an unknown dialect or a driver that is not installed named as
+    a setting's problem rather than SQLAlchemy's traceback."""
+    try:
+        return create_engine(parsed, **kwargs)
+    except NoSuchModuleError as exc:
+        raise ConfigError(
+            f"database_url: no driver for {parsed.drivername!r} in {url!r} "
+            "(use sqlite:///PATH or postgresql://...)"
+        ) from exc
+    except ImportError as exc:
+        raise ConfigError(
+            f"database_url: {parsed.drivername!r} needs {exc.name}, not installed"
+        ) from exc
+
+
 def make_engine(url: str, *, checkpoints: bool = True, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite files get their folder created and pragmas set.
 
@@ -61,13 +77,13 @@ def make_engine(url: str, *, checkpoints: bool = True, **kwargs: Any) -> Engine:
         if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(parsed, **kwargs)
+        return _create_engine(parsed, url, **kwargs)
     if parsed.database and parsed.database != ":memory:":
         _private_file(Path(parsed.database))
     kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
     kwargs.setdefault("pool_size", 8)
     kwargs.setdefault("max_overflow", 8)
-    engine = create_engine(parsed, **kwargs)
+    engine = _create_engine(parsed, url, **kwargs)
     event.listen(engine, "connect", _sqlite_pragmas)
     if not checkpoints:
         event.listen(engine, "connect", _no_checkpoints)

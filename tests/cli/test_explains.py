@@ -14,7 +14,9 @@ import respx
 from typer.testing import CliRunner
 
 from greenai.cli import app
-from tests.cli.conftest import GB_TRACE
+from tests.cli.conftest import GB_TRACE, REPO
+
+WORKLOAD = REPO / "examples" / "workload-gb-2023.csv"
 
 UK = "https://api.carbonintensity.org.uk"
 NOW = "2023-05-04T12:40:00Z"
@@ -71,3 +73,57 @@ def test_a_varying_trace_still_gets_its_table(env: dict[str, str]) -> None:
         "2023-03-15T18:00:00Z", "--hours", "3",
     )  # fmt: skip
     assert code == 0 and "cleanest" in out
+
+
+def one_line_exit_2(result: tuple[int, str, str]) -> str:
+    code, out, err = result
+    assert code == 2, (out, err)
+    assert "Traceback" not in out + err
+    [line] = err.splitlines()
+    return line
+
+
+def test_a_malformed_or_misspelt_config_file_is_one_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    toml = tmp_path / "greenai.toml"
+    toml.write_text("threshold = \n")
+    env["GREENAI_CONFIG"] = str(toml)
+    line = one_line_exit_2(invoke(env, "intensity", "--provider", "egrid:RFCE"))
+    assert f"{toml}: line 1, column 13: invalid value" in line
+    toml.write_text("threshhold = 100\n")
+    line = one_line_exit_2(invoke(env, "jobs"))
+    assert "unknown setting 'threshhold' (did you mean 'threshold'?)" in line
+
+
+def test_paths_that_cannot_be_written_are_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    line = one_line_exit_2(
+        invoke(env, "run", "--home", str(blocker / "home"), "--provider", "egrid:RFCE", "--",
+               "true")
+    )  # fmt: skip
+    assert line.startswith(f"greenai: --home {blocker / 'home'}: cannot create it")
+    sim = ["simulate", "--trace", str(GB_TRACE), "--workload", str(WORKLOAD)]
+    line = one_line_exit_2(invoke(env, *sim, "--out", str(tmp_path / "missing" / "r.json")))
+    assert "--out" in line and "does not exist" in line
+    line = one_line_exit_2(invoke(env, *sim, "--plot", str(blocker / "p.png")))
+    assert "--plot" in line
+
+
+def test_an_unknown_database_driver_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    line = one_line_exit_2(invoke(env, "db", "upgrade", "--database-url", "foo://x"))
+    assert "database_url: no driver for 'foo'" in line
+    line = one_line_exit_2(
+        invoke(env, "serve", "--database-url", "foo://x", "--home", str(tmp_path / "h"))
+    )
+    assert "database_url: no driver for 'foo'" in line
+
+
+def test_simulate_out_also_prints_the_summary(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    code, stdout, _ = invoke(
+        env, "simulate", "--trace", str(GB_TRACE), "--workload", str(WORKLOAD), "--out", str(out)
+    )
+    assert code == 0 and out.is_file()
+    assert "kgCO2 vs" in stdout and "% saved" in stdout and f"written to {out}" in stdout
