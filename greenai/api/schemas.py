@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from greenai.core.settings import signal_name
 from greenai.core.time import parse_duration
 from greenai.policies.registry import policy_names
 from greenai.storage.records import EventRecord, JobRecord, RunSummary
@@ -113,6 +114,14 @@ class JobIn(BaseModel):
     )
     gpus: int = Field(1, ge=1, le=64)
     interruptible: bool = False
+    pause_signal: str | None = Field(
+        None, max_length=16, description="pauses it to checkpoint (e.g. 'SIGUSR1'); default: the "
+        "daemon's pause_signal",
+    )  # fmt: skip
+    pause_grace: float | None = Field(
+        None, ge=0, le=MAX_SPAN.total_seconds(), description="from the pause signal to SIGKILL: "
+        "seconds or '5m'; default: the daemon's pause_grace_seconds",
+    )  # fmt: skip
     on_deadline: Literal["run", "expire"] = "run"
     flexible: bool = Field(True, description="false: rigid, starts as soon as a slot is free")
     policy: PolicyName | None = Field(None, description="default: the daemon's policy")
@@ -132,7 +141,12 @@ class JobIn(BaseModel):
         AfterValidator(_check_env),
     ] = None
 
-    @field_validator("duration", "max_delay", "max_runtime", mode="before")
+    @field_validator("pause_signal")
+    @classmethod
+    def _signal(cls, value: str | None) -> str | None:
+        return None if value is None else signal_name(value)
+
+    @field_validator("duration", "max_delay", "max_runtime", "pause_grace", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float | None:
         return None if value is None else _seconds(value)
@@ -194,6 +208,8 @@ class JobOut(BaseModel):
     env_withheld: str | None = Field(
         None, description="why the job's env could not be decrypted (env is never returned)"
     )
+    pause_signal: str | None = None
+    pause_grace_s: float | None = None
     pieces: int = Field(0, description="pieces launched of a job run in pieces; 0: run whole")
     ran_s: float = Field(0.0, description="seconds its finished pieces ran")
 
@@ -227,6 +243,8 @@ class JobOut(BaseModel):
             gpu_ids=list(record.gpu_ids),
             log_path=record.log_path,
             env_withheld=record.env_withheld,
+            pause_signal=job.pause_signal,
+            pause_grace_s=None if job.pause_grace is None else job.pause_grace.total_seconds(),
             pieces=record.pieces,
             ran_s=record.ran_s,
         )

@@ -153,7 +153,8 @@ class Job:
     front-end's default). ``power_kw`` is a declared draw (workloads); 0 means unknown.
     A job is ``flexible`` when it may wait for a cleaner time, rigid otherwise.
     ``max_runtime`` (wall time from the command's real start) stops a run that takes longer;
-    ``None``: no limit.
+    ``None``: no limit. ``pause_signal`` and ``pause_grace`` say how to pause an interruptible
+    job run in pieces (so it can checkpoint), where it needs other than the daemon's.
     """
 
     id: str
@@ -175,6 +176,8 @@ class Job:
     cwd: str | None = None
     env: dict[str, str] | None = None
     max_runtime: timedelta | None = None
+    pause_signal: str | None = None  # pauses a piece of it (``SIGUSR1``); None: the daemon's
+    pause_grace: timedelta | None = None  # from that signal to SIGKILL; None: the daemon's
 
     def __post_init__(self) -> None:
         if self.submitted_at.tzinfo is None or self.deadline.tzinfo is None:

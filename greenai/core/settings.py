@@ -138,16 +138,11 @@ class Settings(BaseSettings):
     @field_validator("pause_signal")
     @classmethod
     def _a_signal_name(cls, value: str) -> str:
-        """``SIGTERM``, ``sigint``, ``USR1``: a signal this system has, by its full name."""
-        name = value.strip().upper()
-        name = name if name.startswith("SIG") else f"SIG{name}"
-        if name not in signal.Signals.__members__:
-            raise ValueError(f"{value!r} is not a signal name (SIGTERM, SIGINT, SIGUSR1, ...)")
-        return name
+        return signal_name(value)
 
     @property
     def pause_signum(self) -> int:
-        return int(signal.Signals[self.pause_signal])
+        return signal_number(self.pause_signal)
 
     @property
     def evidence_path(self) -> Path:
@@ -226,6 +221,21 @@ def _unknown_key(key: str) -> str:
     close = difflib.get_close_matches(key, Settings.model_fields, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else " (not a greenai setting)"
     return f"unknown setting {key!r}{hint}"
+
+
+def signal_name(value: str) -> str:
+    """``SIGTERM``, ``sigint``, ``USR1``: a signal this system has, by its full name;
+    ``ValueError`` otherwise."""
+    name = value.strip().upper()
+    name = name if name.startswith("SIG") else f"SIG{name}"
+    if name not in signal.Signals.__members__ or name.startswith("SIG_"):
+        raise ValueError(f"{value!r} is not a signal name (SIGTERM, SIGINT, SIGUSR1, ...)")
+    return name
+
+
+def signal_number(value: str) -> int:
+    """The number of the signal ``value`` names (``signal_name``)."""
+    return int(signal.Signals[signal_name(value)])
 
 
 def _read_secret_files(env: Mapping[str, str]) -> dict[str, str]:

@@ -44,6 +44,7 @@ from greenai.providers.base import IntensitySource
 from greenai.scheduling.config import EngineConfig, EngineStats, EvidenceSink
 from greenai.scheduling.forecasts import ForecastBook
 from greenai.scheduling.pieces import (
+    pause_with,
     piece_changes,
     piece_decisions,
     piece_note,
@@ -240,7 +241,9 @@ class Engine:
         """Ask a running piece to pause; the job is paused when the piece has stopped."""
         if watched.pause_sent:
             return
-        self.executor.pause(watched.handle, self.config.pause_signal, self.config.pause_grace_s)
+        config = self.config
+        signum, grace_s = pause_with(watched.job.job, config.pause_signal, config.pause_grace_s)
+        self.executor.pause(watched.handle, signum, grace_s)
         watched.pause_sent = True
         self.store.add_event(
             decision.job_id, Event(now, "pause", decision.reason, encode_decision(decision))

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from greenai.core.domain import Action, Decision, Forecast, JobState, provider_of
+from greenai.core.domain import Action, Decision, Forecast, Job, JobState, provider_of
 from greenai.core.errors import ConfigError
+from greenai.core.settings import signal_number
 from greenai.executors.base import Exited
 from greenai.policies.base import UNLIMITED, JobBatch
 from greenai.policies.interruptible import Interruptible
@@ -133,6 +134,16 @@ def _decision(
         fallback=forecast.fallback if forecast is not None else None,
         warnings=forecast.warnings if forecast is not None else (),
     )
+
+
+def pause_with(job: Job, signum: int, grace_s: float) -> tuple[int, float]:
+    """The signal and grace that pause ``job``: its own where it names them, else the daemon's
+    (``signum``, ``grace_s``)."""
+    if job.pause_signal is not None:
+        signum = signal_number(job.pause_signal)
+    if job.pause_grace is not None:
+        grace_s = job.pause_grace.total_seconds()
+    return signum, grace_s
 
 
 def shutdown_pause(record: JobRecord, now: datetime) -> Decision:

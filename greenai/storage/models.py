@@ -112,6 +112,8 @@ class Job(Base):
     handle: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the executor's, of the run
     instance_id: Mapped[str | None] = mapped_column(String(36))  # the daemon that runs it
     log_path: Mapped[str | None] = mapped_column(Text)
+    pause_signal: Mapped[str | None] = mapped_column(String(16))  # None: the daemon's
+    pause_grace_s: Mapped[float | None] = mapped_column(Float)  # None: the daemon's
     pieces: Mapped[int] = mapped_column(Integer, server_default="0")  # launched; 0: runs whole
     ran_s: Mapped[float] = mapped_column(Float, server_default="0")  # by its finished pieces
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -224,6 +224,8 @@ def new_row(submission: Submission, now: datetime, env_cipher: EnvCipher) -> dic
         "deadline": job.deadline,
         "duration_s": job.duration.total_seconds(),
         "max_runtime_s": None if job.max_runtime is None else job.max_runtime.total_seconds(),
+        "pause_signal": job.pause_signal,
+        "pause_grace_s": None if job.pause_grace is None else job.pause_grace.total_seconds(),
         "gpus": job.gpus,
         "interruptible": job.interruptible,
         "flexible": job.flexible,
@@ -274,6 +276,8 @@ def job_record(row: RowMapping | dict[str, Any], env_cipher: EnvCipher) -> JobRe
         cwd=row["cwd"],
         env=env.env,
         max_runtime=_seconds(row["max_runtime_s"]),
+        pause_signal=row["pause_signal"],
+        pause_grace=_seconds(row["pause_grace_s"]),
     )
     return JobRecord(
         job=job,

@@ -82,6 +82,8 @@ def every_field_job(**changes: Any) -> Job:
         "cwd": "/srv/runs/a b",
         "env": {"A": "1", "GREETING": "héllo wörld"},
         "max_runtime": timedelta(hours=2, milliseconds=500),
+        "pause_signal": "SIGUSR1",
+        "pause_grace": timedelta(minutes=2),
     }
     return job(**{**fields, **changes})
 

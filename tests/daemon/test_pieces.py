@@ -83,6 +83,21 @@ def test_a_job_runs_in_the_cheap_steps_paused_and_resumed(
     assert total.energy_kwh == pytest.approx(sum(float(row["energy_kwh"]) for row in rows))
 
 
+def test_a_job_that_names_its_own_pause_signal_is_paused_with_it(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    rig = rig_for(sqlite_store, tmp_path, ALTERNATING)
+    job = rig.submit(
+        interruptible=True,
+        deadline=T0 + timedelta(hours=4),
+        pause_signal="SIGUSR1",
+        pause_grace=timedelta(minutes=5),
+    )
+    rig.tick()
+    advance(rig, 30)
+    assert rig.executor.pauses == [(job, signal.SIGUSR1)]
+
+
 def test_a_paused_job_frees_its_gpu_for_other_work(sqlite_store: Store, tmp_path: Path) -> None:
     rig = rig_for(sqlite_store, tmp_path, ALTERNATING)
     piece = rig.submit(interruptible=True, deadline=T0 + timedelta(hours=4))

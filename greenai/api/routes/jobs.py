@@ -106,6 +106,8 @@ def _new_job(body: JobIn, deps: ApiDeps, idempotency_key: str | None) -> Submiss
         cwd=body.cwd,
         env=body.env,
         max_runtime=None if body.max_runtime is None else timedelta(seconds=body.max_runtime),
+        pause_signal=body.pause_signal,
+        pause_grace=None if body.pause_grace is None else timedelta(seconds=body.pause_grace),
     )
     return Submission(job, idempotency_key)
 
@@ -126,6 +128,8 @@ _COMPARED = (
     "cwd",
     "env",
     "max_runtime",
+    "pause_signal",
+    "pause_grace",
 )
 
 
