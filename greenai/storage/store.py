@@ -159,6 +159,20 @@ class Store(Reports):
             raise NotFound(f"job {job_id} not found")
         return job_record(row._mapping, self.env_cipher)
 
+    def ids_starting(self, prefix: str, limit: int = 5) -> list[str]:
+        """``[prefix]`` when it is a whole id, else up to ``limit`` ids that start with it, so
+        a person can type the first characters of an id (as git takes a short hash)."""
+        with self.engine.connect() as connection:
+            if connection.execute(select(jobs.c.id).where(jobs.c.id == prefix)).first():
+                return [prefix]
+            query = (
+                select(jobs.c.id)
+                .where(jobs.c.id.startswith(prefix, autoescape=True))
+                .order_by(jobs.c.id)
+                .limit(limit)
+            )
+            return list(connection.execute(query).scalars())
+
     def jobs_in(self, states: Collection[JobState]) -> list[JobRecord]:
         """Every job in ``states``, earliest deadline first (the engine's working set)."""
         query = (

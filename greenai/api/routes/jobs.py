@@ -25,6 +25,7 @@ from greenai.api.schemas import (
     SafeStr,
 )
 from greenai.core.domain import Job, JobState, OnDeadline
+from greenai.core.errors import NotFound
 from greenai.storage.records import JobRecord, Submission
 
 router = APIRouter(tags=["jobs"])
@@ -82,12 +83,17 @@ def _new_job(body: JobIn, deps: ApiDeps, idempotency_key: str | None) -> Submiss
         raise _invalid("deadline", "is in the past")
     if body.deadline is not None and deadline > now + MAX_SPAN:
         raise _invalid("deadline", "is more than a year ahead")
+    if now + timedelta(seconds=body.duration) > deadline:
+        left = _hours_minutes(deadline - now)
+        raise _invalid("duration", f"is longer than the {left} left before the deadline")
     if body.gpus > deps.gpu_slots:
         raise _invalid("gpus", f"more than the {deps.gpu_slots} GPU slots of this daemon")
     policy = str(body.policy) if body.policy is not None else None
     no_threshold = body.threshold is None and deps.default_threshold is None
     if (policy or deps.default_policy) == "threshold" and no_threshold:
-        raise _invalid("threshold", "the threshold policy needs a threshold (gCO2/kWh)")
+        raise _invalid(
+            "threshold", "is needed by the threshold policy (gCO2/kWh): this daemon has no default"
+        )
     job = Job(
         str(uuid.uuid4()),
         now,
@@ -110,6 +116,12 @@ def _new_job(body: JobIn, deps: ApiDeps, idempotency_key: str | None) -> Submiss
         pause_grace=None if body.pause_grace is None else timedelta(seconds=body.pause_grace),
     )
     return Submission(job, idempotency_key)
+
+
+def _hours_minutes(span: timedelta) -> str:
+    """``1h30m``, ``45m``: a span as a person says it."""
+    hours, minutes = divmod(int(span.total_seconds()) // 60, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
 
 _SAME_TIME = timedelta(milliseconds=1)  # what a store's datetime column may round away
@@ -152,6 +164,7 @@ def _close(a: datetime, b: datetime) -> bool:
 
 
 JobId = Annotated[SafeStr, Path(max_length=MAX_TEXT)]
+AMBIGUOUS_SHOWN = 5  # candidates a 409 names for a prefix that fits several jobs
 
 
 @router.get("/jobs", dependencies=[ReadAuthorized])
@@ -167,9 +180,27 @@ def list_jobs(
     return JobPage(items=[JobOut.of(j) for j in items], total=total, limit=limit, offset=offset)
 
 
+def _whole_id(job_id: str, deps: ApiDeps) -> str:
+    """The job a whole id or a unique prefix of one names; 404 for none, 409 naming the
+    candidates when the prefix fits several."""
+    found = deps.store.ids_starting(job_id, limit=AMBIGUOUS_SHOWN + 1)
+    if not found:
+        raise NotFound(f"job {job_id} not found")
+    if len(found) > 1:
+        shown = ", ".join(found[:AMBIGUOUS_SHOWN]) + (
+            ", ..." if len(found) > AMBIGUOUS_SHOWN else ""
+        )
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"job id prefix {job_id!r} fits several jobs: {shown}"
+        )
+    return found[0]
+
+
 @router.get("/jobs/{job_id}", dependencies=[ReadAuthorized])
 def show_job(job_id: JobId, deps: Deps) -> JobDetail:
-    """One job with every decision taken about it and the evidence of its runs."""
+    """One job (by its id or a unique prefix of it) with every decision taken about it and
+    the evidence of its runs."""
+    job_id = _whole_id(job_id, deps)
     job = deps.store.get(job_id)
     runs = deps.store.runs(job_id)
     return JobDetail(
@@ -182,8 +213,9 @@ def show_job(job_id: JobId, deps: Deps) -> JobDetail:
 
 @router.post("/jobs/{job_id}/cancel", dependencies=[Authorized])
 def cancel_job(job_id: JobId, deps: Deps, response: Response) -> JobOut:
-    """Cancel a waiting job (200), or ask a running one to stop (202); 409 once finished."""
-    job = deps.store.request_cancel(job_id, deps.clock.now())
+    """Cancel a waiting job (200), or ask a running one to stop (202); 409 once finished.
+    The id may be a unique prefix, as for GET."""
+    job = deps.store.request_cancel(_whole_id(job_id, deps), deps.clock.now())
     if job.state is JobState.RUNNING:
         response.status_code = status.HTTP_202_ACCEPTED
     return JobOut.of(job)
