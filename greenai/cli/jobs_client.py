@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -61,16 +62,57 @@ def _problem(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}: {detail}"
 
 
-JOB_COLUMNS = ("id", "name", "state", "project", "planned_start", "deadline", "gpus")
+SHORT_ID = 8  # characters of a job id shown in lists; any unique prefix is accepted back
+WIDE_COLUMNS = ("id", "name", "state", "project", "policy", "gpus", "submitted_at",
+                "planned_start", "deadline")  # fmt: skip
+# (column, header, widest): what fits 80 columns, names and projects cut with an ellipsis
+NARROW_COLUMNS = (
+    ("id", "id", SHORT_ID),
+    ("name", "name", 14),
+    ("state", "state", 9),
+    ("project", "project", 8),
+    ("gpus", "gpus", 4),
+    ("planned_start", "start UTC", 11),
+    ("deadline", "deadline UTC", 12),
+)
 
 
-def jobs_table(jobs: list[dict[str, Any]], title: str = "jobs") -> Table:
-    table = Table(title=title)
-    for column in JOB_COLUMNS:
-        table.add_column(column, no_wrap=column == "id")
+def jobs_table(jobs: list[dict[str, Any]], title: str = "jobs", wide: bool = False) -> Table:
+    """Fits 80 columns: short ids, times to the minute; ``wide``: full ids and times."""
+    if wide:
+        table = Table(title=title, title_justify="left")
+        for column in WIDE_COLUMNS:
+            table.add_column(column, no_wrap=True)
+        for job in jobs:
+            table.add_row(*(_cell(_seconds(job.get(column))) for column in WIDE_COLUMNS))
+        return table
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    for _, header, widest in NARROW_COLUMNS:
+        table.add_column(header, max_width=widest, no_wrap=True, overflow="ellipsis")
     for job in jobs:
-        table.add_row(*(_cell(job.get(column)) for column in JOB_COLUMNS))
+        row = dict(job, id=job["id"][:SHORT_ID])
+        row["planned_start"] = _minute(job.get("planned_start"))
+        row["deadline"] = _minute(job.get("deadline"))
+        table.add_row(*(_cell(row.get(column)) for column, _, _ in NARROW_COLUMNS))
     return table
+
+
+def _minute(value: str | None) -> str | None:
+    """``12-03 15:18`` from an ISO time: a list needs no year, seconds or microseconds."""
+    return None if value is None else f"{value[5:10]} {value[11:16]}"
+
+
+def _seconds(value: Any) -> Any:
+    """An ISO time without its microseconds (``2026-12-03T15:18:46Z``); others as they are."""
+    if isinstance(value, str) and len(value) > 19 and value[10:11] == "T" and value[19] == ".":
+        return value[:19] + "Z"
+    return value
 
 
 def print_job(console: Console, job: dict[str, Any]) -> None:
@@ -91,13 +133,15 @@ def print_job(console: Console, job: dict[str, Any]) -> None:
         "gpu_ids",
         "log_path",
     ):
-        details.add_row(key, _cell(job.get(key)))
+        details.add_row(key, _cell(_seconds(job.get(key))))
     console.print(details)
     decisions = Table(title="decisions")
     for column in ("at", "action", "to_state", "reason"):
         decisions.add_column(column)
     for decision in job.get("decisions", []):
-        decisions.add_row(*(_cell(decision.get(c)) for c in ("at", "action", "to_state", "reason")))
+        decisions.add_row(
+            *(_cell(_seconds(decision.get(c))) for c in ("at", "action", "to_state", "reason"))
+        )
     console.print(decisions)
     for run in job.get("evidence", []):
         console.print(

@@ -91,8 +91,9 @@ def run(
     decision_log: Annotated[Path | None, Opt(help="decision JSONL path")] = None,
     config: Annotated[Path | None, Opt(help="greenai.toml to read")] = None,
 ) -> None:
-    """Wait until the grid is clean enough (or the deferral budget is spent), then run CMD
-    under energy measurement and append its SCI evidence row."""
+    """Wait for a cleaner grid (or until the deferral budget is spent), then run CMD.
+
+    CMD runs under energy measurement, and its SCI evidence row is appended."""
     with _translate_errors(no_signal_exit=EXIT_NO_SIGNAL):
         settings = wiring.settings_from_flags(
             config,

@@ -1,9 +1,7 @@
-"""`greenai serve`, `greenai db upgrade`, and the daemon's clients: `submit`, `jobs`, `job`,
-`cancel` (Rich tables, or ``--json``). URL and token come from the settings."""
+"""`greenai serve` and `greenai db upgrade` (the daemon's clients are in ``clients``)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,14 +9,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from greenai.cli.app import EXIT_USAGE, app
+from greenai.cli.app import app
 from greenai.cli.display import stdout_console
 from greenai.cli.errors import usage_errors
-from greenai.cli.jobs_client import ApiError, DaemonClient, jobs_table, print_job
 from greenai.core.errors import ConfigError, ProviderError
 from greenai.core.settings import Settings, load_settings
 from greenai.core.time import Clock, ScaledClock, format_time, utc_now
-from greenai.policies.registry import policy_names
 
 EXIT_API = 1
 out = stdout_console()
@@ -162,97 +158,3 @@ def db_upgrade(
         upgrade(engine)
     out.print(f"database at revision {current_revision(engine)}")
     engine.dispose()
-
-
-def _call(method: str, path: str, **kwargs: Any) -> Any:
-    with DaemonClient(_settings()) as client:
-        try:
-            return client.call(method, path, **kwargs)
-        except ApiError as exc:
-            err.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(EXIT_USAGE if exc.status == 422 else EXIT_API) from exc
-
-
-def _emit(data: Any, as_json: bool) -> bool:
-    if as_json:
-        out.print_json(json.dumps(data))
-    return as_json
-
-
-@app.command(context_settings={"allow_interspersed_args": False})
-def submit(
-    command: Annotated[list[str], typer.Argument(help="the command, after --")],
-    duration: Annotated[str, Opt(help="estimated run time, e.g. 2h")],
-    deadline: Annotated[str | None, Opt(help="latest finish, ISO-8601")] = None,
-    max_delay: Annotated[str | None, Opt(help="or: longest wait, e.g. 6h")] = None,
-    max_runtime: Annotated[str | None, Opt(help="stop a run this long after it starts")] = None,
-    name: Annotated[str | None, Opt()] = None,
-    gpus: Annotated[int, Opt(min=1)] = 1,
-    project: Annotated[str | None, Opt()] = None,
-    policy: Annotated[
-        str | None, Opt(help=f"{' | '.join(policy_names(online=True))} (default: the daemon's)")
-    ] = None,
-    threshold: Annotated[float | None, Opt(help="gCO2/kWh")] = None,
-    on_deadline: Annotated[str, Opt(help="run | expire")] = "run",
-    interruptible: Annotated[bool, Opt()] = False,
-    flexible: Annotated[bool, Opt(help="--no-flexible: rigid, start when a slot is free")] = True,
-    idempotency_key: Annotated[str | None, Opt(help="retries with this key make one job")] = None,
-    as_json: Annotated[bool, Opt("--json")] = False,
-) -> None:
-    """Queue a job on the daemon: greenai submit --duration 2h --deadline ... -- CMD"""
-    body = {
-        "command": command,
-        "duration": duration,
-        "deadline": deadline,
-        "max_delay": max_delay,
-        "max_runtime": max_runtime,
-        "name": name,
-        "gpus": gpus,
-        "project": project,
-        "policy": policy,
-        "threshold": threshold,
-        "on_deadline": on_deadline,
-        "interruptible": interruptible,
-        "flexible": flexible,
-        "cwd": str(Path.cwd()),
-    }
-    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    job = _call(
-        "POST", "/jobs", json={k: v for k, v in body.items() if v is not None}, headers=headers
-    )
-    if not _emit(job, as_json):
-        out.print(f"job {job['id']} {job['state']} (deadline {job['deadline']})")
-
-
-@app.command("jobs")
-def list_jobs(
-    state: Annotated[list[str] | None, Opt(help="filter; repeatable")] = None,
-    project: Annotated[str | None, Opt()] = None,
-    limit: Annotated[int, Opt(min=1, max=1000)] = 50,
-    offset: Annotated[int, Opt(min=0)] = 0,
-    as_json: Annotated[bool, Opt("--json")] = False,
-) -> None:
-    """List the daemon's jobs, newest first."""
-    params: dict[str, Any] = {"limit": limit, "offset": offset, "state": state or []}
-    if project:
-        params["project"] = project
-    page = _call("GET", "/jobs", params=params)
-    if not _emit(page, as_json):
-        out.print(jobs_table(page["items"], f"jobs ({len(page['items'])} of {page['total']})"))
-
-
-@app.command("job")
-def show_job(job_id: str, as_json: Annotated[bool, Opt("--json")] = False) -> None:
-    """One job with its decisions and evidence."""
-    job = _call("GET", f"/jobs/{job_id}")
-    if not _emit(job, as_json):
-        print_job(out, job)
-
-
-@app.command()
-def cancel(job_id: str, as_json: Annotated[bool, Opt("--json")] = False) -> None:
-    """Cancel a waiting job, or stop a running one."""
-    job = _call("POST", f"/jobs/{job_id}/cancel")
-    if not _emit(job, as_json):
-        note = " (stopping)" if job["cancel_requested"] and job["state"] == "running" else ""
-        out.print(f"job {job['id']} {job['state']}{note}")
