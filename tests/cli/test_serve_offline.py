@@ -74,7 +74,7 @@ def test_demo_daemon_plans_and_runs_its_example_jobs_offline(tmp_path: Path) -> 
         process.wait(timeout=60)
         process.stdout.close()
     text = "".join(seen)
-    assert "on trace time: now is 2023-05-04" in text and text.count(" queued (deadline ") == 3
+    assert "on trace time: now is 2023-05-04" in text and text.count(" planned for ") == 3
     result = audit_file(evidence)
     assert (result.rows, result.reproduced) == (3, 3)
     assert all("2023-05-0" in row for row in evidence.read_text().splitlines()[1:])
