@@ -33,6 +33,7 @@ cat <<TEXT
 Demo daemon on trace time (2023-05-04 onwards, 600x). Try, in another terminal:
   export GREENAI_API_URL=$GREENAI_API_URL GREENAI_API_TOKEN=$GREENAI_API_TOKEN
   $greenai jobs                  # planned starts move as the trace's forecast changes
+  $greenai status                # queue, running jobs, CO2 saved and the provider
   $greenai audit --home $GREENAI_HOME
 The dashboard is at $GREENAI_API_URL/ (token above). Ctrl-C stops the daemon.
 TEXT

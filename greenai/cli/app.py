@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from greenai.core.settings import Settings
+
 app = typer.Typer(
     name="greenai",
     help="Run jobs when the grid is cleanest, without missing deadlines, with evidence.",
@@ -14,6 +16,20 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def setting(name: str) -> str:
+    """`` (default: GREENAI_TICK_SECONDS, else 60)``: a flag's fallback as the settings have
+    it, so the help never drifts from them."""
+    value = Settings.model_fields[name].default
+    if isinstance(value, bool):
+        shown = "yes" if value else "no"
+    elif isinstance(value, float):
+        shown = f"{value:g}"
+    else:
+        shown = "none" if value is None else str(value)
+    return f" (default: GREENAI_{name.upper()}, else {shown})"
+
 
 EXIT_USAGE = 2
 EXIT_NO_SIGNAL = 3

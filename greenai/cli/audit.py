@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from greenai.cli.app import EXIT_USAGE, app
+from greenai.cli.app import EXIT_USAGE, app, setting
 from greenai.cli.display import stdout_console
 from greenai.core.errors import ConfigError
 from greenai.core.settings import load_settings
@@ -38,7 +38,9 @@ def audit_command(
     ] = DEFAULT_TOLERANCE,
     strict: Annotated[bool, Opt(help="rows without recorded inputs fail the audit too")] = False,
     as_json: Annotated[bool, Opt("--json", help="print the result as one JSON object")] = False,
-    home: Annotated[Path | None, Opt(help="state folder holding evidence.csv")] = None,
+    home: Annotated[
+        Path | None, Opt(help="state folder holding evidence.csv" + setting("home"))
+    ] = None,
 ) -> None:
     """Recompute every evidence row from the reading, history and factors it recorded."""
     try:

@@ -116,7 +116,8 @@ def submit(
     ] = None,
     gpus: Annotated[int, Opt(min=1, help="GPUs the job needs, all at once")] = 1,
     project: Annotated[
-        str | None, Opt(help="a label to filter and report by (jobs --project, report)")
+        str | None,
+        Opt(help="a label to filter and report by (jobs --project, report) (default: none)"),
     ] = None,
     policy: Annotated[
         str | None,

@@ -14,7 +14,9 @@ from greenai.policies.registry import all_policies
 
 
 @app.command("policies")
-def list_policies(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_policies(
+    as_json: Annotated[bool, typer.Option("--json", help="print them as JSON")] = False,
+) -> None:
     """The scheduling policies every front-end reads (run, serve and simulate)."""
     policies = all_policies()
     if as_json:

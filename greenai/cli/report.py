@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from greenai.cli.app import EXIT_USAGE, app
+from greenai.cli.app import EXIT_USAGE, app, setting
 from greenai.cli.display import stdout_console
 from greenai.core.errors import ConfigError
 from greenai.core.settings import Settings, load_settings
@@ -34,7 +34,8 @@ def report_command(
         Path | None, Opt(help="SCI evidence CSV (default: the settings', HOME/evidence.csv)")
     ] = None,
     since: Annotated[
-        str | None, Opt(help="only runs that finished at or after this ISO-8601 time (UTC)")
+        str | None,
+        Opt(help="only runs that finished at or after this ISO-8601 time (UTC) (default: all)"),
     ] = None,
     project: Annotated[
         str | None,
@@ -47,8 +48,12 @@ def report_command(
     out: Annotated[Path, Opt(help="folder for the PNGs, summary.md and FOOTPRINT.md")] = Path(
         "artifacts/report"
     ),
-    home: Annotated[Path | None, Opt(help="state folder (evidence, database)")] = None,
-    database_url: Annotated[str | None, Opt(help="SQLAlchemy URL, for --project")] = None,
+    home: Annotated[
+        Path | None, Opt(help="state folder (evidence, database)" + setting("home"))
+    ] = None,
+    database_url: Annotated[
+        str | None, Opt(help="SQLAlchemy URL, for --project (default: sqlite:///HOME/greenai.db)")
+    ] = None,
 ) -> None:
     """Plots, a summary table and FOOTPRINT.md (the SCI method as applied) from the evidence."""
     try:

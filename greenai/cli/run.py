@@ -23,6 +23,7 @@ from greenai.cli.app import (
     EXIT_TIMED_OUT,
     EXIT_USAGE,
     app,
+    setting,
 )
 from greenai.cli.display import DeferralDisplay, stdout_console
 from greenai.cli.errors import writable_folder
@@ -54,42 +55,83 @@ POLICY_CHOICES = " | ".join(policy_names(online=True))
 )
 def run(
     command: Annotated[list[str] | None, typer.Argument(help="the command, after --")] = None,
-    threshold: Annotated[float | None, Opt(help="run when intensity <= this (gCO2/kWh)")] = None,
-    defer_seconds: Annotated[float | None, Opt(help="longest wait before running anyway")] = None,
-    check_interval: Annotated[float | None, Opt(help="seconds between checks")] = None,
-    policy: Annotated[str | None, Opt(help=f"{POLICY_CHOICES} (default threshold)")] = None,
-    duration: Annotated[str | None, Opt(help="expected run time, e.g. 2h (window)")] = None,
-    deadline: Annotated[str | None, Opt(help="latest finish, ISO-8601 UTC")] = None,
-    max_runtime: Annotated[
-        str | None, Opt(help="stop the command this long after it starts, e.g. 2h")
+    threshold: Annotated[
+        float | None, Opt(help="run when intensity <= this (gCO2/kWh)" + setting("threshold"))
     ] = None,
-    provider: Annotated[str | None, Opt(help="sources in order, e.g. uk:13,egrid:RFCE")] = None,
+    defer_seconds: Annotated[
+        float | None, Opt(help="longest wait before running anyway (s)" + setting("defer_seconds"))
+    ] = None,
+    check_interval: Annotated[
+        float | None, Opt(help="seconds between checks" + setting("check_interval"))
+    ] = None,
+    policy: Annotated[str | None, Opt(help=f"{POLICY_CHOICES} (default threshold)")] = None,
+    duration: Annotated[
+        str | None, Opt(help="expected run time, e.g. 2h (window)" + setting("duration"))
+    ] = None,
+    deadline: Annotated[
+        str | None, Opt(help="latest finish, ISO-8601 UTC" + setting("deadline"))
+    ] = None,
+    max_runtime: Annotated[
+        str | None,
+        Opt(help="stop the command this long after it starts, e.g. 2h (default: no limit)"),
+    ] = None,
+    provider: Annotated[
+        str | None, Opt(help="sources in order, e.g. uk:13,egrid:RFCE" + setting("provider"))
+    ] = None,
     require_signal: Annotated[
-        bool | None, Opt("--require-signal/--no-require-signal", help="exit 3 with no signal")
+        bool | None,
+        Opt(
+            "--require-signal/--no-require-signal",
+            help="exit 3 with no signal" + setting("require_signal"),
+        ),
     ] = None,
     dry_run: Annotated[bool, Opt(help="print the decision and exit")] = False,
     as_json: Annotated[bool, Opt("--json", help="machine-readable output")] = False,
-    trace_start: Annotated[str | None, Opt(help="trace time that now maps to")] = None,
-    trace_speed: Annotated[float | None, Opt(help="trace seconds per wall second")] = None,
-    trace_signal: Annotated[
-        str | None, Opt(help="average | marginal: a trace's values, where its header does not say")
+    trace_start: Annotated[
+        str | None, Opt(help="trace time that now maps to" + setting("trace_start"))
     ] = None,
-    shell: Annotated[bool | None, Opt("--shell/--no-shell", help="run via /bin/sh")] = None,
-    gpus: Annotated[str | None, Opt(help="GPU indices the job uses, e.g. 0,1")] = None,
+    trace_speed: Annotated[
+        float | None, Opt(help="trace seconds per wall second" + setting("trace_speed"))
+    ] = None,
+    trace_signal: Annotated[
+        str | None,
+        Opt(
+            help="average | marginal: a trace's values, where its header does not say"
+            + setting("trace_signal")
+        ),
+    ] = None,
+    shell: Annotated[
+        bool | None, Opt("--shell/--no-shell", help="run via /bin/sh" + setting("shell"))
+    ] = None,
+    gpus: Annotated[
+        str | None, Opt(help="GPU indices the job uses, e.g. 0,1" + setting("gpus"))
+    ] = None,
     power_watts: Annotated[
         float | None,
         Opt(
             help="declared draw of the whole job (W): used instead of the meters, never "
-            "beside them (an error with a named GREENAI_METERS list)"
+            "beside them (an error with a named GREENAI_METERS list)" + setting("power_watts")
         ),
     ] = None,
-    functional_unit: Annotated[str | None, Opt(help="SCI functional unit")] = None,
-    units: Annotated[float | None, Opt(help="functional units one run yields")] = None,
-    job_name: Annotated[str | None, Opt(help="name in the evidence")] = None,
-    home: Annotated[Path | None, Opt(help="state folder (GREENAI_HOME)")] = None,
-    evidence_file: Annotated[Path | None, Opt("--evidence", help="SCI CSV path")] = None,
-    decision_log: Annotated[Path | None, Opt(help="decision JSONL path")] = None,
-    config: Annotated[Path | None, Opt(help="greenai.toml to read")] = None,
+    functional_unit: Annotated[
+        str | None, Opt(help="SCI functional unit" + setting("functional_unit"))
+    ] = None,
+    units: Annotated[
+        float | None, Opt(help="functional units one run yields" + setting("units"))
+    ] = None,
+    job_name: Annotated[
+        str | None, Opt(help="name in the evidence (default: the program's name)")
+    ] = None,
+    home: Annotated[Path | None, Opt(help="state folder" + setting("home"))] = None,
+    evidence_file: Annotated[
+        Path | None, Opt("--evidence", help="SCI CSV path (default: HOME/evidence.csv)")
+    ] = None,
+    decision_log: Annotated[
+        Path | None, Opt(help="decision JSONL path (default: HOME/decisions.jsonl)")
+    ] = None,
+    config: Annotated[
+        Path | None, Opt(help="greenai.toml to read (default: GREENAI_CONFIG, else ./greenai.toml)")
+    ] = None,
 ) -> None:
     """Wait for a cleaner grid (or until the deferral budget is spent), then run CMD.
 
@@ -190,14 +232,26 @@ def _cancel_on_signals(cancel: threading.Event, reasons: list[str]) -> Iterator[
 
 @app.command()
 def intensity(
-    provider: Annotated[str | None, Opt(help="sources in order, e.g. uk:13,egrid:RFCE")] = None,
-    as_json: Annotated[bool, Opt("--json", help="machine-readable output")] = False,
-    trace_start: Annotated[str | None, Opt(help="trace time that now maps to")] = None,
-    trace_signal: Annotated[
-        str | None, Opt(help="average | marginal: a trace's values, where its header does not say")
+    provider: Annotated[
+        str | None, Opt(help="sources in order, e.g. uk:13,egrid:RFCE" + setting("provider"))
     ] = None,
-    hours: Annotated[float | None, Opt(help="forecast hours to show")] = None,
-    config: Annotated[Path | None, Opt(help="greenai.toml to read")] = None,
+    as_json: Annotated[bool, Opt("--json", help="machine-readable output")] = False,
+    trace_start: Annotated[
+        str | None, Opt(help="trace time that now maps to" + setting("trace_start"))
+    ] = None,
+    trace_signal: Annotated[
+        str | None,
+        Opt(
+            help="average | marginal: a trace's values, where its header does not say"
+            + setting("trace_signal")
+        ),
+    ] = None,
+    hours: Annotated[
+        float | None, Opt(help="forecast hours to show" + setting("horizon_hours"))
+    ] = None,
+    config: Annotated[
+        Path | None, Opt(help="greenai.toml to read (default: GREENAI_CONFIG, else ./greenai.toml)")
+    ] = None,
 ) -> None:
     """Show the current intensity and the forecast, and which source answered."""
     with _translate_errors(no_signal_exit=EXIT_PROVIDERS_FAILED):

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from greenai.cli.app import app
+from greenai.cli.app import app, setting
 from greenai.cli.display import stdout_console
 from greenai.cli.errors import usage_errors
 from greenai.core.errors import ConfigError, ProviderError
@@ -33,21 +33,30 @@ def _settings(**overrides: Any) -> Settings:
 @app.command()
 def serve(
     host: Annotated[str | None, Opt(help="address to listen on (default 127.0.0.1)")] = None,
-    port: Annotated[int | None, Opt(help="port to listen on")] = None,
-    tick: Annotated[float | None, Opt(help="seconds between re-plans")] = None,
-    gpu_slots: Annotated[str | None, Opt(help="GPU count or indices, e.g. 4 or 0,2")] = None,
-    home: Annotated[Path | None, Opt(help="state folder (database, logs, evidence)")] = None,
+    port: Annotated[int | None, Opt(help="port to listen on" + setting("api_port"))] = None,
+    tick: Annotated[
+        float | None, Opt(help="seconds between re-plans" + setting("tick_seconds"))
+    ] = None,
+    gpu_slots: Annotated[
+        str | None, Opt(help="GPU count or indices, e.g. 4 or 0,2" + setting("gpu_slots"))
+    ] = None,
+    home: Annotated[
+        Path | None, Opt(help="state folder (database, logs, evidence)" + setting("home"))
+    ] = None,
     database_url: Annotated[str | None, Opt(help="SQLAlchemy URL (default SQLite in home)")] = None,
     policy: Annotated[
         str | None, Opt(help="policy for jobs that name none (default window)")
     ] = None,
-    executor: Annotated[str | None, Opt(help="what runs the jobs: local")] = None,
+    executor: Annotated[
+        str | None, Opt(help="what runs the jobs: local" + setting("executor"))
+    ] = None,
     provider: Annotated[
         str | None,
         Opt(help="intensity source chain (default uk), e.g. 'uk:13,egrid:RFCE' or 'trace:FILE'"),
     ] = None,
     threshold: Annotated[
-        float | None, Opt(help="gCO2/kWh for jobs of the threshold policy that name none")
+        float | None,
+        Opt(help="gCO2/kWh for jobs of the threshold policy that name none" + setting("threshold")),
     ] = None,
     trace_start: Annotated[
         str | None,
@@ -60,7 +69,10 @@ def serve(
         str | None, Opt(help="auto (default), estimate, or a list such as 'nvml,codecarbon'")
     ] = None,
     power_watts: Annotated[
-        float | None, Opt(help="declared draw of a job (W): replaces the meters when set")
+        float | None,
+        Opt(
+            help="declared draw of a job (W): replaces the meters when set" + setting("power_watts")
+        ),
     ] = None,
     evidence: Annotated[Path | None, Opt(help="SCI CSV (default HOME/evidence.csv)")] = None,
     decision_log: Annotated[

@@ -33,16 +33,26 @@ def simulate_command(
     threshold: Annotated[
         float | None, typer.Option(help="gCO2/kWh for --policy threshold (default: 7-day mean).")
     ] = None,
-    capacity: Annotated[int | None, typer.Option(help="GPU slots shared by all jobs.")] = None,
+    capacity: Annotated[
+        int | None,
+        typer.Option(help="GPU slots shared by all jobs (default: as many as the jobs need)."),
+    ] = None,
     debias_h: Annotated[
         float, typer.Option(help="Hours of past forecast errors used to remove bias (0: off).")
     ] = 24.0,
     max_flexible_fraction: Annotated[
         float | None,
-        typer.Option(help="fleet: at most this share of queued GPU-hours waits for carbon."),
+        typer.Option(
+            help="fleet: at most this share of queued GPU-hours waits for carbon (default: no cap)."
+        ),
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Write the JSON here (default stdout).")] = None,
-    plot: Annotated[Path | None, typer.Option(help="Also draw a PNG here.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the JSON here and print a summary (default: JSON to stdout)."),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw a PNG here (default: no plot).")
+    ] = None,
 ) -> None:
     """Replay a policy on a recorded trace, measured against the offline optimum."""
     settings = SimulationSettings(

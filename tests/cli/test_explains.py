@@ -7,10 +7,13 @@ tests pass at any terminal width and from any directory: no greenai.toml is read
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import respx
+import typer
 from typer.testing import CliRunner
 
 from greenai.cli import app
@@ -127,3 +130,32 @@ def test_simulate_out_also_prints_the_summary(env: dict[str, str], tmp_path: Pat
     )
     assert code == 0 and out.is_file()
     assert "kgCO2 vs" in stdout and "% saved" in stdout and f"written to {out}" in stdout
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, Any]]:
+    if hasattr(command, "commands"):
+        for name, sub in command.commands.items():
+            yield from _commands(sub, (*path, name))
+    else:
+        yield " ".join(path), command
+
+
+def test_every_option_is_described_and_says_its_default() -> None:
+    undescribed, silent = [], []
+    for name, command in _commands(typer.main.get_command(app)):
+        for param in command.params:
+            if param.param_type_name != "option" or param.name == "help":
+                continue
+            text = param.help or ""
+            if not text:
+                undescribed.append(f"{name} {param.opts[0]}")
+            elif param.default is None and not param.required and "default" not in text:
+                silent.append(f"{name} {param.opts[0]}")  # its fallback must be said in words
+    assert undescribed == [] and silent == []
+
+
+def test_help_shows_defaults(env: dict[str, str]) -> None:
+    code, out, _ = invoke({**env, "COLUMNS": "200"}, "jobs", "--help")
+    assert code == 0 and "[default: 50]" in out and "GREENAI_API_URL" in out
+    code, out, _ = invoke({**env, "COLUMNS": "200"}, "serve", "--help")
+    assert "(default: GREENAI_API_PORT, else 8787)" in out
