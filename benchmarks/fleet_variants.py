@@ -28,12 +28,14 @@ from greenai.policies.fleet import Fleet, FleetSettings
 from greenai.simulate import SimulationSettings, simulate
 
 VARIANTS = {
-    "saving (default)": FleetSettings(),
-    "regret": FleetSettings(order="regret"),
+    "regret (default)": FleetSettings(),
+    "saving": FleetSettings(order="saving"),
     "deadline": FleetSettings(order="deadline"),
-    "saving; reserve = mean": FleetSettings(reserve_quantile=None),
-    "saving; no reserve (p0)": FleetSettings(reserve_quantile=0.0),
-    "saving; 60-min cells": FleetSettings(cell_minutes=60),
+    "regret; reserve lent": FleetSettings(protect_reserve=False),
+    "regret; reserve = mean": FleetSettings(reserve_quantile=None),
+    "regret; no reserve (p0)": FleetSettings(reserve_quantile=0.0),
+    "regret; no margin": FleetSettings(margin_minutes=0.0),
+    "regret; 60-min cells": FleetSettings(cell_minutes=60),
 }
 
 

@@ -2,16 +2,17 @@
 
 Planned one by one, every flexible job chases the same clean night, overflows it, and rigid
 work queues behind it past its SLA. ``fleet`` plans the batch into one occupancy grid
-(``cells.py``, one cell per forecast step) instead:
+(``cells.py``: the forecast steps cut into cells of at most 15 min) instead:
 
 - Rigid jobs (``flexible=0``, no slack left, or beyond the flexible fraction) first, first
   come first served, at their earliest room: now when slots are free, else they wait.
 - Then flexible jobs, greedily: those that must start within two forecast steps first, then
-  by ``order``: largest saving per GPU-hour against starting now (``saving``), largest gap
-  between the mean and the best of a job's starts (``regret``), or latest start
-  (``deadline``); each into the cheapest start whose every cell has room before its deadline,
-  outside the room kept for rigid arrivals (``reserve.py``). If no such start exists it may
-  borrow the reserve; if none exists even so, it takes its earliest room and is planned late.
+  by ``order``: ``regret`` (the default), the gap between the mean and the best of a job's
+  starts, so a job with one good start comes before one with many; ``saving``, its saving
+  per GPU-hour against starting now; or ``deadline``, its latest start. Each takes the
+  cheapest start whose every cell has room before its deadline (an hour's margin before its
+  latest start), outside the room kept for rigid arrivals (``reserve.py``); failing that, its
+  earliest such room (planned late), and the reserve only when there is no other room at all.
 - ``max_flexible_fraction`` F: at most F of the queued GPU-hours (the batch and the held
   slots' remaining work) wait for carbon; the jobs with the largest saving per GPU-hour stay
   flexible and the rest run as rigid.
@@ -45,14 +46,17 @@ class FleetSettings:
     forecast (a quantile of past demand by hour of day, or the mean with ``None``) and the
     longest cell of the occupancy grid (forecast steps are cut evenly into such cells). A
     flexible job is planned to start ``margin_minutes`` before its latest start at the
-    latest: planned right at it, rigid arrivals in between made it late by minutes."""
+    latest: planned right at it, rigid arrivals in between made it late by minutes. With
+    ``protect_reserve`` flexible work never takes the room kept for rigid arrivals unless no
+    other room exists at all: it is planned late instead (rigid SLAs come first)."""
 
     max_flexible_fraction: float = 1.0
-    order: str = "saving"
+    order: str = "regret"
     reserve_quantile: float | None = 0.9
     reserve_days: int = 14
     cell_minutes: float = 15.0
     margin_minutes: float = 60.0
+    protect_reserve: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_flexible_fraction <= 1.0:
@@ -130,22 +134,20 @@ def plan_fleet(
     queued = float(gpu_h.sum()) + _held_gpu_h(capacity, now)
     flexible = _within_fraction(can_wait, saving, gpu_h, settings.max_flexible_fraction * queued)
     slots, free = _room(jobs, cells, capacity)
-    cell = np.full(len(jobs), NO_ROOM, dtype=np.int64)
-    first_come = np.lexsort((np.arange(len(jobs)), jobs.submit))
-    for i in first_come[~flexible[first_come]].tolist():
-        cell[i] = _take(free, None, runs[i], earliest_fit(free, runs[i]))
     reserve, forecast, how = _reserve(jobs, cells, capacity, settings)
     room = free - reserve
+    cell = np.full(len(jobs), NO_ROOM, dtype=np.int64)
+    first_come = np.lexsort((np.arange(len(jobs)), jobs.submit))
+    for i in first_come[~flexible[first_come]].tolist():  # rigid work, first come first served
+        protect = settings.protect_reserve and bool(jobs.flexible[i])
+        cell[i] = _take(free, room, runs[i], earliest_fit(room if protect else free, runs[i]))
+        if cell[i] == NO_ROOM and protect:
+            cell[i] = _take(free, room, runs[i], earliest_fit(free, runs[i]))
     into_reserve = np.zeros(len(jobs), dtype=np.bool_)
     priority = {"saving": saving, "regret": regret, "deadline": saving}[settings.order]
     urgent = now + URGENT_STEPS * view.step
     for i in _greedy_order(jobs, priority, flexible, settings.order, urgent).tolist():
-        cell[i] = _take(free, room, runs[i], cheapest_fit(room, runs[i], costs[i]))
-        if cell[i] == NO_ROOM:
-            cell[i] = _take(free, room, runs[i], cheapest_fit(free, runs[i], costs[i]))
-            into_reserve[i] = cell[i] != NO_ROOM
-        if cell[i] == NO_ROOM:
-            cell[i] = _take(free, room, runs[i], earliest_fit(free, runs[i]))
+        cell[i], into_reserve[i] = _place_flexible(free, room, runs[i], costs[i], settings)
     cost = np.asarray([costs[i][max(c, 0)] for i, c in enumerate(cell.tolist())])
     late = _late(jobs, cells, cell)
     return FleetPlan(
@@ -234,11 +236,30 @@ def _greedy_order(
     return ranked[flexible[ranked]]
 
 
-def _take(free: IntArray, room: IntArray | None, run: Run, cell: int) -> int:
+def _place_flexible(
+    free: IntArray, room: IntArray, run: Run, cost: FloatArray, settings: FleetSettings
+) -> tuple[int, bool]:
+    """The cheapest start with room outside the reserve before the deadline; failing that,
+    with ``protect_reserve`` the earliest such start after it (late), else the cheapest start
+    in the reserve; and with no room outside the reserve anywhere, the earliest at all.
+    Returns the cell and whether it took reserved slots."""
+    cell = _take(free, room, run, cheapest_fit(room, run, cost))
+    if cell == NO_ROOM and not settings.protect_reserve:
+        cell = _take(free, room, run, cheapest_fit(free, run, cost))
+        if cell != NO_ROOM:
+            return cell, True
+    if cell == NO_ROOM:
+        cell = _take(free, room, run, earliest_fit(room, run))
+    if cell == NO_ROOM:
+        cell = _take(free, room, run, earliest_fit(free, run))
+        return cell, cell != NO_ROOM
+    return cell, False
+
+
+def _take(free: IntArray, room: IntArray, run: Run, cell: int) -> int:
     if cell != NO_ROOM:
         take(free, run, cell)
-        if room is not None:
-            take(room, run, cell)
+        take(room, run, cell)
     return cell
 
 

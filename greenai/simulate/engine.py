@@ -13,12 +13,14 @@ run each interruptible job; any other job is asked when to start, at every step 
 
 Capacity (``--capacity N`` GPU slots): a start that does not fit waits in a queue (rigid jobs
 first, then in queueing order) and begins as soon as a running job frees enough slots; an
-interruptible piece that does not fit is skipped for that step. Rigid jobs (``flexible=0``)
-ignore the policy and start at submit, before the policy is asked about the others at that
-moment. A job still unfinished when the trace ends is late. With a capacity the policy is
-also told when held slots free up (running and waiting jobs, at their declared durations) and
-the rigid demand of every hour that has ended (``RigidDemand``): what a capacity planner needs
-and what a daemon knows at that moment.
+interruptible piece that does not fit is skipped for that step. Rigid jobs are served first
+come first served: while one waits, nothing starts ahead of it (an 8-GPU job otherwise starved
+behind smaller jobs that took each freed slot, and missed its SLA by up to an hour). Rigid
+jobs (``flexible=0``) ignore the policy and start at submit, before the policy is asked about
+the others at that moment. A job still unfinished when the trace ends is late. With a
+capacity the policy is also told when held slots free up (running and waiting jobs, at their
+declared durations) and the rigid demand of every hour that has ended (``RigidDemand``): what
+a capacity planner needs and what a daemon knows at that moment.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class Engine:
         self.capacity = capacity if policy.capacity_bound else None
         self.used = 0
         self.waiting: list[int] = []
+        self.rigid_waiting = 0
         self.running: dict[int, float] = {}  # job index -> end of its current piece
         self.rigid_hourly = _rigid_hourly(batch) if self.capacity is not None else None
         self._events: list[tuple[float, int, int, int, int]] = []
@@ -134,6 +137,10 @@ class Engine:
         return (math.floor(at / self.step + EPS) + 1) * self.step
 
     def _fits(self, job: JobRun) -> bool:
+        """Room for a new start: nothing starts ahead of a rigid job already waiting."""
+        return self.capacity is None or (not self.rigid_waiting and self._room(job))
+
+    def _room(self, job: JobRun) -> bool:
         return self.capacity is None or self.used + job.job.gpus <= self.capacity
 
     def _decide_all(self, kind: int, indices: list[int], at: float) -> None:
@@ -165,6 +172,7 @@ class Engine:
         job = self.runs[index]
         if not self._fits(job):
             self.waiting.append(index)
+            self.rigid_waiting += job.rigid
             return
         self._run_piece(job, index, at, job.remaining)
 
@@ -186,12 +194,16 @@ class Engine:
         self.used -= self.runs[index].job.gpus
         self.running.pop(index, None)
         still_waiting: list[int] = []
+        blocked = False  # a rigid job that still waits keeps every later one waiting
         for waiting in sorted(self.waiting, key=lambda i: not self.runs[i].rigid):
-            if at < self.span - EPS and self._fits(self.runs[waiting]):
-                self._start(waiting, at)
+            job = self.runs[waiting]
+            if at < self.span - EPS and not blocked and self._room(job):
+                self._run_piece(job, waiting, at, job.remaining)
             else:
                 still_waiting.append(waiting)
+                blocked = blocked or job.rigid
         self.waiting = still_waiting
+        self.rigid_waiting = sum(self.runs[i].rigid for i in still_waiting)
 
     def _capacity(self, at: float) -> Capacity:
         """The slots, and with a capacity, when held slots free up and the rigid demand of
