@@ -82,4 +82,4 @@ def test_greenai_submit_sends_max_runtime(serve: Serve, sqlite_store: Store) -> 
     assert job["max_runtime_s"] == 5400.0
     assert sqlite_store.get(job["id"]).job.max_runtime == timedelta(minutes=90)
     refused = CliRunner().invoke(app, [*argv[:4], "0", *argv[5:]], env=env)
-    assert refused.exit_code == 2 and "max_runtime" in refused.output
+    assert refused.exit_code == 2 and "--max-runtime " in refused.output  # the flag, named
