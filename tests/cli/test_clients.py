@@ -27,8 +27,9 @@ LONG = ["--name", "a-very-long-training-job-name", "--project", "natural-languag
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
     """A daemon whose forecast is dirty for two hours, then clean: window jobs wait."""
     settings = load_settings(
-        env={}, home=tmp_path / "home", api_port=free_port(), tick_seconds=0.1,
-        policy="window", api_token=TOKEN, meters="estimate", power_watts=300,
+        env={"GREENAI_CONFIG": str(tmp_path / "absent.toml")}, home=tmp_path / "home",
+        api_port=free_port(), tick_seconds=0.1, policy="window", api_token=TOKEN,
+        meters="estimate", power_watts=300,
     )  # fmt: skip
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     source = FakeSource(forecast([400.0] * 6 + [50.0] * 90, start=hour - timedelta(hours=1)))
