@@ -64,4 +64,5 @@ def test_final_states() -> None:
         JobState.FAILED,
         JobState.CANCELLED,
         JobState.EXPIRED,
+        JobState.REJECTED,
     }

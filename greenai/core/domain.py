@@ -47,6 +47,7 @@ class JobState(StrEnum):
     FAILED = "failed"  # command exited non-zero, or could not start
     CANCELLED = "cancelled"  # a user cancelled it
     EXPIRED = "expired"  # its deadline passed with on_deadline=expire
+    REJECTED = "rejected"  # refused at admission (its project's carbon budget): never runs
 
     @property
     def is_final(self) -> bool:
@@ -54,7 +55,7 @@ class JobState(StrEnum):
 
 
 _FINAL_STATES = frozenset(
-    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED}
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED, JobState.REJECTED}
 )
 
 

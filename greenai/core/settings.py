@@ -10,16 +10,26 @@ the environment or from files named by ``*_FILE`` variables, never from greenai.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import signal
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -28,8 +38,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from greenai.core.budgets import MAX_PERIOD
 from greenai.core.domain import Signal
 from greenai.core.errors import ConfigError
+from greenai.core.time import parse_duration
 
 SECRET_FIELDS = ("watttime_password", "api_token")
 # Environment variables that hold secrets (or name files that do): read by greenai, never
@@ -47,6 +59,30 @@ SECRET_ENV_NAMES = frozenset(
         "WATTTIME_USERNAME_FILE",
     }
 )
+
+
+class BudgetSpec(BaseModel):
+    """A budget as people write it: ``{"kg": 50, "period": "7d"}`` (period: a duration text
+    or seconds, > 0 and at most 366 days)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kg: float = Field(gt=0, allow_inf_nan=False, description="kgCO2e allowed per period")
+    period: timedelta = Field(description="how often the budget rolls over: '7d', '24h', seconds")
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        if isinstance(value, bool) or not isinstance(value, int | float | str | timedelta):
+            raise ValueError("give a duration such as 7d, 24h, or seconds")
+        if isinstance(value, str):
+            value = parse_duration(value.strip())
+        seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError("must be a positive duration")
+        if seconds > MAX_PERIOD.total_seconds():
+            raise ValueError("must be at most a year (366 days)")
+        return timedelta(seconds=seconds)
 
 
 class Settings(BaseSettings):
@@ -125,6 +161,11 @@ class Settings(BaseSettings):
     )
     pause_grace_seconds: float = Field(
         30.0, ge=0, description="from the pause signal to SIGKILL, for the job to checkpoint"
+    )
+    budgets: dict[str, BudgetSpec] = Field(
+        default_factory=dict,
+        description="carbon budget per project, stored at serve start: JSON such as "
+        '\'{"nlp": {"kg": 50, "period": "7d"}}\' or a [budgets.nlp] table',
     )
 
     @field_validator("api_token", mode="before")

@@ -41,6 +41,7 @@ from greenai.executors.base import (
 )
 from greenai.policies.base import Capacity
 from greenai.providers.base import IntensitySource
+from greenai.scheduling.admission import admit_plans, ledger_for
 from greenai.scheduling.config import EngineConfig, EngineStats, EvidenceSink
 from greenai.scheduling.forecasts import ForecastBook
 from greenai.scheduling.pieces import (
@@ -52,7 +53,7 @@ from greenai.scheduling.pieces import (
     runs_in_pieces,
     shutdown_pause,
 )
-from greenai.scheduling.planner import QueueDefaults, plan_queue
+from greenai.scheduling.planner import GroupPlan, QueueDefaults, plan_queue
 from greenai.scheduling.runs import (
     Outcome,
     outcome_of,
@@ -183,7 +184,10 @@ class Engine:
         self._starting.clear()
         waiting = self.store.waiting_for_plan()
         capacity = Capacity(len(self.config.gpu_slots), self._gpus_in_use())
-        for group in plan_queue(waiting, self.forecast, now, self._defaults, capacity):
+        groups = plan_queue(waiting, self.forecast, now, self._defaults, capacity)
+        self._admit(groups, now)
+        for group in groups:
+            self._reject(group, now)
             moved = group.moved(REPLAN_TOLERANCE)
             logged: set[str] = set()
             for first in range(0, len(moved), PLAN_WRITE_CHUNK):
@@ -196,6 +200,30 @@ class Engine:
                          len(group.jobs), group.provider)  # fmt: skip
             for decision in group.starting():
                 self._starting[decision.job_id] = (decision, decision.job_id in logged)
+
+    def _admit(self, groups: list[GroupPlan], now: datetime) -> None:
+        """Hold or reject the jobs that would overrun their project's carbon budget."""
+        budgets = self.store.budgets()
+        if not budgets or not any(set(g.jobs.projects) & budgets.keys() for g in groups):
+            return
+        power_watts = self.config.settings.power_watts
+        ledger = ledger_for(self.store, budgets, now, power_watts, scheduled=False)
+        if refused := admit_plans(groups, ledger, now, power_watts):
+            log.info("carbon budgets hold or reject %d waiting jobs", refused)
+
+    def _reject(self, group: GroupPlan, now: datetime) -> None:
+        for index, decision in group.rejected().items():
+            record_state = group.jobs.states[index]
+            event = Event(now, "reject", decision.reason, encode_decision(decision))
+            try:
+                self.store.transition(
+                    decision.job_id, record_state, JobState.REJECTED, event,
+                    finished_at=now, planned_start=None,
+                )  # fmt: skip
+            except InvalidTransition as exc:
+                log.info("job %s: %s", decision.job_id, exc)
+                continue
+            self._log_decision(decision)
 
     def _gpus_in_use(self, busy: set[int] | None = None) -> int:
         """GPU slots held: the claims on this host (shared with any sibling daemon), or for an

@@ -14,10 +14,10 @@ Pure: no I/O, no clock; the caller passes ``now`` and the forecasts.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from greenai.core.domain import Decision, Forecast
+from greenai.core.domain import Action, Decision, Forecast
 from greenai.evidence.decisions import encode_decision
 from greenai.policies.base import UNLIMITED, Capacity, JobBatch
 from greenai.policies.planning import Decisions, axis_origin, decide
@@ -40,29 +40,48 @@ class QueueDefaults:
 
 @dataclass(frozen=True, slots=True)
 class GroupPlan:
-    """The decisions of one group of waiting jobs, entry ``i`` for job ``i`` of ``jobs``."""
+    """The decisions of one group of waiting jobs, entry ``i`` for job ``i`` of ``jobs``.
+    ``overrides`` replace the policy's decisions admission refused (carbon budgets): a
+    ``defer`` holds the job, a ``reject`` ends it."""
 
     provider: str
     jobs: WaitingJobs
     decisions: Decisions
+    overrides: dict[int, Decision] = field(default_factory=dict)
+
+    def decision(self, index: int) -> Decision:
+        return self.overrides.get(index) or self.decisions[index]
 
     def moved(self, tolerance: timedelta) -> list[int]:
         """The jobs whose stored plan this pass changes: queued or unplanned ones, and those
-        whose planned start moved by more than ``tolerance``."""
-        rows = zip(self.jobs.states, self.jobs.planned, self.decisions.planned_starts, strict=True)
+        whose planned start moved by more than ``tolerance`` (rejected ones are not planned)."""
+        starts = list(self.decisions.planned_starts)
+        for index, decision in self.overrides.items():
+            starts[index] = decision.planned_start or decision.at
+        rejected = self.rejected()
+        rows = zip(self.jobs.states, self.jobs.planned, starts, strict=True)
         return [
             i
             for i, (state, old, new) in enumerate(rows)
-            if state == "queued" or old is None or abs(new - old) > tolerance
+            if (state == "queued" or old is None or abs(new - old) > tolerance)
+            and i not in rejected
         ]
+
+    def rejected(self) -> dict[int, Decision]:
+        """The jobs admission rejects, by index."""
+        return {i: d for i, d in self.overrides.items() if d.action is Action.REJECT}
 
     def starting(self) -> list[Decision]:
         """The decisions that start their job now."""
-        return [self.decisions[i] for i, starts in enumerate(self.decisions.starting) if starts]
+        return [
+            self.decisions[i]
+            for i, starts in enumerate(self.decisions.starting)
+            if starts and i not in self.overrides
+        ]
 
     def rows(self, indices: Sequence[int]) -> PlanRows:
         """The store rows of the decisions at ``indices``, payloads encoded once."""
-        chosen = [self.decisions[i] for i in indices]
+        chosen = [self.decision(i) for i in indices]
         return PlanRows(
             job_ids=[d.job_id for d in chosen],
             expected=[str(self.jobs.states[i]) for i in indices],

@@ -174,6 +174,19 @@ class Instance(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class BudgetRow(Base):
+    """A project's carbon budget: at most ``limit_g`` per ``period_s``, periods aligned from
+    ``start``."""
+
+    __tablename__ = "budgets"
+
+    project: Mapped[str] = mapped_column(String(200), primary_key=True)
+    limit_g: Mapped[float] = mapped_column(Float)
+    period_s: Mapped[float] = mapped_column(Float)
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class GpuClaim(Base):
     """A GPU held by a running job on a host: one row per GPU, so two daemons on one host can
     never hand out the same GPU (the second claim breaks the primary key)."""

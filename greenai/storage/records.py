@@ -136,6 +136,8 @@ class WaitingJobs:
     gpus: list[int]
     flexible: list[bool]
     planned: list[datetime | None]
+    projects: list[str | None]  # for admission under carbon budgets
+    power_kw: list[float]  # declared draw; 0: unknown
 
     def __len__(self) -> int:
         return len(self.ids)

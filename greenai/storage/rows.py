@@ -54,6 +54,8 @@ PLAN_COLUMNS = {
     "gpus": jobs.c.gpus,
     "flexible": jobs.c.flexible,
     "planned": type_coerce(jobs.c.planned_start, NullType()),
+    "projects": jobs.c.project,
+    "power_kw": jobs.c.power_kw,
 }
 _STATES = {str(state): state for state in JobState}
 
@@ -151,6 +153,8 @@ def _plan_values(raw: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
         "gpus": [int(value) for value in raw["gpus"]],
         "flexible": [bool(value) for value in raw["flexible"]],
         "planned": _times(raw["planned"]),
+        "projects": _shared(raw["projects"]),
+        "power_kw": [float(value or 0.0) for value in raw["power_kw"]],
     }
 
 

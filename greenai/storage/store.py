@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from greenai.core.domain import JobState, OnDeadline
 from greenai.core.errors import InvalidTransition, NotFound
 from greenai.core.time import utc_now
+from greenai.storage.budgets import BudgetTables
 from greenai.storage.database import write_lock
 from greenai.storage.env_cipher import EnvCipher, process_cipher
 from greenai.storage.records import (
@@ -74,9 +75,10 @@ _SET_PLAN = (
 )
 
 
-class Store(Reports):
+class Store(Reports, BudgetTables):
     """Jobs, decisions and runs on one SQLAlchemy engine (SQLite or PostgreSQL); the
-    read-only reports (listings, counts, instances, claims) are in ``Reports``.
+    read-only reports (listings, counts, instances, claims) are in ``Reports``, the budgets in
+    ``BudgetTables``.
 
     ``env_cipher`` seals job envs (``greenai.storage.env_cipher``); the daemon passes its key
     file's. The default is a key of this process only: fine for tests, useless to a restart."""

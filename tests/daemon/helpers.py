@@ -107,6 +107,8 @@ def waiting_columns(
         gpus=[j.gpus for j in jobs],
         flexible=[j.flexible for j in jobs],
         planned=list(planned or [None] * len(jobs)),
+        projects=[j.project for j in jobs],
+        power_kw=[j.power_kw for j in jobs],
     )
 
 
