@@ -44,6 +44,7 @@ class ApiDeps:
     allowed_hosts: tuple[str, ...] | None = None  # Host names served (None: any); see app.py
     tick_every: timedelta | None = None  # the loop's period: /healthz reports a loop gone quiet
     clock_speed: float = 1.0  # clock seconds per wall second (a trace clock runs faster)
+    power_watts: float | None = None  # a job's declared draw: budget estimates (settings)
 
 
 # The dependencies are ``async def``: they never block, and a plain ``def`` would cost each

@@ -37,6 +37,7 @@ from greenai.daemon.wiring import (
     check_local_meters,
     daemon_policy,
     open_store,
+    store_budgets,
 )
 from greenai.executors.base import Executor, parse_gpu_slots
 from greenai.providers.base import IntensitySource
@@ -132,6 +133,7 @@ class Daemon:
             allowed_hosts=allowed_hosts(settings.api_host),
             tick_every=timedelta(seconds=tick_wall_seconds(settings, self.run_clock)),
             clock_speed=self.run_clock.speed if isinstance(self.run_clock, ScaledClock) else 1.0,
+            power_watts=settings.power_watts,
         )
         config = uvicorn.Config(
             create_app(deps),
@@ -153,6 +155,7 @@ class Daemon:
     def start(self, timeout: float = 15.0) -> None:
         """Migrate, start the loop, serve; returns once the API listens."""
         upgrade(self.store.engine)
+        store_budgets(self.store, self.settings, self.run_clock.now())
         if self.loop is not None:
             self.loop.start()
         else:

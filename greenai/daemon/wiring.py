@@ -6,11 +6,14 @@ Both of the daemon's processes build from here: the API process its store, the l
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
+from greenai.core.budgets import period_text
 from greenai.core.domain import Decision
 from greenai.core.errors import ConfigError
 from greenai.core.settings import Settings
@@ -27,6 +30,7 @@ from greenai.storage.env_cipher import EnvCipher
 from greenai.storage.store import Store
 
 DEFAULT_POLICY = "window"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -107,6 +111,15 @@ def open_store(settings: Settings, *, checkpoints: bool = True) -> Store:
     cipher = EnvCipher.from_key_file(settings.env_key_path)
     engine = make_engine(settings.resolved_database_url, checkpoints=checkpoints)
     return Store(engine, env_cipher=cipher)
+
+
+def store_budgets(store: Store, settings: Settings, now: datetime) -> None:
+    """The settings' budgets, written at start: the settings say what holds after a restart
+    (a ``PUT /budgets/{project}`` holds until then); a budget whose period is unchanged keeps
+    its periods' start."""
+    for project, spec in settings.budgets.items():
+        store.put_budget(project, spec.kg * 1000, spec.period, now)
+        log.info("budget of project %s: %g kg per %s", project, spec.kg, period_text(spec.period))
 
 
 def build_engine(

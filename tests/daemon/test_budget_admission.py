@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from greenai.core.domain import EnergyReading, JobState
+from greenai.core.errors import ConfigError
+from greenai.core.settings import load_settings
+from greenai.daemon.wiring import store_budgets
 from greenai.storage.store import Store
 from tests.daemon.helpers import T0
 from tests.daemon.test_engine import Rig
@@ -117,3 +120,22 @@ def test_a_running_job_holds_its_estimate(rig: Rig) -> None:
     rig.tick()
     assert rig.store.get(second).planned_start == ROLLOVER
     assert "0.100 kg used" in str(plan_of(rig, second)["reason"])
+
+
+def test_budgets_from_the_settings_are_stored_at_start_keeping_their_periods(
+    sqlite_store: Store,
+) -> None:
+    env = {"GREENAI_BUDGETS": '{"nlp": {"kg": 50, "period": "7d"}}'}
+    store_budgets(sqlite_store, load_settings(env=env), T0)
+    [budget] = sqlite_store.budgets().values()
+    assert (budget.project, budget.limit_g, budget.period) == ("nlp", 50_000.0, 7 * DAY)
+    assert budget.start == T0 - timedelta(hours=12)  # midnight UTC
+    env = {"GREENAI_BUDGETS": '{"nlp": {"kg": 20, "period": "7d"}}'}
+    store_budgets(sqlite_store, load_settings(env=env), T0 + 3 * DAY)
+    assert sqlite_store.budgets()["nlp"].limit_g == 20_000.0
+    assert sqlite_store.budgets()["nlp"].start == budget.start
+
+
+def test_a_budget_setting_is_validated() -> None:
+    with pytest.raises(ConfigError, match=r"budgets\.nlp\.period"):
+        load_settings(env={"GREENAI_BUDGETS": '{"nlp": {"kg": 5, "period": "400d"}}'})

@@ -11,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from greenai.api.deps import ApiDeps, Deps, ReadAuthorized
+from greenai.scheduling.admission import budget_usage
 
 router = APIRouter(tags=["health"])
 
@@ -59,7 +60,26 @@ class StoreCollector(Collector):
             "greenai_emissions_grams", "Operational gCO2", totals.operational_g
         )
         yield CounterMetricFamily("greenai_saved_grams", "gCO2 saved vs. no wait", totals.saved_g)
+        yield from self._budget_metrics()
         yield from self._engine_metrics()
+
+    def _budget_metrics(self) -> Iterator[Metric]:
+        """Each project's budget and what its current period has used (measured + estimated)."""
+        deps = self.deps
+        usages = budget_usage(deps.store, deps.store.budgets(), deps.clock.now(), deps.power_watts)
+        limit = GaugeMetricFamily(
+            "greenai_budget_grams", "Carbon budget per period, gCO2e", labels=["project"]
+        )
+        used = GaugeMetricFamily(
+            "greenai_budget_used_grams",
+            "Budget used in the current period: measured runs + admitted jobs' estimates, gCO2e",
+            labels=["project"],
+        )
+        for usage in usages:
+            limit.add_metric([usage.budget.project], usage.budget.limit_g)
+            used.add_metric([usage.budget.project], usage.used_g)
+        yield limit
+        yield used
 
     def _engine_metrics(self) -> Iterator[Metric]:
         stats = self.deps.engine.stats if self.deps.engine else None
