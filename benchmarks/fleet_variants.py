@@ -28,14 +28,12 @@ from greenai.policies.fleet import Fleet, FleetSettings
 from greenai.simulate import SimulationSettings, simulate
 
 VARIANTS = {
-    "regret (default)": FleetSettings(),
+    "deadline (default)": FleetSettings(),
+    "regret": FleetSettings(order="regret"),
     "saving": FleetSettings(order="saving"),
-    "deadline": FleetSettings(order="deadline"),
-    "regret; reserve lent": FleetSettings(protect_reserve=False),
-    "regret; reserve = mean": FleetSettings(reserve_quantile=None),
-    "regret; no reserve (p0)": FleetSettings(reserve_quantile=0.0),
-    "regret; no margin": FleetSettings(margin_minutes=0.0),
-    "regret; 60-min cells": FleetSettings(cell_minutes=60),
+    "deadline; reserve lent": FleetSettings(protect_reserve=False),
+    "deadline; reserve = mean": FleetSettings(reserve_quantile=None),
+    "deadline; no margin": FleetSettings(margin_minutes=0.0),
 }
 
 

@@ -7,9 +7,9 @@ work queues behind it past its SLA. ``fleet`` plans the batch into one occupancy
 - Rigid jobs (``flexible=0``, no slack left, or beyond the flexible fraction) first, first
   come first served, at their earliest room: now when slots are free, else they wait.
 - Then flexible jobs, greedily: those that must start within two forecast steps first, then
-  by ``order``: ``regret`` (the default), the gap between the mean and the best of a job's
-  starts, so a job with one good start comes before one with many; ``saving``, its saving
-  per GPU-hour against starting now; or ``deadline``, its latest start. Each takes the
+  by ``order``: ``deadline`` (the default), its latest start; ``regret``, the gap between
+  the mean and the best of a job's starts, so a job with one good start comes before one
+  with many; or ``saving``, its saving per GPU-hour against starting now. Each takes the
   cheapest start whose every cell has room before its deadline (an hour's margin before its
   latest start), outside the room kept for rigid arrivals (``reserve.py``); failing that, its
   earliest such room (planned late), and the reserve only when there is no other room at all.
@@ -51,7 +51,7 @@ class FleetSettings:
     other room exists at all: it is planned late instead (rigid SLAs come first)."""
 
     max_flexible_fraction: float = 1.0
-    order: str = "regret"
+    order: str = "deadline"
     reserve_quantile: float | None = 0.9
     reserve_days: int = 14
     cell_minutes: float = 15.0
