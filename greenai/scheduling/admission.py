@@ -12,11 +12,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from greenai.core.budgets import Budget
+from greenai.core.budgets import Budget, Candidate, Ledger, estimate_g
 from greenai.core.domain import Decision, JobState
-from greenai.scheduling.budgets import Candidate, Ledger, estimate_g, job_power_kw
+from greenai.meters.estimate import PowerModel
 from greenai.scheduling.planner import GroupPlan
 from greenai.storage.budgets import BudgetTables, Holding
+
+
+def job_power_kw(declared_kw: float, gpus: int, power_watts: float | None) -> float:
+    """A job's draw for its estimate: its declared ``power_kw``, else the daemon's declared
+    ``power_watts``, else the estimate meter's TDP model for its GPUs (what its run would be
+    charged if nothing measured it)."""
+    if declared_kw > 0:
+        return declared_kw
+    return sum(PowerModel(power_watts, gpus).watts()) / 1000.0
 
 
 def held_estimate_g(job: Holding, power_watts: float | None) -> float:

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greenai.core.budgets import Budget, period_text
+from greenai.core.budgets import Budget, Candidate, Ledger, estimate_g, period_text
 from greenai.core.domain import Action
-from greenai.scheduling.budgets import Candidate, Ledger, estimate_g, job_power_kw
+from greenai.scheduling.admission import job_power_kw
 
 START = datetime(2023, 5, 1, tzinfo=UTC)
 WEEK = timedelta(days=7)
