@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from greenai.cli.app import EXIT_USAGE, app
 from greenai.cli.errors import usage_errors, writable_file
-from greenai.core.errors import GreenAIError
+from greenai.core.errors import ConfigError, GreenAIError
+from greenai.core.settings import BudgetSpec
 from greenai.formats.traces import Trace
 from greenai.policies.registry import policy_names
-from greenai.simulate import SimulationSettings, run_files, simulate
+from greenai.simulate import BudgetSettings, SimulationSettings, run_files, simulate
 
 PLOT_POLICIES = ("now", "threshold", "window", "interruptible", "oracle")
 
@@ -46,6 +48,16 @@ def simulate_command(
             help="fleet: at most this share of queued GPU-hours waits for carbon (default: no cap)."
         ),
     ] = None,
+    budget_kg: Annotated[
+        float | None,
+        typer.Option(
+            help="Carbon budget in kgCO2e per --budget-period for all the jobs: a job that would "
+            "overrun it is held until the period rolls over, or rejected (default: no budget)."
+        ),
+    ] = None,
+    budget_period: Annotated[
+        str, typer.Option(help="How often the budget rolls over, e.g. 24h, 7d (at most 366d).")
+    ] = "7d",
     out: Annotated[
         Path | None,
         typer.Option(help="Write the JSON here and print a summary (default: JSON to stdout)."),
@@ -55,10 +67,11 @@ def simulate_command(
     ] = None,
 ) -> None:
     """Replay a policy on a recorded trace, measured against the offline optimum."""
-    settings = SimulationSettings(
-        policy, forecast, seed, horizon_h, threshold, capacity, debias_h, max_flexible_fraction
-    )
     with usage_errors():
+        settings = SimulationSettings(
+            policy, forecast, seed, horizon_h, threshold, capacity, debias_h,
+            max_flexible_fraction, budget_settings(budget_kg, budget_period),
+        )  # fmt: skip
         writable_file(out, "--out")  # before the work, not after it
         writable_file(plot, "--plot")
         try:
@@ -75,6 +88,20 @@ def simulate_command(
         out.write_text(text + "\n", encoding="utf-8")
     print(summary_line(result))
     print(f"result written to {out}" + (f", plot to {plot}" if plot else ""))
+
+
+def budget_settings(kg: float | None, period: str) -> BudgetSettings | None:
+    """``--budget-kg`` and ``--budget-period`` checked as a daemon's budget is; none without
+    ``--budget-kg``."""
+    if kg is None:
+        return None
+    try:
+        spec = BudgetSpec.model_validate({"kg": kg, "period": period})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        flag = f"--budget-{error['loc'][0]}"
+        raise ConfigError(f"{flag}: {error['msg']}") from None
+    return BudgetSettings(spec.kg, spec.period)
 
 
 def summary_line(result: dict[str, Any]) -> str:

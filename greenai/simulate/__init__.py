@@ -21,11 +21,18 @@ from greenai.policies.fleet import Fleet
 from greenai.policies.registry import get_policy
 from greenai.policies.view import ForecastView
 from greenai.policies.windows import Grid
+from greenai.simulate.budget import BudgetGate, BudgetSettings, with_budget
 from greenai.simulate.engine import Engine, JobRun
 from greenai.simulate.forecasts import ForecastModel, make_forecast
 from greenai.simulate.result import build_result
 
-__all__ = ["SimulationSettings", "check_inside_trace", "run_files", "simulate"]
+__all__ = [
+    "BudgetSettings",
+    "SimulationSettings",
+    "check_inside_trace",
+    "run_files",
+    "simulate",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,7 @@ class SimulationSettings:
     capacity: int | None = None
     debias_h: float = 24.0
     max_flexible_fraction: float | None = None
+    budget: BudgetSettings | None = None  # --budget-kg, --budget-period
 
 
 def simulate(
@@ -57,11 +65,11 @@ def simulate(
     if settings.threshold is not None:
         batch = replace(batch, threshold=np.full(len(jobs), settings.threshold))
     baseline = _replay(trace, batch, jobs, get_policy("now"), model, settings.capacity)
-    runs = (
-        baseline
-        if policy is get_policy("now")
-        else _replay(trace, batch, jobs, policy, model, settings.capacity)
-    )
+    gate = None
+    if settings.budget is None and policy is get_policy("now"):
+        runs = baseline
+    else:
+        runs, gate = _replay_with(trace, batch, jobs, policy, model, settings)
     header = {
         "policy": policy.name,
         "forecast": settings.forecast,
@@ -69,7 +77,8 @@ def simulate(
         "trace": trace.name,
     }
     actual = Grid(trace.actual, trace.step_s)
-    return build_result(header, runs, baseline, actual, trace.start)
+    result = build_result(header, runs, baseline, actual, trace.start)
+    return result if gate is None else with_budget(result, gate)
 
 
 def _configured(policy: Policy, fraction: float | None) -> Policy:
@@ -95,6 +104,25 @@ def _replay(
     actual = ForecastView(0.0, trace.step_s, trace.actual)
     engine = Engine(batch, jobs, policy, model, trace.step_s, span, capacity, actual)
     return engine.run()
+
+
+def _replay_with(
+    trace: Trace,
+    batch: JobBatch,
+    jobs: list[Job],
+    policy: Policy,
+    model: ForecastModel,
+    settings: SimulationSettings,
+) -> tuple[list[JobRun], BudgetGate | None]:
+    """The policy's replay, with its budget's admission when one is set."""
+    span = len(trace) * trace.step_s
+    actual = ForecastView(0.0, trace.step_s, trace.actual)
+    engine = Engine(batch, jobs, policy, model, trace.step_s, span, settings.capacity, actual)
+    gate = None
+    if settings.budget is not None:
+        gate = BudgetGate(settings.budget, engine.runs, trace.start, model, actual.grid)
+        engine.admission = gate
+    return engine.run(), gate
 
 
 def check_inside_trace(rows: list[WorkloadRow], trace: Trace, workload_path: str) -> None:

@@ -49,6 +49,7 @@ class JobRun:
     deadline: float
     remaining: float
     segments: list[tuple[float, float]] = field(default_factory=list)
+    rejected: bool = False  # refused at admission (a carbon budget): it never runs
 
     @property
     def rigid(self) -> bool:
@@ -59,6 +60,16 @@ class ViewSource(Protocol):
     """What the engine asks for the forecast visible at a moment (``ForecastModel``)."""
 
     def view_at(self, t: float) -> ForecastView: ...
+
+
+class Admission(Protocol):
+    """Admission control asked before a job starts (``greenai.simulate.budget``)."""
+
+    def admit(self, index: int, at: float) -> float | None:
+        """``None``: start; else when to decide again (``inf``: rejected, never)."""
+        ...
+
+    def finished(self, index: int, at: float) -> None: ...
 
 
 class Engine:
@@ -90,6 +101,7 @@ class Engine:
         self.rigid_hourly = _rigid_hourly(batch) if self.capacity is not None else None
         self._events: list[tuple[float, int, int, int, int]] = []
         self._seq = 0
+        self.admission: Admission | None = None
 
     def run(self) -> list[JobRun]:
         if not self.policy.online:
@@ -170,6 +182,10 @@ class Engine:
 
     def _start(self, index: int, at: float) -> None:
         job = self.runs[index]
+        if (again := self._admit(index, at)) is not None:
+            if not job.rejected:
+                self._push(again, DECIDE, index)
+            return
         if not self._fits(job):
             self.waiting.append(index)
             self.rigid_waiting += job.rigid
@@ -183,16 +199,26 @@ class Engine:
         job.remaining -= length
         self._push(at + length, FINISH, index)
 
+    def _admit(self, index: int, at: float) -> float | None:
+        """``None``: the job may start; else when to decide again (it is held), or ``inf``
+        with the job marked rejected."""
+        again = None if self.admission is None else self.admission.admit(index, at)
+        if again is not None and math.isinf(again):
+            self.runs[index].rejected = True
+        return again
+
     def _step(self, index: int, at: float, run_for: float) -> None:
         job = self.runs[index]
-        if run_for > EPS and self._fits(job):
+        if run_for > EPS and self._fits(job) and self._admit(index, at) is None:
             self._run_piece(job, index, at, run_for)
-        if job.remaining > EPS:
+        if job.remaining > EPS and not job.rejected:
             self._push(self._next_boundary(at), STEP, index)
 
     def _finish(self, index: int, at: float) -> None:
         self.used -= self.runs[index].job.gpus
         self.running.pop(index, None)
+        if self.admission is not None and self.runs[index].remaining <= EPS:
+            self.admission.finished(index, at)
         still_waiting: list[int] = []
         blocked = False  # a rigid job that still waits keeps every later one waiting
         for waiting in sorted(self.waiting, key=lambda i: not self.runs[i].rigid):

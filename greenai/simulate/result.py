@@ -27,7 +27,10 @@ def job_emissions_kg(actual: Grid, segments: list[tuple[float, float]], power_kw
 
 
 def is_late(run: JobRun, span: float) -> bool:
-    """Finished after the deadline, never finished, or ran past the end of the trace."""
+    """Finished after the deadline, never finished, or ran past the end of the trace; a job
+    refused at admission is counted as rejected instead."""
+    if run.rejected:
+        return False
     if run.remaining > EPS or not run.segments:
         return True
     end = run.segments[-1][1]
@@ -77,7 +80,7 @@ def build_result(
         "baseline_emissions_kg": round(baseline_kg, 6),
         "savings_pct": round(savings, 4),
         "sla_violations": sum(1 for d in details if d["late"]),
-        "rejected": 0,
+        "rejected": sum(run.rejected for run in runs),
         "mean_delay_min": round(totals["delay"] / delays, 3) if delays else 0.0,
         **fleet_figures(details, runs),
         "jobs_detail": details,
