@@ -124,9 +124,17 @@ class Ledger:
         return _refusal(budget, job, used, over)
 
 
+HELD_PREFIX = "budget of project "  # how every hold's reason begins
+
+
+def is_held(reason: str) -> bool:
+    """Whether a scheduled job's plan is a budget's hold, not an admission."""
+    return reason.startswith(HELD_PREFIX)
+
+
 def _named(budget: Budget) -> str:
     per = period_text(budget.period)
-    return f"budget of project {budget.project} ({kg(budget.limit_g)} per {per})"
+    return f"{HELD_PREFIX}{budget.project} ({kg(budget.limit_g)} per {per})"
 
 
 def _refusal(budget: Budget, job: Candidate, used: float, over: float) -> Verdict:

@@ -3,7 +3,7 @@
 Used budget in a period = the measured operational grams of the project's runs that finished
 in it + the estimates of its admitted jobs: running and paused ones (the work they have left,
 counted in the current period) and scheduled ones (in the period of their planned start). A
-held job is planned at the period's roll-over, so it counts in no period until admitted.
+held job (planned at the roll-over, its reason the budget's) counts nowhere until admitted.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from greenai.core.budgets import Budget, Candidate, Ledger, estimate_g
+from greenai.core.budgets import Budget, Candidate, Ledger, estimate_g, is_held
 from greenai.core.domain import Decision, JobState
 from greenai.meters.estimate import PowerModel
 from greenai.scheduling.planner import GroupPlan
@@ -48,7 +48,7 @@ def ledger_for(
     for project, budget in budgets.items():
         ledger.add(project, now, store.measured_g(project, *budget.period_at(now)))
     for job in store.holdings(budgets):
-        if job.state is JobState.SCHEDULED and not scheduled:
+        if job.state is JobState.SCHEDULED and (not scheduled or is_held(job.reason)):
             continue
         at = job.planned_start or now if job.state is JobState.SCHEDULED else now
         ledger.add(job.project, at, held_estimate_g(job, power_watts))

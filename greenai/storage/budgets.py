@@ -34,6 +34,7 @@ class Holding:
     gpus: int
     seconds_left: float  # its declared duration less what its finished pieces ran
     intensity: float | None
+    reason: str  # its plan's
 
 
 class BudgetTables:
@@ -107,4 +108,5 @@ def _holdings(rows: Iterator[Any]) -> Iterator[Holding]:
             int(row["gpus"]),
             max(0.0, float(row["duration_s"]) - float(row["ran_s"] or 0.0)),
             plan.get("intensity") if intensity is None else intensity,
+            str(plan.get("reason") or ""),
         )

@@ -5,15 +5,19 @@ no longer finish by its deadline after the roll-over, and measured emissions cou
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from greenai.core.domain import EnergyReading, JobState
 from greenai.core.errors import ConfigError
 from greenai.core.settings import load_settings
 from greenai.daemon.wiring import store_budgets
+from greenai.scheduling.admission import budget_usage, ledger_for
+from greenai.storage.database import make_engine, upgrade
 from greenai.storage.store import Store
 from tests.daemon.helpers import T0
 from tests.daemon.test_engine import Rig
@@ -53,6 +57,8 @@ def test_a_job_over_budget_is_held_until_the_roll_over_then_admitted(rig: Rig) -
     assert "budget" not in str(plan_of(rig, other)["reason"])
     logged = [json.loads(line) for line in rig.files.lines()]
     assert any(d["job_id"] == second and "overrun" in d["reason"] for d in logged)
+    [usage] = budget_usage(rig.store, rig.store.budgets(), T0, None)
+    assert (usage.measured_g, usage.estimated_g) == (0.0, pytest.approx(100.0))  # not the held
 
     rig.tick(60)  # the first starts in its window; the held one does not
     assert second not in rig.executor.running() and first in rig.executor.running()
@@ -139,3 +145,69 @@ def test_budgets_from_the_settings_are_stored_at_start_keeping_their_periods(
 def test_a_budget_setting_is_validated() -> None:
     with pytest.raises(ConfigError, match=r"budgets\.nlp\.period"):
         load_settings(env={"GREENAI_BUDGETS": '{"nlp": {"kg": 5, "period": "400d"}}'})
+
+
+jobs_strategy = st.lists(
+    st.tuples(
+        st.integers(0, 20),  # submitted, half-hours after T0
+        st.integers(1, 6),  # duration, half-hours
+        st.integers(0, 48),  # slack, half-hours
+        st.floats(0.1, 1.5),  # kW
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    limit=st.floats(300, 2000),
+    period_h=st.sampled_from([4, 6, 12]),
+    jobs=jobs_strategy,
+)
+def test_admitted_estimates_never_exceed_any_period_budget(
+    tmp_path_factory: pytest.TempPathFactory,
+    limit: float,
+    period_h: int,
+    jobs: list[tuple[int, int, int, float]],
+) -> None:
+    """Property (issue 10): after every tick, in every period, the measured emissions of
+    finished runs plus the estimates of admitted running and scheduled jobs stay within the
+    budget. Runs draw what they declared, so measured equals estimated."""
+    folder = tmp_path_factory.mktemp("budget")
+    engine = make_engine(f"sqlite:///{folder / 'greenai.db'}")
+    upgrade(engine)
+    try:
+        rig = Rig(Store(engine), folder, slots=(0, 1, 2))
+        rig.store.put_budget("nlp", limit, timedelta(hours=period_h), T0)
+        budget = rig.store.budgets()["nlp"]
+        pending = sorted(jobs)
+        half = timedelta(minutes=30)
+        for tick in range(72):
+            now = T0 + tick * half
+            while pending and pending[0][0] <= tick:
+                _, length, slack, kw = pending.pop(0)
+                rig.submit(
+                    project="nlp", power_kw=kw, submitted_at=now, duration=length * half,
+                    deadline=now + (length + slack) * half,
+                )  # fmt: skip
+            _finish_due(rig, now)
+            rig.clock.advance((now - rig.clock.now()).total_seconds())
+            rig.engine.tick(now)
+            ledger = ledger_for(rig.store, {"nlp": budget}, now, None, scheduled=True)
+            for begin, grams in ledger.periods("nlp"):
+                assert grams <= limit + 1e-6, (tick, begin, grams)
+    finally:
+        engine.dispose()
+
+
+def _finish_due(rig: Rig, now: datetime) -> None:
+    """End every run that has run its declared time, drawing exactly its declared power."""
+    for job_id in rig.executor.running():
+        record = rig.store.get(job_id)
+        started = rig.executor.run(job_id).started_at
+        end = started + record.job.duration
+        if end <= now:
+            kwh = record.job.power_kw * record.job.duration.total_seconds() / 3600
+            reading = EnergyReading(started, end, gpu_kwh=kwh, meter="nvml")
+            rig.executor.finish(job_id, 0, finished_at=end, reading=reading)
