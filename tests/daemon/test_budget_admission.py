@@ -18,8 +18,9 @@ from greenai.core.settings import load_settings
 from greenai.daemon.wiring import store_budgets
 from greenai.scheduling.admission import budget_usage, ledger_for
 from greenai.storage.database import make_engine, upgrade
+from greenai.storage.records import Event
 from greenai.storage.store import Store
-from tests.daemon.helpers import T0
+from tests.daemon.helpers import T0, new_job, run_summary
 from tests.daemon.test_engine import Rig
 
 DAY = timedelta(days=1)
@@ -211,3 +212,41 @@ def _finish_due(rig: Rig, now: datetime) -> None:
             kwh = record.job.power_kw * record.job.duration.total_seconds() / 3600
             reading = EnergyReading(started, end, gpu_kwh=kwh, meter="nvml")
             rig.executor.finish(job_id, 0, finished_at=end, reading=reading)
+
+
+def test_the_budget_tables_on_each_database(store: Store) -> None:
+    """Budgets, measured grams and the jobs holding a share, on SQLite and PostgreSQL."""
+    store.put_budget("nlp", 500.0, DAY, T0)
+    store.put_budget("nlp", 400.0, 2 * DAY, T0 + DAY)  # changed: its start stays
+    [budget] = store.budgets().values()
+    assert (budget.limit_g, budget.period, budget.start) == (
+        400.0,
+        2 * DAY,
+        T0 - timedelta(hours=12),
+    )
+    done, _ = store.submit(new_job(project="nlp"), T0)
+    store.transition(done.id, JobState.QUEUED, JobState.SCHEDULED, Event(T0, "defer", "w"))
+    store.claim(done.id, Event(T0, "dispatch", "go"), started_at=T0)
+    run = run_summary(done.id, operational_g=70.0)
+    store.finish_run(done.id, JobState.SUCCEEDED, Event(T0, "finish", "ok"), run)
+    assert store.measured_g("nlp", T0, T0 + DAY) == pytest.approx(70.0)
+    assert store.measured_g("nlp", T0 + DAY, T0 + 2 * DAY) == 0.0
+    assert store.measured_g("vision", T0, T0 + DAY) == 0.0
+    waiting, _ = store.submit(new_job(project="nlp", power_kw=2.0), T0)
+    plan = {"forecast_intensity": 80.0, "reason": "best window"}
+    store.transition(
+        waiting.id, JobState.QUEUED, JobState.SCHEDULED, Event(T0, "defer", "w"),
+        planned_start=T0 + timedelta(hours=2), plan=plan,
+    )  # fmt: skip
+    [holding] = store.holdings(["nlp"])
+    assert (holding.job_id, holding.state, holding.power_kw) == (
+        waiting.id,
+        JobState.SCHEDULED,
+        2.0,
+    )
+    assert (holding.intensity, holding.seconds_left, holding.reason) == (
+        80.0,
+        3600.0,
+        "best window",
+    )
+    assert store.holdings([]) == [] and store.holdings(["vision"]) == []
