@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from greenai.api.power import LivePower, live_power
 from greenai.core.settings import signal_name
 from greenai.core.time import parse_duration
 from greenai.policies.registry import policy_names
@@ -212,6 +213,9 @@ class JobOut(BaseModel):
     pause_grace_s: float | None = None
     pieces: int = Field(0, description="pieces launched of a job run in pieces; 0: run whole")
     ran_s: float = Field(0.0, description="seconds its finished pieces ran")
+    power: LivePower | None = Field(
+        None, description="a running job's draw now, when its meters can tell (NVML, estimate)"
+    )
 
     @classmethod
     def of(cls, record: JobRecord) -> JobOut:
@@ -247,6 +251,7 @@ class JobOut(BaseModel):
             pause_grace_s=None if job.pause_grace is None else job.pause_grace.total_seconds(),
             pieces=record.pieces,
             ran_s=record.ran_s,
+            power=live_power(record),
         )
 
 

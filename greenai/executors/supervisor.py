@@ -69,6 +69,8 @@ MODULE = "greenai.executors.supervisor"
 LAUNCH, SUPERVISOR, STARTED, EXIT = "launch.json", "supervisor.json", "started.json", "exit.json"
 CANCEL, OUTPUT, SUPERVISOR_LOG = "cancel.json", "output.log", "supervisor.log"
 PAUSE = "pause.json"
+POWER = "power.json"  # {"at", "watts", "meters"}: the command's draw now, for a live view
+POWER_EVERY_S = 5.0
 PAUSE_POLL_S = 0.2  # how often a running command's supervisor looks for a pause request
 NOT_FOUND, CANNOT_START = 127, 126
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -458,6 +460,21 @@ class _Metering:
     def counters(self) -> dict[str, Any]:
         return {} if self._meter is None else self._meter.counters(self._token)
 
+    def write_power(self, path: Path, clock: Clock) -> None:
+        """The draw the meters can tell now, for ``GET /jobs/{id}`` and the dashboard; a
+        failed read is logged and skipped (it measures nothing: the energy is the counters')."""
+        if self._meter is None:
+            return
+        try:
+            found = self._meter.power_now(self._token)
+            if found is not None:
+                watts, meters = found
+                write_record(
+                    path, {"at": format_time(clock.now()), "watts": watts, "meters": meters}
+                )
+        except Exception as exc:  # hardware reads raise anything; a live view is not worth a run
+            log.debug("power read failed: %s", exc)
+
     def stop(self) -> dict[str, Any] | None:
         if self._meter is None:
             return None
@@ -556,7 +573,7 @@ class Supervisor:
         started = {"pid": child.pid, "pgid": child.pid, "started_at": format_time(started_at)}
         write_record(self.dir / STARTED, {**started, "counters": metering.counters()})
         log.info("job %s: command started as pid %d", spec.job_id, child.pid)
-        returncode, stop_notes = self._wait(child, spec, clock, started_wall)
+        returncode, stop_notes = self._wait(child, spec, clock, started_wall, metering)
         finished_at = clock.now()
         notes = [f"{name} forwarded to the command" for name in dict.fromkeys(self.forwarded)]
         notes.extend(stop_notes)
@@ -570,12 +587,22 @@ class Supervisor:
         return _Outcome(code, started_at, finished_at, signum, notes, limit, self.paused)
 
     def _wait(
-        self, child: subprocess.Popen[bytes], spec: LaunchSpec, clock: Clock, started: float
+        self,
+        child: subprocess.Popen[bytes],
+        spec: LaunchSpec,
+        clock: Clock,
+        started: float,
+        metering: _Metering,
     ) -> tuple[int, list[str]]:
         """The command's return code, once it has ended; stopped at the first of its limits
         (``started``: when it started, on ``time.monotonic``), with a note naming that limit,
-        or paused when the executor asks (``pause.json``)."""
+        or paused when the executor asks (``pause.json``). Meanwhile ``power.json`` says the
+        command's draw every ``POWER_EVERY_S``."""
+        power_due = time.monotonic()
         while True:
+            if time.monotonic() >= power_due:
+                metering.write_power(self.dir / POWER, clock)
+                power_due = time.monotonic() + POWER_EVERY_S
             request = self._pause_request()
             if request is not None:
                 return self._pause(child, spec, request)

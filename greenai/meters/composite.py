@@ -124,6 +124,18 @@ class CompositeMeter:
             readings = [to_trace_time(reading, self.replay_speed) for reading in readings]
         return count_unmeasured_gpus(merge_readings(readings, notes), self.gpus_given)
 
+    def power_now(self, token: _CompositeRun) -> tuple[float, str] | None:
+        """``(watts, meters)``: the draw now of the parts that can tell (NVML's power reading,
+        the estimate's model), for a live view; ``None`` when none can (CodeCarbon, RAPL)."""
+        watts, names = 0.0, []
+        for meter, part in token.parts:
+            read = getattr(meter, "power_now", None)
+            if read is None:
+                continue
+            watts += float(read(part))
+            names.append(meter.name)
+        return (watts, "+".join(names)) if names else None
+
     def counters(self, token: _CompositeRun) -> dict[str, dict[str, int]]:
         """``{"nvml": {"0": mJ}, "rapl": {"intel-rapl:0": uJ}}``: the raw counters the run's
         parts last read (right after ``start``: the start values; after ``stop``: the end)."""

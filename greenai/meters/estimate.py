@@ -117,5 +117,9 @@ class EstimateMeter:
     def start(self) -> _EstimateRun:
         return _EstimateRun(self.clock.now())
 
+    def power_now(self, token: _EstimateRun) -> float:
+        """The draw the estimate charges, all the run long (W)."""
+        return sum(self.watts())
+
     def stop(self, token: _EstimateRun) -> EnergyReading:
         return self.model.reading(token.started_at, self.clock.now())

@@ -419,6 +419,11 @@ class NvmlMeter:
         logger.info("nvml: measuring GPUs %s", [gpu.index for gpu in run.gpus])
         return run
 
+    def power_now(self, token: _NvmlRun) -> float:
+        """The job's GPUs' draw now (W; a MIG instance's share of its GPU's), from NVML's
+        power reading, for a live view: the energy is still the counter's."""
+        return sum(self.nvml.power_mw(part.index) / 1000.0 * part.fraction for part in self.parts)
+
     def stop(self, token: _NvmlRun) -> EnergyReading:
         samples = token.sampler.stop()
         try:

@@ -107,9 +107,16 @@ export function runningColumns(now, today, onCancel) {
     { head: "started", value: (j) => shortTime(parseTime(j.started_at), today) },
     { head: "elapsed / expected", value: (j) => `${duration(elapsed(j))} / ${duration(j.duration_s)}` },
     { head: "deadline", value: (j) => shortTime(parseTime(j.deadline), today) },
-    { head: "power", value: () => "not reported by the API", className: "muted" },
+    { head: "power", value: livePower, className: "num" },
     { head: "", value: (j) => cancelButton(j, onCancel) },
   ];
+}
+
+// A running job's draw now, as its meters last told it (`job.power`); CodeCarbon and RAPL
+// only give energy at the end, so a job measured by them alone shows none.
+function livePower(job) {
+  if (!job.power) return "not measured live";
+  return `${Math.round(job.power.watts)} W (${job.power.meters})`;
 }
 
 // History rows carry their runs' evidence (`job.runs`), summed per job.
