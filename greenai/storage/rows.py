@@ -154,7 +154,7 @@ def _plan_values(raw: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
         "flexible": [bool(value) for value in raw["flexible"]],
         "planned": _times(raw["planned"]),
         "projects": _shared(raw["projects"]),
-        "power_kw": [float(value or 0.0) for value in raw["power_kw"]],
+        "power_kw": _shared([float(value or 0.0) for value in raw["power_kw"]]),
     }
 
 
