@@ -275,6 +275,25 @@ def test_cancel_asks_for_the_token_and_is_refused_without_the_right_one(
     assert TOKEN not in page.url
 
 
+def test_a_job_submitted_from_the_page_is_queued_with_the_token(page: Page, daemon: Daemon) -> None:
+    page.goto(daemon.url + "/")
+    page.locator("#submit-name").fill("from-the-page")
+    page.locator("#submit-command").fill("python -c pass")
+    page.locator("#submit-duration").fill("2h")
+    page.locator("#submit-delay").fill("0s")  # too short for 2 h before the deadline: refused
+    page.locator("#submit-button").click()
+    page.locator("#token-input").fill(TOKEN)
+    page.locator("#token-ok").click()
+    expect(page.locator("#banner")).to_contain_text("not submitted: 422")
+    page.locator("#submit-delay").fill("12h")
+    page.locator("#submit-button").click()  # the tab has the token now: not asked again
+    expect(page.locator("#banner")).to_contain_text("from-the-page: queued as ")
+    expect(_row(page, "queue", "from-the-page")).to_have_count(1)
+    [job] = [j for j in daemon.get("/jobs?limit=1000")["items"] if j["name"] == "from-the-page"]
+    assert job["command"] == ["python", "-c", "pass"] and job["duration_s"] == 7200
+    assert TOKEN not in page.url
+
+
 def test_the_api_docs_render_with_no_internet(page: Page, daemon: Daemon) -> None:
     page.goto(daemon.url + "/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("greenai")

@@ -21,7 +21,11 @@ function headers() {
 async function detail(response) {
   try {
     const body = await response.json();
-    return typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+    if (typeof body.detail === "string") return body.detail;
+    if (Array.isArray(body.detail)) {  // a 422: each problem with the field it names
+      return body.detail.map((e) => `${(e.loc || []).slice(-1)[0] ?? "body"}: ${e.msg}`).join("; ");
+    }
+    return JSON.stringify(body.detail);
   } catch {
     return response.statusText;
   }
@@ -36,10 +40,15 @@ export async function getJson(path) {
   return response.json();
 }
 
-// POST with the token; asks for one first when the tab has none.
-export async function postWithToken(path, why) {
+// POST (a JSON ``body`` if given) with the token; asks for one first when the tab has none.
+export async function postWithToken(path, why, body = undefined) {
   if (!token() && !(await askToken(why))) return { ok: false, message: "no token given" };
-  const response = await fetch(path, { method: "POST", headers: headers() });
+  const init = { method: "POST", headers: headers() };
+  if (body !== undefined) {
+    init.headers = { ...init.headers, "Content-Type": "application/json" };
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
   if (response.status === 401) {
     forgetToken();
     return { ok: false, message: `refused: ${await detail(response)}` };

@@ -203,6 +203,35 @@ async function cancel(job, button) {
   await refresh();
 }
 
+// The form's fields as POST /jobs wants them; the command is split at spaces (quoting is
+// the CLI's job: greenai submit -- CMD ...).
+function submission(form) {
+  const field = (name) => form.elements[name].value.trim();
+  const body = { command: field("command").split(/\s+/).filter(Boolean), duration: field("duration") };
+  if (field("name")) body.name = field("name");
+  if (field("max_delay")) body.max_delay = field("max_delay");
+  if (field("project")) body.project = field("project");
+  body.gpus = Number(field("gpus") || 1);
+  return body;
+}
+
+async function submit(event) {
+  event.preventDefault();
+  const form = event.target;
+  const button = $("submit-button");
+  button.disabled = true;
+  const body = submission(form);
+  const result = await postWithToken("/jobs", "Submitting a job", body);
+  if (result.ok) {
+    showBanner(`${result.body.name}: queued as ${result.body.id.slice(0, 8)}, deadline ${result.body.deadline}`);
+    form.elements.command.value = "";
+  } else {
+    showBanner(`not submitted: ${result.message}`, null, "error");
+  }
+  button.disabled = false;
+  await refresh();
+}
+
 function showBanner(text, action = null, kind = "info") {
   const banner = $("banner");
   banner.replaceChildren(document.createTextNode(text));
@@ -272,6 +301,7 @@ function placeTip(tip, event) {
 }
 
 function start() {
+  $("submit-form").addEventListener("submit", submit);
   $("token-button").addEventListener("click", async () => {
     if (token()) forgetToken();
     else await askToken("Reading jobs or acting on them");
