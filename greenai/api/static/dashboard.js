@@ -174,7 +174,7 @@ function renderJobs(now, summary, jobs) {
 
 function renderBudgets(budgets) {
   const items = Array.isArray(budgets) ? budgets : budgets?.items;
-  $("budgets-card").hidden = !Array.isArray(items);
+  $("budgets-card").hidden = !Array.isArray(items) || items.length === 0;  // none set: no card
   if (Array.isArray(items)) renderTable($("budgets"), budgetColumns(items), items, "no budgets set");
 }
 
