@@ -128,6 +128,10 @@ class JobIn(BaseModel):
     policy: PolicyName | None = Field(None, description="default: the daemon's policy")
     threshold: float | None = Field(None, ge=0, allow_inf_nan=False)
     project: SafeStr | None = Field(None, max_length=MAX_TEXT)
+    power_kw: float = Field(
+        0.0, ge=0, le=1000, allow_inf_nan=False, description="declared average draw, kW: its "
+        "carbon budget estimate (0: the daemon's power_watts, else a TDP model)",
+    )  # fmt: skip
     provider: SafeStr | None = Field(
         None, max_length=MAX_TEXT, description="e.g. 'uk:13,egrid:RFCE'"
     )
@@ -196,6 +200,7 @@ class JobOut(BaseModel):
     policy: str | None
     threshold: float | None
     project: str | None
+    power_kw: float = 0.0
     provider: str | None
     planned_start: datetime | None
     attempts: int
@@ -236,6 +241,7 @@ class JobOut(BaseModel):
             policy=job.policy,
             threshold=job.threshold,
             project=job.project,
+            power_kw=job.power_kw,
             provider=job.provider,
             planned_start=record.planned_start,
             attempts=record.attempts,

@@ -105,3 +105,14 @@ def test_used_counts_measured_runs_and_admitted_jobs_and_metrics_show_it(
     metrics = client.get("/metrics").text
     assert 'greenai_budget_grams{project="nlp"} 1000.0' in metrics
     assert 'greenai_budget_used_grams{project="nlp"} 220.0' in metrics
+
+
+def test_a_job_may_declare_its_power_for_its_budget_estimate(client: httpx.Client) -> None:
+    body = {"command": ["train"], "duration": "1h", "project": "nlp", "power_kw": 2.5}
+    job = client.post("/jobs", json=body)
+    assert job.status_code == 201, job.text
+    assert client.get(f"/jobs/{job.json()['id']}").json()["power_kw"] == 2.5
+    for bad in (-1, "inf", 1001):
+        refused = client.post("/jobs", json={**body, "power_kw": bad})
+        assert refused.status_code == 422
+        assert refused.json()["detail"][0]["loc"][-1] == "power_kw"

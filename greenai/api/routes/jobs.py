@@ -108,6 +108,7 @@ def _new_job(body: JobIn, deps: ApiDeps, idempotency_key: str | None) -> Submiss
         threshold=body.threshold,
         provider=body.provider,
         project=body.project,
+        power_kw=body.power_kw,
         on_deadline=OnDeadline(body.on_deadline),
         cwd=body.cwd,
         env=body.env,
