@@ -134,6 +134,15 @@ def submit(
         bool, Opt(help="may be paused and resumed (it checkpoints on the pause signal)")
     ] = False,
     flexible: Annotated[bool, Opt(help="--no-flexible: rigid, start when a slot is free")] = True,
+    power_kw: Annotated[
+        float | None,
+        Opt(
+            min=0,
+            max=1000,
+            help="the job's draw in kW, for its carbon-budget estimate (default: the daemon's "
+            "GREENAI_POWER_WATTS, else its GPUs' TDP)",
+        ),
+    ] = None,
     idempotency_key: Annotated[
         str | None, Opt(help="retries with this key make one job (default: none)")
     ] = None,
@@ -161,6 +170,7 @@ def submit(
         "on_deadline": on_deadline,
         "interruptible": interruptible,
         "flexible": flexible,
+        "power_kw": power_kw,
         "cwd": str(Path.cwd()),
     }
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}

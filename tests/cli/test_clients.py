@@ -70,6 +70,12 @@ def test_submit_says_when_the_job_is_planned_and_why(env: dict[str, str], daemon
     assert TOKEN not in out
 
 
+def test_submit_sends_the_jobs_own_draw_for_its_budget(env: dict[str, str], daemon: Daemon) -> None:
+    submit(env, daemon, "--name", "heavy", "--power-kw", "2.5", "--wait", "0")
+    [job] = [j for j in daemon.store.list_jobs(None, None, 10, 0)[0] if j.job.name == "heavy"]
+    assert job.job.power_kw == 2.5
+
+
 def test_the_token_comes_from_the_environment_and_a_401_says_where(
     env: dict[str, str], daemon: Daemon
 ) -> None:
