@@ -110,7 +110,12 @@ def test_no_sequence_of_requests_is_a_server_error(target: Target) -> None:
     """Stateful: the links schemathesis infers (a submitted job's id into show and cancel)."""
     failures: list[str] = []
 
-    class Machine(target.schema.as_state_machine()):  # type: ignore[misc]
+    # The budget links (PUT then GET a project's budget) make which rules can run depend on
+    # what earlier examples stored, which hypothesis cannot replay; the budget operations are
+    # fuzzed statelessly above.
+    schema = target.schema.exclude(path_regex="^/budgets")
+
+    class Machine(schema.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             return {"base_url": target.url, "headers": dict(target.headers), "timeout": 30}
 
