@@ -48,6 +48,23 @@ err = Console(stderr=True, soft_wrap=True)  # messages name paths: never wrapped
 Opt = typer.Option
 POLICY_CHOICES = " | ".join(policy_names(online=True))
 
+# Options `run` and `intensity` share, spelt once.
+Provider = Annotated[
+    str | None, Opt(help="sources in order, e.g. uk:13,egrid:RFCE" + setting("provider"))
+]
+AsJson = Annotated[bool, Opt("--json", help="machine-readable output")]
+TraceStart = Annotated[str | None, Opt(help="trace time that now maps to" + setting("trace_start"))]
+TraceSignal = Annotated[
+    str | None,
+    Opt(
+        help="average | marginal: a trace's values, where its header does not say"
+        + setting("trace_signal")
+    ),
+]
+ConfigFile = Annotated[
+    Path | None, Opt(help="greenai.toml to read (default: GREENAI_CONFIG, else ./greenai.toml)")
+]
+
 
 @app.command(
     context_settings={"allow_interspersed_args": False},
@@ -75,9 +92,7 @@ def run(
         str | None,
         Opt(help="stop the command this long after it starts, e.g. 2h (default: no limit)"),
     ] = None,
-    provider: Annotated[
-        str | None, Opt(help="sources in order, e.g. uk:13,egrid:RFCE" + setting("provider"))
-    ] = None,
+    provider: Provider = None,
     require_signal: Annotated[
         bool | None,
         Opt(
@@ -86,20 +101,12 @@ def run(
         ),
     ] = None,
     dry_run: Annotated[bool, Opt(help="print the decision and exit")] = False,
-    as_json: Annotated[bool, Opt("--json", help="machine-readable output")] = False,
-    trace_start: Annotated[
-        str | None, Opt(help="trace time that now maps to" + setting("trace_start"))
-    ] = None,
+    as_json: AsJson = False,
+    trace_start: TraceStart = None,
     trace_speed: Annotated[
         float | None, Opt(help="trace seconds per wall second" + setting("trace_speed"))
     ] = None,
-    trace_signal: Annotated[
-        str | None,
-        Opt(
-            help="average | marginal: a trace's values, where its header does not say"
-            + setting("trace_signal")
-        ),
-    ] = None,
+    trace_signal: TraceSignal = None,
     shell: Annotated[
         bool | None, Opt("--shell/--no-shell", help="run via /bin/sh" + setting("shell"))
     ] = None,
@@ -129,9 +136,7 @@ def run(
     decision_log: Annotated[
         Path | None, Opt(help="decision JSONL path (default: HOME/decisions.jsonl)")
     ] = None,
-    config: Annotated[
-        Path | None, Opt(help="greenai.toml to read (default: GREENAI_CONFIG, else ./greenai.toml)")
-    ] = None,
+    config: ConfigFile = None,
 ) -> None:
     """Wait for a cleaner grid (or until the deferral budget is spent), then run CMD.
 
@@ -232,26 +237,14 @@ def _cancel_on_signals(cancel: threading.Event, reasons: list[str]) -> Iterator[
 
 @app.command()
 def intensity(
-    provider: Annotated[
-        str | None, Opt(help="sources in order, e.g. uk:13,egrid:RFCE" + setting("provider"))
-    ] = None,
-    as_json: Annotated[bool, Opt("--json", help="machine-readable output")] = False,
-    trace_start: Annotated[
-        str | None, Opt(help="trace time that now maps to" + setting("trace_start"))
-    ] = None,
-    trace_signal: Annotated[
-        str | None,
-        Opt(
-            help="average | marginal: a trace's values, where its header does not say"
-            + setting("trace_signal")
-        ),
-    ] = None,
+    provider: Provider = None,
+    as_json: AsJson = False,
+    trace_start: TraceStart = None,
+    trace_signal: TraceSignal = None,
     hours: Annotated[
         float | None, Opt(help="forecast hours to show" + setting("horizon_hours"))
     ] = None,
-    config: Annotated[
-        Path | None, Opt(help="greenai.toml to read (default: GREENAI_CONFIG, else ./greenai.toml)")
-    ] = None,
+    config: ConfigFile = None,
 ) -> None:
     """Show the current intensity and the forecast, and which source answered."""
     with _translate_errors(no_signal_exit=EXIT_PROVIDERS_FAILED):
