@@ -631,11 +631,7 @@ class Supervisor:
         return returncode, [f"paused: {name} sent to the command", *killed]
 
     def _pause_request(self) -> dict[str, Any] | None:
-        try:
-            return read_record(self.dir / PAUSE)
-        except ValueError as exc:  # half a request is still a request
-            log.warning("%s", exc)
-            return {}
+        return self._request(PAUSE)
 
     def _stop(
         self, child: subprocess.Popen[bytes], spec: LaunchSpec, note: str
@@ -670,8 +666,12 @@ class Supervisor:
         return self.pending
 
     def _cancel_request(self) -> dict[str, Any] | None:
+        return self._request(CANCEL)
+
+    def _request(self, name: str) -> dict[str, Any] | None:
+        """The executor's request in ``name`` (``cancel.json``, ``pause.json``), if any."""
         try:
-            return read_record(self.dir / CANCEL)
+            return read_record(self.dir / name)
         except ValueError as exc:  # half a request is still a request
             log.warning("%s", exc)
             return {}
