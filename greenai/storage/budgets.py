@@ -4,7 +4,7 @@ the jobs holding a share (running, paused, scheduled). ``Store`` builds on it.""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -41,9 +41,7 @@ class BudgetTables:
     """Budgets by project, stored durably, and the figures their admission reads."""
 
     engine: Engine
-
-    def _writing(self) -> contextlib.AbstractContextManager[Connection]:
-        raise NotImplementedError  # ``Store`` provides it
+    _writing: Callable[[], contextlib.AbstractContextManager[Connection]]  # ``Store``'s
 
     def budgets(self) -> dict[str, Budget]:
         with self.engine.connect() as connection:
