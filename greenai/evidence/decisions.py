@@ -14,6 +14,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,13 @@ def decision_to_dict(decision: Decision) -> dict[str, Any]:
         "warnings": list(decision.warnings),
         "forecast_intensity": _finite(decision.forecast_intensity),
     }
+
+
+def with_meter_notes(decision: Decision, notes: Sequence[str]) -> Decision:
+    """``decision`` with what the meters already know they cannot measure among its warnings,
+    so the decision log says it too, not only the evidence row written after the run."""
+    added = tuple(note for note in notes if note not in decision.warnings)
+    return replace(decision, warnings=(*decision.warnings, *added)) if added else decision
 
 
 def encode_decision(decision: Decision) -> str:

@@ -28,7 +28,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from greenai.core.domain import EnergyReading
 from greenai.core.errors import ConfigError
@@ -151,6 +151,14 @@ class Executor(Protocol):
     def pause(self, handle: Handle, signum: int, grace_s: float) -> None:
         """Ask the run to pause (see above); asking twice, or a finished run, changes nothing."""
         ...
+
+
+@runtime_checkable
+class ForeseesMeterNotes(Protocol):
+    """An executor that can say, before a run, what its meters will not measure (GPU energy
+    without NVML, an estimate standing in): the engine puts it in the start decision."""
+
+    def meter_notes(self, gpu_ids: tuple[int, ...]) -> tuple[str, ...]: ...
 
 
 def parse_gpu_slots(text: str) -> tuple[int, ...]:

@@ -37,7 +37,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from greenai.core.errors import ExecutorError
+from greenai.core.errors import ConfigError, ExecutorError, MeterUnavailable
 from greenai.core.settings import SECRET_ENV_NAMES, Settings
 from greenai.core.time import Clock, SystemClock, clock_spec, format_time, utc_now
 from greenai.executors.base import Exited, Handle, Launch, Lost, Running, RunStatus
@@ -114,6 +114,8 @@ class LocalExecutor:
     ) -> None:
         self.meters = meters
         self._clock = clock_spec(clock)  # TypeError for a clock no other process can keep
+        self._meter_clock = clock
+        self._meter_notes: dict[tuple[int, ...], tuple[str, ...]] = {}
         self._base_env = None if base_env is None else dict(base_env)
         allow = parse_env_allow(env_allow) if isinstance(env_allow, str) else env_allow
         self.env_allow = frozenset(allow) - SECRET_ENV_NAMES
@@ -121,6 +123,20 @@ class LocalExecutor:
         self._supervisors: dict[Path, subprocess.Popen[bytes]] = {}  # started by this process
         self._exiting: list[subprocess.Popen[bytes]] = []  # recorded an exit, not yet reaped
         self._gpus: dict[int, Handle] = {}
+
+    def meter_notes(self, gpu_ids: tuple[int, ...]) -> tuple[str, ...]:
+        """What the meter of a run on ``gpu_ids`` will not measure, known before it starts (the
+        supervisor builds the same meter); worked out once per set of GPUs."""
+        if gpu_ids not in self._meter_notes:
+            from greenai.meters.composite import build_meter
+
+            try:
+                meter = build_meter(self.meters, list(gpu_ids) or None, self._meter_clock, env={})
+                notes = meter.notes_at_start()
+            except (MeterUnavailable, ConfigError) as exc:
+                notes = (f"energy not measured: the meter could not start: {exc}",)
+            self._meter_notes[gpu_ids] = notes
+        return self._meter_notes[gpu_ids]
 
     def handle_for(self, launch: Launch) -> Handle:
         return Handle(

@@ -86,6 +86,17 @@ class CompositeMeter:
         parts = [role[0].name for role in self.roles] or [fallback.name]
         self.name = "+".join(parts)
 
+    def notes_at_start(self) -> tuple[str, ...]:
+        """What is already known, before the run, to be missing or estimated: the notes a
+        ``start`` decision carries in its ``warnings`` (the rest come at ``stop``)."""
+        notes = list(self.build_notes)
+        names = {meter.name for role in self.roles for meter in role}
+        if not self.roles:
+            notes.append(f"nothing can measure here; {self.fallback.name} will stand in")
+        if names and names <= {self.fallback.name}:
+            notes.append("energy will be an estimate (declared power or a TDP model), not measured")
+        return tuple(notes)
+
     def start(self) -> _CompositeRun:
         run = _CompositeRun(notes=list(self.build_notes))
         for role in self.roles:

@@ -29,6 +29,7 @@ from greenai.core.domain import (
 from greenai.core.errors import ExecutorError, NoSignalError, ProviderError
 from greenai.core.settings import Settings
 from greenai.core.time import Clock
+from greenai.evidence.decisions import with_meter_notes
 from greenai.evidence.records import FinishedRun, account_run, intensity_history
 from greenai.meters.base import Meter
 from greenai.meters.gpu_share import JobProcesses
@@ -66,6 +67,7 @@ class OneShotDeps:
     cancel: threading.Event = field(default_factory=threading.Event)
     cancel_reason: list[str] = field(default_factory=list)
     job_processes: JobProcesses | None = None  # told the command's group, for GPU sharing
+    meter_notes: tuple[str, ...] = ()  # known before the run: the start decision's warnings
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +183,7 @@ def wait_for_start(oneshot: OneShot, deps: OneShotDeps) -> tuple[Decision, Forec
         else:
             decision = kept or fresh
         if decision.action is Action.START:
+            decision = with_meter_notes(decision, deps.meter_notes)
             deps.record_decision(decision)
             return decision, forecast
         wait = next_check(oneshot, now, decision.planned_start)

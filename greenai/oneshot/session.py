@@ -95,17 +95,19 @@ def build_session(settings: Settings) -> Session:
     source = build_chain(settings.provider, settings, clock=clock) if settings.provider else None
     gpus = _parse_gpus(settings.gpus)
     job_processes = JobProcesses()
+    meter = build_meter(
+        MeterConfig.from_settings(settings),
+        gpus,
+        clock,
+        env=os.environ,
+        job_cpu=children_cpu_seconds,  # the command is greenai run's one child
+        job=job_processes,
+    )
     deps = OneShotDeps(
         source=source,
         clock=clock,
-        meter=build_meter(
-            MeterConfig.from_settings(settings),
-            gpus,
-            clock,
-            env=os.environ,
-            job_cpu=children_cpu_seconds,  # the command is greenai run's one child
-            job=job_processes,
-        ),
+        meter=meter,
+        meter_notes=meter.notes_at_start(),
         settings=settings,
         record_decision=partial(append_decision, settings.decision_log_path),
         record_run=partial(append_run, settings.evidence_path),

@@ -32,6 +32,7 @@ from greenai.evidence.sci import evidence_entry
 from greenai.executors.base import (
     Executor,
     Exited,
+    ForeseesMeterNotes,
     Handle,
     Launch,
     Lost,
@@ -184,7 +185,9 @@ class Engine:
         self._starting.clear()
         waiting = self.store.waiting_for_plan()
         capacity = Capacity(len(self.config.gpu_slots), self._gpus_in_use())
-        groups = plan_queue(waiting, self.forecast, now, self._defaults, capacity)
+        groups = plan_queue(
+            waiting, self.forecast, now, self._defaults, capacity, self._meter_notes()
+        )
         self._admit(groups, now)
         for group in groups:
             self._reject(group, now)
@@ -200,6 +203,14 @@ class Engine:
                          len(group.jobs), group.provider)  # fmt: skip
             for decision in group.starting():
                 self._starting[decision.job_id] = (decision, decision.job_id in logged)
+
+    def _meter_notes(self) -> Callable[[int], tuple[str, ...]] | None:
+        """By GPU count: what the executor's meters will not measure (on the first slots)."""
+        executor = self.executor
+        if not isinstance(executor, ForeseesMeterNotes):
+            return None
+        slots = tuple(self.config.gpu_slots)
+        return lambda gpus: executor.meter_notes(slots[:gpus])
 
     def _admit(self, groups: list[GroupPlan], now: datetime) -> None:
         """Hold or reject the jobs that would overrun their project's carbon budget."""

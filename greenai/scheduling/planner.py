@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from greenai.core.domain import Action, Decision, Forecast
-from greenai.evidence.decisions import encode_decision
+from greenai.evidence.decisions import encode_decision, with_meter_notes
 from greenai.policies.base import UNLIMITED, Capacity, JobBatch
 from greenai.policies.planning import Decisions, axis_origin, decide
 from greenai.policies.registry import get_policy
@@ -48,9 +48,15 @@ class GroupPlan:
     jobs: WaitingJobs
     decisions: Decisions
     overrides: dict[int, Decision] = field(default_factory=dict)
+    meter_notes: Callable[[int], tuple[str, ...]] | None = None  # by GPU count, for starts
 
     def decision(self, index: int) -> Decision:
-        return self.overrides.get(index) or self.decisions[index]
+        if index in self.overrides:
+            return self.overrides[index]
+        decision = self.decisions[index]
+        if decision.action is Action.START and self.meter_notes is not None:
+            return with_meter_notes(decision, self.meter_notes(self.jobs.gpus[index]))
+        return decision
 
     def moved(self, tolerance: timedelta) -> list[int]:
         """The jobs whose stored plan this pass changes: queued or unplanned ones, and those
@@ -74,7 +80,7 @@ class GroupPlan:
     def starting(self) -> list[Decision]:
         """The decisions that start their job now."""
         return [
-            self.decisions[i]
+            self.decision(i)
             for i, starts in enumerate(self.decisions.starting)
             if starts and i not in self.overrides
         ]
@@ -99,8 +105,11 @@ def plan_queue(
     now: datetime,
     defaults: QueueDefaults,
     capacity: Capacity = UNLIMITED,
+    meter_notes: Callable[[int], tuple[str, ...]] | None = None,
 ) -> list[GroupPlan]:
-    """Decide every waiting job, one group per (provider, policy)."""
+    """Decide every waiting job, one group per (provider, policy). ``meter_notes`` (by a
+    job's GPU count): what its meters already know they cannot measure, added to the
+    warnings of the decisions that start a job now."""
     providers = [spec or defaults.provider for spec in waiting.providers]
     in_pieces = PIECES_POLICY if defaults.can_pause else defaults.policy
     if get_policy(defaults.policy, online=True).pauses:
@@ -116,7 +125,7 @@ def plan_queue(
         forecast = forecast_for(provider)
         batch = _batch(group, axis_origin(forecast, now), defaults)
         decisions = decide(get_policy(name, online=True), batch, forecast, now, capacity)
-        plans.append(GroupPlan(provider, group, decisions))
+        plans.append(GroupPlan(provider, group, decisions, meter_notes=meter_notes))
     return plans
 
 

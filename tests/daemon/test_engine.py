@@ -608,6 +608,32 @@ def test_an_estimate_stands_in_for_a_failed_meter_only_where_allowed_and_says_so
     assert "the meter failed at stop" in finish.reason
 
 
+class _BlindToGpus(FakeExecutor):
+    """An executor whose meters cannot see GPUs (a host without NVML)."""
+
+    def meter_notes(self, gpu_ids: tuple[int, ...]) -> tuple[str, ...]:
+        return (f"GPU energy not measured: no NVML for GPUs {list(gpu_ids)}",) if gpu_ids else ()
+
+
+def test_what_the_meters_cannot_measure_is_in_the_decision_that_starts_the_job(rig: Rig) -> None:
+    """Issue 9 #3: the notes reached the row, not the decision log; now the start says so,
+    in the decision log and in the stored plan, and only for the jobs it concerns."""
+    rig.config = replace(rig.config, gpu_slots=(0, 1))
+    rig.executor = _BlindToGpus(rig.clock)
+    rig.engine = rig._engine(rig.executor)
+    gpu_job = rig.submit(name="train", gpus=2, policy="now")
+    cpu_job = rig.submit(name="etl", gpus=0, policy="now")
+    rig.tick()
+    starts = {
+        d["job_id"]: d["warnings"]
+        for d in map(json.loads, rig.files.lines())
+        if d["action"] == "start"
+    }
+    assert starts == {gpu_job: ["GPU energy not measured: no NVML for GPUs [0, 1]"], cpu_job: []}
+    stored = rig.store.get(gpu_job).plan
+    assert stored is not None and stored["warnings"] == starts[gpu_job]
+
+
 def test_a_readings_notes_reach_a_warning_and_the_runs_event_and_its_gpus_the_row(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -129,6 +129,17 @@ def test_a_meter_that_cannot_start_does_not_stop_the_job(local_runs: LocalRuns) 
     assert launch.log_path.read_text() == "ran\n"
 
 
+def test_it_says_before_a_run_what_its_meters_will_not_measure(local_runs: LocalRuns) -> None:
+    """The notes the engine puts in a start decision, from the meter the supervisor builds."""
+    estimated = local_runs.executor(meters=MeterConfig(meters="estimate", power_watts=300.0))
+    assert estimated.meter_notes((0,)) == (
+        "energy will be an estimate (declared power or a TDP model), not measured",
+    )
+    unknown = local_runs.executor(meters=MeterConfig(meters="wattmeter"))
+    [note] = unknown.meter_notes(())
+    assert note.startswith("energy not measured: the meter could not start") and "wattmeter" in note
+
+
 def test_times_are_on_the_daemons_clock(local_runs: LocalRuns) -> None:
     trace_start = datetime(2023, 5, 4, 12, 0, tzinfo=UTC)
     executor = local_runs.executor(clock=ScaledClock(trace_start, speed=60))

@@ -84,6 +84,20 @@ def test_auto_without_gpu_uses_codecarbon_and_says_the_gpu_is_unmeasured() -> No
     assert any(note.startswith("GPU energy not measured") for note in reading.notes)
 
 
+def test_what_will_not_be_measured_is_known_before_the_run() -> None:
+    """The notes a start decision carries: the GPUs NVML cannot see; an estimate standing in."""
+    clock = FrozenClock(T0)
+    seams: dict[str, Any] = {"tracker_factory": tracker_factory(FakeTracker(0.02, 0.01))}
+    blind = build_meter(config(), [0], clock, nvml=no_gpu(), **seams)
+    assert any(note.startswith("GPU energy not measured") for note in blind.notes_at_start())
+    measured = build_meter(config(), [0], clock, nvml=gpu_nvml(), **seams)
+    assert measured.notes_at_start() == ()
+    estimated = build_meter(config(meters="estimate"), [0], clock, nvml=gpu_nvml(), **seams)
+    assert estimated.notes_at_start() == (
+        "energy will be an estimate (declared power or a TDP model), not measured",
+    )
+
+
 def test_auto_falls_back_to_rapl_when_codecarbon_cannot_start(tmp_path: Path) -> None:
     meter = build_meter(
         config(),

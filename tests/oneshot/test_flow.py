@@ -124,6 +124,17 @@ def test_a_deferral_says_when_it_looks_again_and_waits_exactly_that() -> None:
     assert "next check" not in decision.reason  # the start decision is the policy's own
 
 
+def test_what_the_meters_cannot_measure_is_in_the_start_decisions_warnings() -> None:
+    """Issue 9 #3: "GPU energy not measured" reached the row but not the decision log."""
+    clock = FrozenClock(T0)
+    made, logged = deps(forecast([212, 200, 140, 100]), clock)
+    made.meter_notes = ("GPU energy not measured: nvml: cannot initialise NVML",)
+    decision, _ = wait_for_start(oneshot(threshold=150), made)
+    assert decision.action is Action.START and logged[-1] == decision
+    assert decision.warnings[-1] == "GPU energy not measured: nvml: cannot initialise NVML"
+    assert all(not d.warnings for d in logged[:-1])  # deferrals run nothing: nothing to say
+
+
 def test_next_check_is_cut_short_by_the_planned_and_the_latest_start() -> None:
     asked = oneshot(threshold=150, check_interval=2700)
     assert next_check(asked, T0, T0 + timedelta(minutes=30)) == timedelta(minutes=30)
