@@ -184,7 +184,8 @@ class GpuPart:
             return None
         return (
             f"{self.mig}: charged {self.fraction:.3g} of GPU {self.index}'s energy, its share of "
-            "the GPU's compute slices (NVML has no per-instance energy counter)"
+            "the GPU's compute slices (NVML has no per-instance energy counter); embodied "
+            "is charged for the whole GPU"
         )
 
 

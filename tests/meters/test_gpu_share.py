@@ -142,7 +142,7 @@ def test_a_mig_instance_is_charged_its_share_of_the_gpus_slices() -> None:
     assert reading.gpu_kwh == pytest.approx(0.001 / 7)
     assert reading.notes == (
         "MIG-aaaa-1111: charged 0.143 of GPU 1's energy, its share of the GPU's compute slices "
-        "(NVML has no per-instance energy counter)",
+        "(NVML has no per-instance energy counter); embodied is charged for the whole GPU",
     )
 
 
