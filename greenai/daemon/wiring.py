@@ -7,6 +7,7 @@ Both of the daemon's processes build from here: the API process its store, the l
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,6 +69,12 @@ def _local_executor(settings: Settings, clock: Clock) -> Executor:
     return LocalExecutor(meters, clock, env_allow=settings.job_env_allow)
 
 
+def _kubernetes_executor(settings: Settings, clock: Clock) -> Executor:
+    from greenai.executors.kubernetes import from_environment
+
+    return from_environment(os.environ, clock)  # its own GREENAI_K8S_* settings
+
+
 def check_local_meters(settings: Settings, slots: Sequence[int], clock: Clock) -> None:
     """``ConfigError`` when the meters the settings name cannot measure this host's jobs
     (on its GPU ``slots``): the daemon refuses to start, as ``greenai run`` does."""
@@ -79,6 +86,7 @@ def check_local_meters(settings: Settings, slots: Sequence[int], clock: Clock) -
 
 # The executors `--executor` can name; Slurm and Kubernetes join here.
 EXECUTORS: dict[str, Callable[[Settings, Clock], Executor]] = {"local": _local_executor}
+EXECUTORS["kubernetes"] = _kubernetes_executor
 
 
 def check_executor(settings: Settings) -> Callable[[Settings, Clock], Executor]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.executors.helpers import LocalRuns
+from tests.executors.k8s_helpers import KubeRuns, kube_runs
 
 
 @pytest.fixture
@@ -17,3 +18,10 @@ def local_runs(tmp_path: Path) -> Iterator[LocalRuns]:
         yield runs
     finally:
         runs.cleanup()
+
+
+@pytest.fixture
+def kube(tmp_path: Path) -> Iterator[KubeRuns]:
+    """Kubernetes executors against a loopback server of recorded API answers."""
+    with kube_runs(tmp_path) as runs:
+        yield runs

@@ -18,6 +18,7 @@ import pytest
 from greenai.executors.base import Executor, Exited, Handle, Launch, Lost, Running
 from tests.executors.fake import FakeExecutor
 from tests.executors.helpers import LocalRuns, gated, sleeping, wait_end
+from tests.executors.k8s_helpers import KubeRuns
 
 MISSING = "/no/such/binary"
 
@@ -91,10 +92,37 @@ class FakeKit:
         return Launch(job_id, 1, command, 0, (), self.root / job_id / "1")
 
 
-@pytest.fixture(params=["local", "fake"])
+class KubeKit:
+    """Jobs on a loopback API server that plays the cluster (``tests/executors/k8s_server``):
+    a gated Job runs until released, then ends with its code; deleting one stops its pod."""
+
+    def __init__(self, runs: KubeRuns) -> None:
+        self.runs = runs
+        self.codes: dict[str, int] = {}
+
+    def new(self) -> Executor:
+        return self.runs.executor()
+
+    def gated(self, job_id: str, code: int) -> Launch:
+        self.codes[job_id] = code
+        return self.runs.launch(job_id, ("train",))
+
+    def release(self, handle: Handle) -> None:
+        self.runs.fake.finish(str(handle.ref["name"]), self.codes[handle.job_id])
+
+    def sleeping(self, job_id: str) -> Launch:
+        return self.runs.launch(job_id, ("sleep", "60"))
+
+    def missing(self, job_id: str) -> Launch:
+        return self.runs.launch(job_id, (MISSING, "--flag"))
+
+
+@pytest.fixture(params=["local", "fake", "kubernetes"])
 def kit(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kit]:
     if request.param == "fake":
         yield FakeKit(tmp_path)
+    elif request.param == "kubernetes":
+        yield KubeKit(request.getfixturevalue("kube"))
     else:
         yield LocalKit(request.getfixturevalue("local_runs"))
 
