@@ -69,6 +69,15 @@ def _local_executor(settings: Settings, clock: Clock) -> Executor:
     return LocalExecutor(meters, clock, env_allow=settings.job_env_allow)
 
 
+def _slurm_executor(settings: Settings, clock: Clock) -> Executor:
+    from greenai.executors.local import parse_env_allow
+    from greenai.executors.slurm import SlurmExecutor
+    from greenai.executors.slurm_settings import SlurmSettings
+
+    allow = parse_env_allow(settings.job_env_allow)
+    return SlurmExecutor(SlurmSettings.from_env(), env_allow=allow)
+
+
 def _kubernetes_executor(settings: Settings, clock: Clock) -> Executor:
     from greenai.executors.kubernetes import from_environment
 
@@ -87,6 +96,7 @@ def check_local_meters(settings: Settings, slots: Sequence[int], clock: Clock) -
 # The executors `--executor` can name; Slurm and Kubernetes join here.
 EXECUTORS: dict[str, Callable[[Settings, Clock], Executor]] = {"local": _local_executor}
 EXECUTORS["kubernetes"] = _kubernetes_executor
+EXECUTORS["slurm"] = _slurm_executor
 
 
 def check_executor(settings: Settings) -> Callable[[Settings, Clock], Executor]:

@@ -12,6 +12,8 @@ Energy methods (``cpu_method``, ``gpu_method``, ``ram_method``; docs/formats.md 
 - ``codecarbon``: CodeCarbon (RAPL where it can read it, otherwise its TDP x load model,
   which the reading's notes then say);
 - ``estimate``: the estimate meter's TDP model; ``declared``: the power the user declared;
+- ``slurm``: Slurm's ``acct_gather_energy`` plugin (sacct's ``ConsumedEnergyRaw``): the job's
+  nodes' energy, booked as CPU, with GPU and RAM ``included``;
 - ``included``: this part's energy is inside another part's (a declared power booked as one
   part, the TDP model's host watts covering RAM);
 - ``not-measured``: the part exists but nothing measured it (its cell is empty);
@@ -27,7 +29,9 @@ from greenai.core.domain import EnergyReading, Forecast
 PARTS = ("cpu", "gpu", "ram")
 ESTIMATED_METHODS = frozenset({"estimate", "declared", "codecarbon-model"})
 NOT_MEASURED = "not-measured"
-DECLARED_NOTE = "declared "  # the estimate meter's note when the power was declared
+# The estimate meter's note when the power was declared; a stand-in reading (the executor
+# measured nothing: a Kubernetes pod) puts why before it, so it is looked for anywhere.
+DECLARED_NOTE = "estimate, not a measurement: declared "
 MODELLED_NOTE = "modelled"  # a reading's note when CodeCarbon modelled the CPU (no RAPL)
 
 
@@ -44,6 +48,8 @@ def energy_methods(reading: EnergyReading) -> dict[str, str]:
         methods["cpu"] = methods["ram"] = host
     if "estimate" in names:
         methods.update(_estimate_methods(reading))
+    if "slurm" in names:  # the nodes' energy as Slurm's energy plugin saw it, in one figure
+        methods.update(cpu="slurm", ram="included", gpu="included")
     if not reading.gpu_count:
         methods["gpu"] = "none"
     for part in PARTS:  # a part the meter left unknown is unknown, whatever was configured
@@ -64,7 +70,7 @@ def _host_method(names: set[str], notes: tuple[str, ...]) -> str | None:
 def _estimate_methods(reading: EnergyReading) -> dict[str, str]:
     """The estimate meter books a declared power wholly to the GPUs (or the CPU without
     GPUs); its TDP model books GPU watts and host watts (CPU and RAM together)."""
-    declared = any(note.startswith("estimate") and DECLARED_NOTE in note for note in reading.notes)
+    declared = any(DECLARED_NOTE in note for note in reading.notes)
     if declared:
         if reading.gpu_count:
             return {"gpu": "declared", "cpu": "included", "ram": "included"}

@@ -19,6 +19,7 @@ from greenai.executors.base import Executor, Exited, Handle, Launch, Lost, Runni
 from tests.executors.fake import FakeExecutor
 from tests.executors.helpers import LocalRuns, gated, sleeping, wait_end
 from tests.executors.k8s_helpers import KubeRuns
+from tests.executors.slurm_kit import SlurmKit, require_slurm
 
 MISSING = "/no/such/binary"
 
@@ -117,12 +118,19 @@ class KubeKit:
         return self.runs.launch(job_id, (MISSING, "--flag"))
 
 
-@pytest.fixture(params=["local", "fake", "kubernetes"])
+@pytest.fixture(
+    params=["local", "fake", "kubernetes", pytest.param("slurm", marks=pytest.mark.slow)]
+)
 def kit(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kit]:
     if request.param == "fake":
         yield FakeKit(tmp_path)
     elif request.param == "kubernetes":
         yield KubeKit(request.getfixturevalue("kube"))
+    elif request.param == "slurm":  # the real single-node Slurm of scripts/ensure-slurm.sh
+        require_slurm()
+        slurm = SlurmKit(tmp_path)
+        yield slurm
+        slurm.cleanup()
     else:
         yield LocalKit(request.getfixturevalue("local_runs"))
 
@@ -133,7 +141,12 @@ def test_handle_for_is_pure_and_is_what_submit_returns(kit: Kit) -> None:
     handle = executor.handle_for(launch)
     assert executor.handle_for(launch) == handle
     assert not launch.state_dir.exists()
-    assert executor.submit(launch) == handle
+    started = executor.submit(launch)  # the same, or with what starting taught (a Slurm id)
+    assert (started.executor, started.job_id, started.attempt) == (
+        handle.executor, handle.job_id, handle.attempt,
+    )  # fmt: skip
+    assert started.ref.items() >= handle.ref.items()
+    assert executor.poll(handle) == executor.poll(started)  # found by either
     kit.release(handle)
     assert wait_end(executor, handle) == executor.poll(handle)
 
