@@ -3,10 +3,13 @@
 # slurmdbd and MariaDB when missing (sacct needs the accounting database), writes a config for
 # this one node with a 1-second scheduler, starts munged, mariadb, slurmdbd, slurmctld and
 # slurmd when they are not running, and waits until the node is idle. Idempotent; quiet.
+# The node has two fake GPUs (gres "gpu" on device files that are /dev/null: jobs get
+# CUDA_VISIBLE_DEVICES, nothing more), so --gres=gpu:N is scheduled for real.
 # GREENAI_SLURM_CONF_DIR (default /etc/slurm) is where the config goes.
 set -euo pipefail
 CONF_DIR="${GREENAI_SLURM_CONF_DIR:-/etc/slurm}"
 STATE=/var/lib/greenai-slurm
+FAKE_GPUS=2
 NODE="$(hostname -s)"
 say() { echo "ensure-slurm: $*"; }
 
@@ -27,7 +30,10 @@ install_packages() {
 }
 
 write_config() {
-  mkdir -p "$CONF_DIR" "$STATE/ctld" "$STATE/d" /var/log/slurm
+  mkdir -p "$CONF_DIR" "$STATE/ctld" "$STATE/d" "$STATE/fake-gpus" /var/log/slurm
+  for i in $(seq 0 $(( FAKE_GPUS - 1 ))); do  # character devices 1,3: what /dev/null is
+    [ -c "$STATE/fake-gpus/gpu$i" ] || mknod "$STATE/fake-gpus/gpu$i" c 1 3
+  done
   cat >"$CONF_DIR/slurm.conf.new" <<CONF
 # Written by greenai's scripts/ensure-slurm.sh: one node, scheduling every second.
 ClusterName=greenai
@@ -55,8 +61,13 @@ JobAcctGatherFrequency=1
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 JobCompType=jobcomp/none
-NodeName=$NODE CPUs=$(nproc) State=UNKNOWN
+GresTypes=gpu
+NodeName=$NODE CPUs=$(nproc) Gres=gpu:$FAKE_GPUS State=UNKNOWN
 PartitionName=greenai Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+CONF
+  cat >"$CONF_DIR/gres.conf.new" <<CONF
+AutoDetect=off
+NodeName=$NODE Name=gpu File=$STATE/fake-gpus/gpu[0-$(( FAKE_GPUS - 1 ))]
 CONF
   cat >"$CONF_DIR/slurmdbd.conf.new" <<CONF
 AuthType=auth/munge
@@ -69,7 +80,7 @@ StorageLoc=greenai_slurm_acct
 PidFile=/run/slurmdbd.pid
 LogFile=/var/log/slurm/slurmdbd.log
 CONF
-  for name in slurm.conf slurmdbd.conf; do
+  for name in slurm.conf gres.conf slurmdbd.conf; do
     if cmp -s "$CONF_DIR/$name.new" "$CONF_DIR/$name"; then
       rm "$CONF_DIR/$name.new"
     else

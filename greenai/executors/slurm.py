@@ -65,7 +65,8 @@ def run_slurm_command(argv: Sequence[str], env: Mapping[str, str], timeout: floa
         raise ExecutorError(f"{argv[0]}: {exc}") from exc
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip() or f"exit {done.returncode}"
-        raise ExecutorError(f"{Path(argv[0]).name}: {message}")
+        name = Path(argv[0]).name
+        raise ExecutorError(message if message.startswith(name) else f"{name}: {message}")
     return done.stdout
 
 

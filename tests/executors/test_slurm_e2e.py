@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from greenai.executors.base import Exited, Handle, Running
+from greenai.core.errors import ExecutorError
+from greenai.executors.base import Exited, Handle, Launch, Running
 from greenai.executors.slurm import SlurmExecutor
 from greenai.executors.slurm_parse import QueuedJob
 from tests.executors.helpers import python, wait_end, wait_for
@@ -112,3 +113,16 @@ def test_a_handle_stored_before_sbatch_answered_finds_its_job_by_name(kit: Slurm
     started = executor.submit_at(launch, datetime.now(UTC) + timedelta(hours=1))
     found = wait_for(lambda: slurm_executor().queued(stored), "the job by name")
     assert found.job_id == started.ref["job_id"]
+
+
+def test_slurm_picks_the_gpus_a_job_asks_for(kit: SlurmKit) -> None:
+    executor = slurm_executor()
+    show = "import os; print('gpus=' + os.environ['CUDA_VISIBLE_DEVICES'])"
+    job = Launch("job-gpu", 1, python(show), 2, (), kit.root / "runs" / "job-gpu" / "1")
+    kit.launches.append(job)
+    status = wait_end(executor, executor.submit(job), timeout=30)
+    assert isinstance(status, Exited) and status.exit_code == 0
+    assert "gpus=0,1" in job.log_path.read_text()  # the node's two (fake) GPUs, from Slurm
+    too_many = Launch("job-gpus", 1, python(show), 3, (), kit.root / "runs" / "job-gpus" / "1")
+    with pytest.raises(ExecutorError, match=r"gres|node configuration"):
+        executor.submit(too_many)
