@@ -29,7 +29,9 @@ from greenai.core.domain import EnergyReading, Forecast
 PARTS = ("cpu", "gpu", "ram")
 ESTIMATED_METHODS = frozenset({"estimate", "declared", "codecarbon-model"})
 NOT_MEASURED = "not-measured"
-DECLARED_NOTE = "declared "  # the estimate meter's note when the power was declared
+# The estimate meter's note when the power was declared; a stand-in reading (the executor
+# measured nothing: a Kubernetes pod) puts why before it, so it is looked for anywhere.
+DECLARED_NOTE = "estimate, not a measurement: declared "
 MODELLED_NOTE = "modelled"  # a reading's note when CodeCarbon modelled the CPU (no RAPL)
 
 
@@ -68,7 +70,7 @@ def _host_method(names: set[str], notes: tuple[str, ...]) -> str | None:
 def _estimate_methods(reading: EnergyReading) -> dict[str, str]:
     """The estimate meter books a declared power wholly to the GPUs (or the CPU without
     GPUs); its TDP model books GPU watts and host watts (CPU and RAM together)."""
-    declared = any(note.startswith("estimate") and DECLARED_NOTE in note for note in reading.notes)
+    declared = any(DECLARED_NOTE in note for note in reading.notes)
     if declared:
         if reading.gpu_count:
             return {"gpu": "declared", "cpu": "included", "ram": "included"}

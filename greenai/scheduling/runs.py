@@ -52,8 +52,9 @@ def with_energy_notes(outcome: Outcome, reading: EnergyReading) -> Outcome:
 
 def stand_in_reading(job: JobRecord, exited: Exited, settings: Settings) -> EnergyReading:
     """The run's energy when its executor measured nothing. Where the meters setting lets an
-    estimate stand in (``auto``, ``estimate``): the estimate meter's model (declared
-    ``power_watts``, else TDP) over the run's real start and end, marked as such. Where it
+    estimate stand in (``auto``, ``estimate``): the estimate meter's model (the job's declared
+    ``power_kw``, else the declared ``power_watts``, else TDP: what its carbon-budget estimate
+    charged) over the run's real start and end, marked as such. Where it
     names meters: not measured (empty cells, meter ``none``), never an estimate nobody asked
     for. Either way the job's GPUs are counted and the notes say why."""
     gpu_count = len(job.gpu_ids) or job.job.gpus
@@ -61,9 +62,8 @@ def stand_in_reading(job: JobRecord, exited: Exited, settings: Settings) -> Ener
     if exited.notes:
         why += f" ({'; '.join(exited.notes)})"
     if MeterConfig.from_settings(settings).may_estimate:
-        return PowerModel(settings.power_watts, gpu_count).reading(
-            exited.started_at, exited.finished_at, why
-        )
+        declared = job.job.power_kw * 1000.0 if job.job.power_kw > 0 else settings.power_watts
+        return PowerModel(declared, gpu_count).reading(exited.started_at, exited.finished_at, why)
     return EnergyReading(
         started_at=exited.started_at,
         finished_at=exited.finished_at,
