@@ -28,6 +28,7 @@ from greenai.cli.app import (
 from greenai.cli.display import DeferralDisplay, stdout_console
 from greenai.cli.errors import writable_folder
 from greenai.cli.intensity_view import forecast_json, print_forecast
+from greenai.cli.run_submit import submit_and_print
 from greenai.core.domain import Action
 from greenai.core.errors import ConfigError, ExecutorError, GreenAIError, NoSignalError
 from greenai.evidence.decisions import encode_decision
@@ -137,6 +138,13 @@ def run(
         Path | None, Opt(help="decision JSONL path (default: HOME/decisions.jsonl)")
     ] = None,
     config: ConfigFile = None,
+    submit: Annotated[
+        str | None,
+        Opt(
+            help="slurm: hand CMD to Slurm held until the decided start (sbatch --begin), "
+            "print its job id and exit, instead of waiting and running it here"
+        ),
+    ] = None,
 ) -> None:
     """Wait for a cleaner grid (or until the deferral budget is spent), then run CMD.
 
@@ -175,6 +183,9 @@ def run(
         oneshot = wiring.build_oneshot(settings, session.clock.now(), argv, job_name, max_runtime)
         if dry_run:
             _print_dry_run(session, oneshot, as_json)
+            return
+        if submit is not None:
+            submit_and_print(submit, session, oneshot, argv, as_json)
             return
         code = _run_for_real(session, oneshot, argv, settings.shell)
     raise typer.Exit(code)

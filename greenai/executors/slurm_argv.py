@@ -21,13 +21,16 @@ SQUEUE_FORMAT = "%i|%T|%r|%S|%e"  # job id, state, reason, start, end
 SACCT_FIELDS = "JobIDRaw,State,ExitCode,Start,End,ConsumedEnergyRaw"
 
 
-def slurm_time(at: datetime, *, round_up: bool = False) -> str:
-    """``at`` as Slurm reads it (UTC, whole seconds)."""
+def whole_second(at: datetime, *, round_up: bool = False) -> datetime:
+    """``at`` in UTC to the whole second, down (or ``round_up``)."""
     utc = at.astimezone(UTC)
     whole = utc.replace(microsecond=0)
-    if round_up and whole < utc:
-        whole += timedelta(seconds=1)
-    return whole.strftime(SLURM_TIME)
+    return whole + timedelta(seconds=1) if round_up and whole < utc else whole
+
+
+def slurm_time(at: datetime, *, round_up: bool = False) -> str:
+    """``at`` as Slurm reads it (UTC, whole seconds)."""
+    return whole_second(at, round_up=round_up).strftime(SLURM_TIME)
 
 
 def job_name(launch: Launch) -> str:
