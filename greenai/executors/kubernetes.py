@@ -244,7 +244,9 @@ class KubernetesExecutor:
         return Handle(handle.executor, handle.job_id, handle.attempt, ref)
 
     def _pods(self, handle: Handle) -> list[dict[str, Any]]:
-        return self._call(handle, self.api.list_pods, selector_for(handle.job_id, handle.attempt))
+        """The Job's pods, by the label its controller gives them (``job-name``)."""
+        selector = f"job-name={_ref(handle, 'name')}"
+        return self._call(handle, self.api.list_pods, selector)
 
     def _gone(self, handle: Handle) -> RunStatus:
         """The Job is not there: never created, deleted on a cancel, or deleted by someone."""

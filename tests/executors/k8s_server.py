@@ -226,8 +226,8 @@ class FakeKubernetes:
 
     def _pods(self, request: Request) -> Any:
         answer = recorded("pods_none.json")
-        for job in self.jobs.values():
-            if _matches(job.labels, request.query.get("labelSelector")):
+        for job in self.jobs.values():  # the Job controller labels its pods with job-name
+            if _matches({**job.labels, "job-name": job.name}, request.query.get("labelSelector")):
                 answer["items"].extend(self.render_pods(job)["items"])
         return answer
 

@@ -88,7 +88,7 @@ def test_a_succeeded_job_exits_0_with_its_containers_times_and_where_it_ran(kube
         f"pod {handle.ref['name']}-x7k2p on node gpu-node-3 with 2 GPU(s): not measured by greenai",
     )
     [pods] = kube.fake.made("GET", "/pods")
-    assert pods.query["labelSelector"] == SELECTOR
+    assert pods.query["labelSelector"] == f"job-name={handle.ref['name']}"
 
 
 def test_a_failed_job_exits_with_its_containers_exit_code(kube: KubeRuns) -> None:
