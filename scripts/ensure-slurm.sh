@@ -25,8 +25,14 @@ install_packages() {
     exit 1
   fi
   say "installing ${missing[*]} (Debian packages)"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  local log
+  log=$(mktemp)
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    exit 1
+  fi
+  rm -f "$log"
 }
 
 write_config() {
@@ -138,6 +144,10 @@ start_services() {
 }
 
 started=$SECONDS
+if [ "$(id -u)" != "0" ] && command -v sinfo >/dev/null && node_idle; then
+  say "using the Slurm already running on $NODE (not root: its config is left alone)"
+  exit 0
+fi
 install_packages
 write_config
 start_services
