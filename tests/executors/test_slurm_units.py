@@ -1,6 +1,7 @@
 """The Slurm executor's pure parts: the command lines it builds and what it reads from
-``squeue`` and ``sacct`` (text recorded from Slurm 22.05, Debian 12, run with ``TZ=UTC``);
-and the executor itself over a recorded runner."""
+``squeue`` and ``sacct`` (text recorded from Slurm 22.05, Debian 12, run with ``TZ=UTC``,
+but for jobs 20 and 21 of ``SACCT``, written by hand in that format: no energy plugin can run
+on the machine that recorded the rest); and the executor itself over a recorded runner."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from greenai.core.domain import Action, Decision
 from greenai.core.errors import ExecutorError
 from greenai.core.settings import Settings
+from greenai.core.time import ScaledClock
 from greenai.daemon.wiring import build_executor
 from greenai.evidence.provenance import energy_methods
 from greenai.executors.base import Exited, Launch, Lost, Running
@@ -30,6 +33,7 @@ from greenai.executors.slurm_argv import (
 )
 from greenai.executors.slurm_parse import exit_status, exited_from, parse_sacct, parse_squeue
 from greenai.executors.slurm_settings import SlurmSettings
+from greenai.oneshot.slurm_submit import planned_begin
 
 UTC_PLAN = datetime(2026, 12, 3, 17, 30, 0, 250_000, tzinfo=UTC)
 SQUEUE = """\
@@ -356,3 +360,15 @@ def test_move_updates_only_a_pending_job(tmp_path: Path) -> None:
     assert not SlurmExecutor(runner=running).move(handle, UTC_PLAN)
     with pytest.raises(ExecutorError, match="cannot pause"):
         executor.pause(handle, 15, 1.0)
+
+
+def test_a_deferral_on_a_replayed_trace_begins_at_the_wall_time_it_maps_to() -> None:
+    clock = ScaledClock(datetime(2023, 3, 15, 18, tzinfo=UTC), speed=3600)
+    now = clock.now()
+    defer = Decision(now, "j", "threshold", Action.DEFER, "too dirty",
+                     planned_start=now + timedelta(hours=3))  # fmt: skip
+    before = datetime.now(UTC)
+    begin = planned_begin(defer, now, clock)
+    assert before + timedelta(seconds=3) <= begin <= datetime.now(UTC) + timedelta(seconds=3)
+    start = Decision(now, "j", "threshold", Action.START, "clean")
+    assert before <= planned_begin(start, now, clock) <= datetime.now(UTC)
