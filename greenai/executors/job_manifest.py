@@ -21,6 +21,7 @@ from greenai.executors.base import Launch
 
 JOB_ID_LABEL = "greenai.dev/job-id"
 ATTEMPT_LABEL = "greenai.dev/attempt"
+PIECE_LABEL = "greenai.dev/piece"  # an interruptible job's piece; absent when it runs whole
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "greenai"
 JOB_ID_ANNOTATION = "greenai.dev/job-id"
@@ -66,17 +67,21 @@ def job_name(job_id: str, attempt: int, piece: int = 0) -> str:
     return f"greenai-{clean}{suffix}"
 
 
-def job_labels(job_id: str, attempt: int) -> dict[str, str]:
-    return {
+def job_labels(job_id: str, attempt: int, piece: int = 0) -> dict[str, str]:
+    labels = {
         MANAGED_BY_LABEL: MANAGED_BY,
         JOB_ID_LABEL: label_value(job_id),
         ATTEMPT_LABEL: str(attempt),
     }
+    if piece:
+        labels[PIECE_LABEL] = str(piece)
+    return labels
 
 
-def label_selector(job_id: str, attempt: int) -> str:
-    """``k=v,...`` selecting the Job (and its pods) of one attempt."""
-    return ",".join(f"{key}={value}" for key, value in job_labels(job_id, attempt).items())
+def label_selector(job_id: str, attempt: int, piece: int = 0) -> str:
+    """``k=v,...`` selecting the Job (and its pods) of one attempt (or piece)."""
+    labels = job_labels(job_id, attempt, piece)
+    return ",".join(f"{key}={value}" for key, value in labels.items())
 
 
 def deadline_seconds(launch: Launch, now: datetime) -> int | None:
@@ -107,7 +112,7 @@ def build_job(
     on the Job and its pods, one try (``backoffLimit: 0``, ``restartPolicy: Never``), deleted
     ``ttl_seconds`` after it ends, stopped at its limits (``activeDeadlineSeconds``) with the
     launch's grace between SIGTERM and SIGKILL."""
-    labels = job_labels(launch.job_id, launch.attempt)
+    labels = job_labels(launch.job_id, launch.attempt, launch.piece)
     annotations = {JOB_ID_ANNOTATION: launch.job_id}
     container: dict[str, Any] = {
         "name": CONTAINER,
@@ -151,13 +156,15 @@ def build_job(
     }
 
 
-def is_ours(job: Mapping[str, Any], job_id: str, attempt: int) -> bool:
-    """Whether a Job found in the cluster is this greenai job's attempt (labels and the raw
-    id in the annotation)."""
+def is_ours(job: Mapping[str, Any], job_id: str, attempt: int, piece: int = 0) -> bool:
+    """Whether a Job found in the cluster is this greenai job's attempt or piece (labels and
+    the raw id in the annotation)."""
     metadata = job.get("metadata") or {}
     labels = metadata.get("labels") or {}
     annotations = metadata.get("annotations") or {}
-    wanted = job_labels(job_id, attempt)
-    return all(labels.get(k) == v for k, v in wanted.items()) and (
-        annotations.get(JOB_ID_ANNOTATION) == job_id
+    wanted = job_labels(job_id, attempt, piece)
+    return (
+        all(labels.get(k) == v for k, v in wanted.items())
+        and labels.get(PIECE_LABEL) == wanted.get(PIECE_LABEL)
+        and annotations.get(JOB_ID_ANNOTATION) == job_id
     )

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from greenai.core.time import parse_time
-from greenai.executors.base import Exited
+from greenai.core.time import format_time, parse_time
+from greenai.executors.base import Exited, Launch
 from greenai.executors.job_manifest import CONTAINER
 
 NOT_FOUND, CANNOT_START = 127, 126
@@ -141,3 +141,39 @@ def _signal(code: int, asked: int | None) -> int | None:
     if asked is None or not 128 < code < 128 + 65:
         return None
     return code - 128
+
+
+def limit_note(launch: Launch, deadline_s: int | None) -> str | None:
+    """What the Job's ``activeDeadlineSeconds`` stands for, as the local executor says it."""
+    if deadline_s is None:
+        return None
+    if launch.max_runtime is not None and launch.max_runtime.total_seconds() <= deadline_s:
+        return f"stopped after its max runtime {launch.max_runtime}"
+    if launch.stop_at is not None:
+        return f"stopped at its deadline {format_time(launch.stop_at)}"
+    return f"stopped after activeDeadlineSeconds {deadline_s}"
+
+
+def exited_record(exited: Exited) -> dict[str, Any]:
+    return {
+        "exit_code": exited.exit_code,
+        "started_at": format_time(exited.started_at),
+        "finished_at": format_time(exited.finished_at),
+        "signal": exited.signal,
+        "notes": list(exited.notes),
+        "limit": exited.limit,
+        "paused": exited.paused,
+    }
+
+
+def exited_from(record: Mapping[str, Any]) -> Exited:
+    return Exited(
+        int(record["exit_code"]),
+        parse_time(record["started_at"]),
+        parse_time(record["finished_at"]),
+        None,
+        record.get("signal"),
+        tuple(record.get("notes") or ()),
+        record.get("limit"),
+        bool(record.get("paused")),
+    )

@@ -9,10 +9,13 @@ once it has ended its pod (``job_status``): no watch is needed for a correct ans
 follows a watch stream to learn of the end sooner, re-listing when the API says the watch's
 version is gone (410). ``cancel`` deletes the Job with ``propagationPolicy: Foreground`` (its
 pods go too: SIGTERM, SIGKILL after ``grace_s``; ``force``: at once); a finished Job is left
-alone. After a restart ``attach`` finds the Job by name, or by label when the handle has none.
+alone. ``pause`` deletes a piece's Job the same way, with the pause's grace (SIGTERM, SIGKILL
+``grace_s`` later): the piece ends paused, and the next piece is a new Job (``-p<piece>``),
+so an interruptible job's checkpoints must be on storage its pods share. After a restart
+``attach`` finds the Job by name, or by label when the handle has none.
 
 The run's folder (``Launch.state_dir``) holds the executor's records: ``kubernetes.json``
-(the Job was created), ``kubernetes-cancel.json`` (a cancel was asked) and
+(the Job was created), ``kubernetes-stop.json`` (a cancel or pause was asked) and
 ``kubernetes-exit.json`` (how it ended, as first seen), so an answer stays the same once given,
 even after the Job's TTL has removed it.
 
@@ -25,16 +28,20 @@ under ``greenai run`` in the image (NVML sees the pod's GPUs), or read the node'
 (``DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION`` per GPU, labelled with the pod) for the run's window.
 Neither is wired into this executor yet.
 
-**Not here.** Pausing (``can_pause`` is false: interruptible jobs run whole); the command's
-output (read it with ``kubectl logs job/NAME``); a pod that never starts (unschedulable, image
-pull errors) stays ``Running`` until ``activeDeadlineSeconds``, where the job has a limit.
+**Not here.** Choosing the pause signal (the kubelet sends the image's stop signal); the
+command's output (read it with ``kubectl logs job/NAME``). A pod that never starts
+(unschedulable, image pull errors) stays ``Running`` until ``activeDeadlineSeconds``, where the
+job has a limit.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import signal
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -52,7 +59,7 @@ from greenai.executors.supervisor import read_record, write_record
 log = logging.getLogger(__name__)
 
 SUBMITTED = "kubernetes.json"
-CANCELLED = "kubernetes-cancel.json"
+STOPPED = "kubernetes-stop.json"  # a cancel or a pause was asked: the Job was deleted
 ENDED = "kubernetes-exit.json"
 
 
@@ -78,7 +85,7 @@ class KubernetesExecutor:
 
     name = "kubernetes"
     picks_gpus = True
-    can_pause = False
+    can_pause = True
 
     def __init__(
         self, settings: KubernetesSettings, client: Any, clock: Clock = SystemClock()
@@ -100,6 +107,8 @@ class KubernetesExecutor:
             "name": job_name(launch.job_id, launch.attempt, launch.piece),
             "state_dir": str(launch.state_dir.absolute()),
         }
+        if launch.piece:
+            ref["piece"] = str(launch.piece)
         return Handle(self.name, launch.job_id, launch.attempt, ref)
 
     def submit(self, launch: Launch) -> Handle:
@@ -125,7 +134,7 @@ class KubernetesExecutor:
             "created_at": format_time(self._clock.now()),
             "gpus": launch.gpus,
             "argv0": launch.command[0] if launch.command else "",
-            "limit_note": _limit_note(launch, spec.get("activeDeadlineSeconds")),
+            "limit_note": job_status.limit_note(launch, spec.get("activeDeadlineSeconds")),
         }
         self._write(handle, state_dir / SUBMITTED, record)
         log.info(
@@ -147,7 +156,7 @@ class KubernetesExecutor:
             raise ExecutorError(f"job {handle.job_id}: {exc}") from exc
         if job is None:
             return self._gone(handle)
-        if not is_ours(job, handle.job_id, handle.attempt):
+        if not is_ours(job, handle.job_id, handle.attempt, _piece(handle)):
             return Lost(f"Job {name} belongs to another greenai job or attempt")
         stopping = (job.get("metadata") or {}).get("deletionTimestamp") is not None
         if job_status.ended(job) is None and not stopping:
@@ -167,28 +176,20 @@ class KubernetesExecutor:
         return self.poll(handle)
 
     def cancel(self, handle: Handle, force: bool = False) -> None:
-        if self._ended(handle) is not None:
-            return
-        name = _ref(handle, "name")
-        job = self._call(handle, self.api.read_job, name)
-        if job is None or job_status.ended(job) is not None:
-            return  # gone, or finished: nothing to stop
-        pod = job_status.pod_facts(self._pods(handle))
-        request = {
-            "force": force,
-            "at": format_time(self._clock.now()),
-            "started_at": format_time(pod.started_at),
-            "node": pod.node,
-            "pod": pod.name,
-        }
-        folder = _state_dir(handle)
-        if folder is not None:
-            self._write(handle, folder / CANCELLED, request)
-        self._call(handle, self.api.delete_job, name, 0 if force else None)
-        log.info("job %s: Job %s deleted with its pods (force=%s)", handle.job_id, name, force)
+        self._stop(handle, {"why": "cancel", "force": force}, 0 if force else None)
 
     def pause(self, handle: Handle, signum: int, grace_s: float) -> None:
-        raise ExecutorError(f"job {handle.job_id}: the kubernetes executor cannot pause runs")
+        """Delete the piece's Job so that its pod stops: the kubelet sends the image's stop
+        signal (SIGTERM unless the image says otherwise; ``signum`` cannot be chosen) and
+        SIGKILL ``grace_s`` later, daemon or not. The run then ends ``Exited`` and ``paused``;
+        asking twice, or after a cancel, changes nothing."""
+        if _read(_required_state_dir(handle) / STOPPED) is not None:
+            return
+        if signum != signal.SIGTERM:
+            name = signal.Signals(signum).name
+            log.warning("job %s: Kubernetes sends its stop signal, not %s", handle.job_id, name)
+        request = {"why": "pause", "force": False, "grace_s": grace_s}
+        self._stop(handle, request, max(0, math.ceil(grace_s)))
 
     def wait(self, handle: Handle, timeout_s: float) -> RunStatus:
         """``poll``'s answer once the run has ended or ``timeout_s`` has passed, following the
@@ -224,7 +225,7 @@ class KubernetesExecutor:
             if exc.status != 409:
                 raise ExecutorError(f"job {handle.job_id}: {exc}") from exc
         existing = self._call(handle, self.api.read_job, body["metadata"]["name"])
-        if existing is None or not is_ours(existing, handle.job_id, handle.attempt):
+        if existing is None or not is_ours(existing, handle.job_id, handle.attempt, _piece(handle)):
             raise ExecutorError(
                 f"job {handle.job_id}: a Job named {handle.ref['name']} exists in namespace "
                 f"{handle.ref['namespace']} and is not this job's attempt {handle.attempt}"
@@ -234,9 +235,9 @@ class KubernetesExecutor:
 
     def _find(self, handle: Handle) -> Handle:
         """The handle with the name of the Job its labels find (a handle stored without one)."""
-        selector = selector_for(handle.job_id, handle.attempt)
+        selector = selector_for(handle.job_id, handle.attempt, _piece(handle))
         found = self._call(handle, self.api.list_jobs, selector)
-        mine = [job for job in found if is_ours(job, handle.job_id, handle.attempt)]
+        mine = [j for j in found if is_ours(j, handle.job_id, handle.attempt, _piece(handle))]
         if len(mine) != 1:
             raise ExecutorError(f"job {handle.job_id}: {len(mine)} Jobs match {selector}")
         ref = {**handle.ref, "name": mine[0]["metadata"]["name"]}
@@ -248,43 +249,67 @@ class KubernetesExecutor:
         selector = f"job-name={_ref(handle, 'name')}"
         return self._call(handle, self.api.list_pods, selector)
 
+    def _stop(self, handle: Handle, request: Mapping[str, Any], grace: int | None) -> None:
+        """Record ``request`` (a cancel or a pause) with what the pod says now, then delete the
+        Job and its pods; a finished or vanished Job is left alone."""
+        if self._ended(handle) is not None:
+            return
+        name = _ref(handle, "name")
+        job = self._call(handle, self.api.read_job, name)
+        if job is None or job_status.ended(job) is not None:
+            return  # gone, or finished: nothing to stop
+        pod = job_status.pod_facts(self._pods(handle))
+        now = format_time(self._clock.now())
+        started = format_time(pod.started_at)
+        record = {**request, "at": now, "started_at": started, "node": pod.node, "pod": pod.name}
+        folder = _state_dir(handle)
+        if folder is not None:
+            self._write(handle, folder / STOPPED, record)
+        self._call(handle, self.api.delete_job, name, grace)
+        log.info("job %s: Job %s deleted with its pods (%s)", handle.job_id, name, request["why"])
+
     def _gone(self, handle: Handle) -> RunStatus:
-        """The Job is not there: never created, deleted on a cancel, or deleted by someone."""
+        """The Job is not there: never created, deleted on a cancel or pause, or deleted by
+        someone else."""
         folder = _state_dir(handle)
         submitted = _read(folder / SUBMITTED) if folder else None
-        cancelled = _read(folder / CANCELLED) if folder else None
-        if cancelled is not None:
-            if not cancelled.get("started_at"):
-                return Lost("cancelled before its pod started")
-            pod = job_status.PodFacts(name=cancelled.get("pod"), node=cancelled.get("node"),
-                                      started_at=parse_time(cancelled["started_at"]))  # fmt: skip
+        stop = _read(folder / STOPPED) if folder else None
+        if stop is not None:
+            if not stop.get("started_at"):
+                return Lost(f"{stop.get('why')} before its pod started")
+            pod = job_status.PodFacts(name=stop.get("pod"), node=stop.get("node"),
+                                      started_at=parse_time(stop["started_at"]))  # fmt: skip
             return self._settled(handle, self._stopped(handle, pod))
         if folder is not None and submitted is None:
             return Lost("never launched")
         return Lost(f"its Job {handle.ref.get('name')} is gone and nothing says how it ended")
 
     def _stopped(self, handle: Handle, pod: job_status.PodFacts) -> Exited:
-        """A run stopped on a cancel: the pod's exit status when it left one, else what the
-        signal greenai asked for makes a shell report."""
-        folder = _state_dir(handle)
-        cancelled = (_read(folder / CANCELLED) if folder else None) or {}
-        signum = 9 if cancelled.get("force") else 15
+        """A run stopped on a cancel or a pause: the pod's exit status when it left one, else
+        what the signal greenai asked for makes a shell report."""
+        stop = self._stop_request(handle) or {}
+        signum = 9 if stop.get("force") else 15
         code = pod.exit_code if pod.exit_code is not None else 128 + signum
         now = self._clock.now()
         started = pod.started_at or now
-        notes = ["stopped on request: its Job was deleted with its pods"]
+        why = "paused" if stop.get("why") == "pause" else "stopped on request"
+        notes = [f"{why}: its Job was deleted with its pods"]
         if pod.finished_at is None:
             notes.append("end time is when greenai saw the Job gone")
         notes.append(job_status.placement_note(pod, self._ending(handle).gpus))
         finished = max(started, pod.finished_at or now)
-        signal = code - 128 if 128 < code < 193 else None
-        return Exited(code, started, finished, None, signal, tuple(notes))
+        died_of = code - 128 if 128 < code < 193 else None
+        return Exited(code, started, finished, None, died_of, tuple(notes))
+
+    def _stop_request(self, handle: Handle) -> dict[str, Any] | None:
+        folder = _state_dir(handle)
+        return _read(folder / STOPPED) if folder else None
 
     def _ending(self, handle: Handle) -> job_status.Ending:
         folder = _state_dir(handle)
         submitted = (_read(folder / SUBMITTED) if folder else None) or {}
-        cancelled = _read(folder / CANCELLED) if folder else None
-        stop = None if cancelled is None else (9 if cancelled.get("force") else 15)
+        request = self._stop_request(handle)
+        stop = None if request is None else (9 if request.get("force") else 15)
         return job_status.Ending(
             int(submitted.get("gpus") or 0), str(submitted.get("argv0") or "?"),
             submitted.get("limit_note"), stop,
@@ -293,12 +318,15 @@ class KubernetesExecutor:
     def _ended(self, handle: Handle) -> Exited | None:
         folder = _state_dir(handle)
         record = _read(folder / ENDED) if folder else None
-        return None if record is None else _exited_from(record)
+        return None if record is None else job_status.exited_from(record)
 
     def _settled(self, handle: Handle, exited: Exited) -> Exited:
+        """``exited``, paused if a pause was asked (whatever it exited with), kept."""
+        if (self._stop_request(handle) or {}).get("why") == "pause":
+            exited = replace(exited, paused=True)
         folder = _state_dir(handle)
         if folder is not None and folder.exists():
-            self._write(handle, folder / ENDED, _exited_record(exited))
+            self._write(handle, folder / ENDED, job_status.exited_record(exited))
         return exited
 
     def _call(self, handle: Handle, call: Any, *args: Any) -> Any:
@@ -328,46 +356,23 @@ def _state_dir(handle: Handle) -> Path | None:
     return Path(folder) if isinstance(folder, str) and folder else None
 
 
+def _required_state_dir(handle: Handle) -> Path:
+    folder = _state_dir(handle)
+    if folder is None:
+        raise ExecutorError(f"job {handle.job_id}: handle names no state folder: {handle.ref}")
+    return folder
+
+
+def _piece(handle: Handle) -> int:
+    return int(handle.ref.get("piece") or 0)
+
+
 def _read(path: Path) -> dict[str, Any] | None:
     try:
         return read_record(path)
     except ValueError as exc:
         log.warning("%s", exc)
         return None
-
-
-def _limit_note(launch: Launch, deadline_s: int | None) -> str | None:
-    """What the Job's ``activeDeadlineSeconds`` stands for, as the local executor says it."""
-    if deadline_s is None:
-        return None
-    if launch.max_runtime is not None and launch.max_runtime.total_seconds() <= deadline_s:
-        return f"stopped after its max runtime {launch.max_runtime}"
-    if launch.stop_at is not None:
-        return f"stopped at its deadline {format_time(launch.stop_at)}"
-    return f"stopped after activeDeadlineSeconds {deadline_s}"
-
-
-def _exited_record(exited: Exited) -> dict[str, Any]:
-    return {
-        "exit_code": exited.exit_code,
-        "started_at": format_time(exited.started_at),
-        "finished_at": format_time(exited.finished_at),
-        "signal": exited.signal,
-        "notes": list(exited.notes),
-        "limit": exited.limit,
-    }
-
-
-def _exited_from(record: Mapping[str, Any]) -> Exited:
-    return Exited(
-        int(record["exit_code"]),
-        parse_time(record["started_at"]),
-        parse_time(record["finished_at"]),
-        None,
-        record.get("signal"),
-        tuple(record.get("notes") or ()),
-        record.get("limit"),
-    )
 
 
 def from_environment(env: Mapping[str, str], clock: Clock = SystemClock()) -> KubernetesExecutor:

@@ -61,9 +61,11 @@ def tick_until_final(engine: Engine, job_id: str, cluster: FakeKubernetes, code:
 
 
 def submit(engine: Engine, **fields: object) -> Job:
+    """A job due in an hour; rigid (it starts at the first tick) unless ``fields`` say."""
     now = utc_now()
+    fields.setdefault("flexible", False)
     job = Job("k8s-train", now, timedelta(minutes=5), now + timedelta(hours=1),
-              command=("python", "train.py"), flexible=False, **fields)  # type: ignore[arg-type]  # fmt: skip
+              command=("python", "train.py"), **fields)  # type: ignore[arg-type]  # fmt: skip
     engine.store.submit(Submission(job), now)
     return job
 
@@ -120,3 +122,24 @@ def test_the_daemon_wiring_names_the_kubernetes_executor(
     executor = EXECUTORS["kubernetes"](settings, SystemClock())
     assert isinstance(executor, KubernetesExecutor)
     executor.close()
+
+
+def test_an_interruptible_job_runs_in_pieces_and_pauses_at_shutdown(
+    engine: Engine, cluster: FakeKubernetes
+) -> None:
+    job = submit(engine, gpus=1, interruptible=True, flexible=True, power_kw=0.3)
+    give_up = time.monotonic() + 30
+    while engine.store.get(job.id).state is not JobState.RUNNING:
+        assert time.monotonic() < give_up, "the first piece never started"
+        engine.tick(utc_now())
+        time.sleep(0.05)
+    [create] = cluster.made("POST", "/jobs")
+    assert create.body["metadata"]["name"] == "greenai-k8s-train-1-p1"
+    engine.drain(SystemClock(), grace_s=10)
+    record = engine.store.get(job.id)
+    assert (record.state, record.pieces) == (JobState.PAUSED, 1)
+    [delete] = cluster.made("DELETE", "/jobs/")
+    assert delete.body["propagationPolicy"] == "Foreground"
+    [row] = evidence_rows(engine)
+    assert row["meter"] == "estimate" and row["gpu_method"] == "declared"
+    assert row["notes"].endswith("piece 1 of an interruptible job, paused: more pieces follow")

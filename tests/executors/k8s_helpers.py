@@ -38,7 +38,8 @@ class KubeRuns:
 
     def launch(self, job_id: str = "job-a", command: tuple[str, ...] = ("python", "train.py"),
                *, gpus: int = 0, attempt: int = 1, **options: Any) -> Launch:  # fmt: skip
-        state_dir = self.root / "runs" / job_id / str(attempt)
+        piece = options.get("piece", 0)
+        state_dir = self.root / "runs" / job_id / (f"piece-{piece}" if piece else str(attempt))
         return Launch(job_id, attempt, command, gpus, (), state_dir, **options)
 
     def close(self) -> None:

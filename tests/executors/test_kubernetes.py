@@ -4,6 +4,7 @@ the watch stream."""
 
 from __future__ import annotations
 
+import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from greenai.core.errors import ConfigError, ExecutorError
 from greenai.core.time import parse_time
 from greenai.executors.base import Exited, Handle, Lost, Running
 from greenai.executors.job_manifest import job_name
-from greenai.executors.kubernetes import REQUIRED_PERMISSIONS, KubernetesExecutor, Permission
+from greenai.executors.kubernetes import REQUIRED_PERMISSIONS, Permission
 from greenai.executors.kubernetes_config import KubernetesSettings
 from tests.executors.k8s_helpers import IMAGE, KubeRuns
 from tests.executors.k8s_server import recorded
@@ -264,8 +265,46 @@ def test_a_watch_410_gone_lists_again_and_watches_on(kube: KubeRuns, gone: str) 
     assert len(watches) == 2 and len(lists) - len(watches) == 2  # a fresh list after the 410
 
 
-def test_pause_is_refused() -> None:
-    assert KubernetesExecutor.can_pause is False and KubernetesExecutor.picks_gpus is True
+def test_a_pause_deletes_the_pieces_job_with_its_grace_and_it_ends_paused(
+    kube: KubeRuns,
+) -> None:
+    executor = kube.executor()
+    assert executor.can_pause and executor.picks_gpus
+    launch = kube.launch(piece=2)
+    handle = executor.submit(launch)
+    assert handle.ref["name"] == "greenai-job-a-1-p2"
+    [create] = kube.fake.made("POST", "/jobs")
+    assert create.body["metadata"]["labels"]["greenai.dev/piece"] == "2"
+    executor.pause(handle, signal.SIGUSR1, 29.5)  # Kubernetes cannot send SIGUSR1: SIGTERM
+    executor.pause(handle, signal.SIGTERM, 10)  # asked already: nothing more
+    [delete] = kube.fake.made("DELETE", "/jobs/")
+    assert delete.body == {"propagationPolicy": "Foreground", "gracePeriodSeconds": 30}
+    status = executor.poll(handle)
+    assert isinstance(status, Exited) and status.paused
+    assert (status.exit_code, status.signal) == (143, 15)
+    assert status.notes[0] == "paused: its Job was deleted with its pods"
+    assert kube.executor().attach(handle) == status
+
+
+def test_a_piece_without_a_name_is_found_by_its_piece_label(kube: KubeRuns) -> None:
+    executor = kube.executor()
+    first = executor.submit(kube.launch(piece=1))
+    kube.fake.finish(first.ref["name"], 0)
+    second = executor.submit(kube.launch(piece=2))
+    bare = Handle("kubernetes", "job-a", 1, {"state_dir": second.ref["state_dir"], "piece": "2"})
+    assert kube.executor().attach(bare) == Running()
+    [listed] = [r for r in kube.fake.made("GET", "/jobs") if r.path.endswith("/jobs")]
+    assert listed.query["labelSelector"] == f"{SELECTOR},greenai.dev/piece=2"
+
+
+def test_a_pause_of_a_finished_piece_changes_nothing(kube: KubeRuns) -> None:
+    executor = kube.executor()
+    handle = executor.submit(kube.launch(piece=1))
+    kube.fake.finish(handle.ref["name"], 0)
+    executor.pause(handle, signal.SIGTERM, 30)
+    assert kube.fake.made("DELETE", "/jobs/") == []
+    status = executor.poll(handle)
+    assert isinstance(status, Exited) and not status.paused
 
 
 def test_settings_come_from_an_env_mapping_and_name_what_is_wrong() -> None:
