@@ -132,6 +132,16 @@ class SlurmExecutor:
         return Handle(self.name, launch.job_id, launch.attempt, {**handle.ref, "job_id": job_id})
 
     def poll(self, handle: Handle) -> RunStatus:
+        """``Running`` while Slurm cannot be asked (its controller or database is down): the
+        job lives in Slurm whatever greenai hears, and a run reported lost would be run
+        twice."""
+        try:
+            return self._status(handle)
+        except ExecutorError as exc:
+            log.warning("job %s: cannot ask Slurm, still counted running: %s", handle.job_id, exc)
+            return Running()
+
+    def _status(self, handle: Handle) -> RunStatus:
         queued = self._queued(handle)
         if queued is not None and not queued.final:
             return Running()

@@ -372,3 +372,16 @@ def test_a_deferral_on_a_replayed_trace_begins_at_the_wall_time_it_maps_to() -> 
     assert before + timedelta(seconds=3) <= begin <= datetime.now(UTC) + timedelta(seconds=3)
     start = Decision(now, "j", "threshold", Action.START, "clean")
     assert before <= planned_begin(start, now, clock) <= datetime.now(UTC)
+
+
+def test_a_slurm_that_cannot_be_asked_leaves_the_run_running(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = ExecutorError("squeue: error: Unable to contact slurm controller (connect failure)")
+    executor = SlurmExecutor(runner=Recorded(squeue=down))
+    handle = executor.handle_for(launch(tmp_path))
+    assert executor.poll(handle) == Running()  # not Lost: the engine would run it twice
+    assert executor.attach(handle) == Running()
+    assert "Unable to contact slurm controller" in caplog.text
+    with pytest.raises(ExecutorError, match="Unable to contact"):
+        executor.cancel(handle)  # the engine asks again on its next tick
