@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 bash scripts/ensure-postgres.sh
 bash scripts/ensure-chromium.sh
+bash scripts/ensure-airflow.sh  # tests/airflow drive Airflow 3 from its own virtualenv
 bash scripts/ensure-slurm.sh  # a real single-node Slurm for the Slurm executor tests
 echo "== ruff"
 ruff check .

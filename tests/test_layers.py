@@ -60,6 +60,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "daemon": L3 | {ROOT, "api"},  # the composition root serves the API
     "demo": L3 | {ROOT},
     "cli": L3 | {ROOT, "daemon", "demo"},  # the front-end over everything
+    # adapters that other schedulers load (Airflow's operators): front-ends over the library
+    "integrations": L3 | {ROOT},
     "__main__": L3 | {ROOT, "cli"},  # `python -m greenai` is the `greenai` command
     # the public Python API (greenai.should_run, the vocabulary): the library, no front-end
     ROOT: L3,
