@@ -125,21 +125,22 @@ class KubernetesExecutor:
             raise ExecutorError(f"job {launch.job_id}: cannot write {state_dir}: {exc}") from exc
         if (state_dir / SUBMITTED).exists():
             raise ExecutorError(f"job {launch.job_id}: {state_dir} was launched before")
-        created = self._create(handle, body)
-        spec = body["spec"]
         record = {
             "namespace": handle.ref["namespace"],
             "name": handle.ref["name"],
-            "uid": (created.get("metadata") or {}).get("uid"),
-            "created_at": format_time(self._clock.now()),
+            "submitted_at": format_time(self._clock.now()),
             "gpus": launch.gpus,
             "argv0": launch.command[0] if launch.command else "",
-            "limit_note": job_status.limit_note(launch, spec.get("activeDeadlineSeconds")),
+            "limit_note": job_status.limit_note(launch, body["spec"].get("activeDeadlineSeconds")),
         }
+        # Recorded first: a Job is never created that the folder does not know of.
         self._write(handle, state_dir / SUBMITTED, record)
-        log.info(
-            "job %s: Job %s created with %d GPU(s)", launch.job_id, record["name"], launch.gpus
-        )
+        try:
+            self._create(handle, body)
+        except ExecutorError:
+            (state_dir / SUBMITTED).unlink(missing_ok=True)  # never launched, as it says
+            raise
+        log.info("job %s: Job %s created, %d GPU(s)", launch.job_id, record["name"], launch.gpus)
         return handle
 
     def poll(self, handle: Handle) -> RunStatus:
@@ -219,13 +220,21 @@ class KubernetesExecutor:
     # --- helpers -----------------------------------------------------------------------------
 
     def _create(self, handle: Handle, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create the Job; one of that name that is this attempt's is adopted: a daemon that
+        submits again after a restart (409), or a create whose answer was lost (timeout, 5xx)."""
         try:
             return self.api.create_job(body)
         except ApiFailure as exc:
-            if exc.status != 409:
+            if exc.status != 409 and not exc.transient:
                 raise ExecutorError(f"job {handle.job_id}: {exc}") from exc
-        existing = self._call(handle, self.api.read_job, body["metadata"]["name"])
-        if existing is None or not is_ours(existing, handle.job_id, handle.attempt, _piece(handle)):
+            failure = exc
+        try:
+            existing = self.api.read_job(body["metadata"]["name"])
+        except ApiFailure as exc:
+            raise ExecutorError(f"job {handle.job_id}: {failure}; reading it back: {exc}") from exc
+        if existing is None:
+            raise ExecutorError(f"job {handle.job_id}: {failure}") from failure
+        if not is_ours(existing, handle.job_id, handle.attempt, _piece(handle)):
             raise ExecutorError(
                 f"job {handle.job_id}: a Job named {handle.ref['name']} exists in namespace "
                 f"{handle.ref['namespace']} and is not this job's attempt {handle.attempt}"

@@ -77,6 +77,7 @@ class FakeKubernetes:
         self.requests: list[Request] = []
         self.forbidden: set[tuple[str, str]] = set()  # (verb, resource) answered 403
         self.unavailable = False  # every call answered 503
+        self.lost_answers: set[tuple[str, str]] = set()  # (verb, resource) done, answered 504
         self.watch_script: list[str] = []  # "gone-event", "gone-status", "finish:<code>"
         self.linger = 1
         self.lock = threading.Lock()
@@ -178,7 +179,11 @@ class FakeKubernetes:
         with self.lock:
             if resource == "pods":
                 return 200, self._pods(request)
-            return getattr(self, f"_{verb}")(request)  # type: ignore[no-any-return]
+            answer: tuple[int, Any] = getattr(self, f"_{verb}")(request)
+        if (verb, resource) in self.lost_answers:  # done, but the answer timed out on the way
+            self.lost_answers.discard((verb, resource))
+            return 504, {"kind": "Status", "code": 504, "message": "request timed out"}
+        return answer
 
     def _create(self, request: Request) -> tuple[int, Any]:
         name = request.body["metadata"]["name"]

@@ -190,6 +190,24 @@ def test_forbidden_calls_name_the_missing_permission(kube: KubeRuns) -> None:
         executor.poll(handle)
 
 
+def test_a_create_whose_answer_was_lost_adopts_the_job_it_made(kube: KubeRuns) -> None:
+    kube.fake.lost_answers.add(("create", "jobs"))
+    executor = kube.executor()
+    handle = executor.submit(kube.launch())
+    assert len(kube.fake.made("POST", "/jobs")) == 1
+    assert executor.poll(handle) == Running()
+
+
+def test_a_create_that_failed_leaves_the_run_never_launched(kube: KubeRuns) -> None:
+    kube.fake.unavailable = True
+    executor = kube.executor()
+    launch = kube.launch()
+    with pytest.raises(ExecutorError, match="create jobs in namespace greenai: HTTP 503"):
+        executor.submit(launch)
+    kube.fake.unavailable = False
+    assert executor.poll(executor.handle_for(launch)) == Lost("never launched")
+
+
 def test_an_unavailable_api_server_leaves_the_run_running(kube: KubeRuns) -> None:
     executor = kube.executor()
     handle = executor.submit(kube.launch())
