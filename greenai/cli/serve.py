@@ -45,7 +45,8 @@ def serve(
     ] = None,
     database_url: Annotated[str | None, Opt(help="SQLAlchemy URL (default SQLite in home)")] = None,
     policy: Annotated[
-        str | None, Opt(help="policy for jobs that name none (default window)")
+        str | None,
+        Opt(help="policy for jobs that name none (default fleet with GPU slots, else window)"),
     ] = None,
     executor: Annotated[
         str | None, Opt(help="what runs the jobs: local" + setting("executor"))
@@ -57,6 +58,13 @@ def serve(
     threshold: Annotated[
         float | None,
         Opt(help="gCO2/kWh for jobs of the threshold policy that name none" + setting("threshold")),
+    ] = None,
+    max_flexible_fraction: Annotated[
+        float | None,
+        Opt(
+            help="fleet: at most this share of the queued GPU-hours waits for carbon (0-1)"
+            + setting("max_flexible_fraction")
+        ),
     ] = None,
     trace_start: Annotated[
         str | None,
@@ -97,6 +105,7 @@ def serve(
         executor=executor,
         provider=provider,
         threshold=threshold,
+        max_flexible_fraction=max_flexible_fraction,
         trace_start=trace_start,
         trace_speed=trace_speed,
         meters=meters,

@@ -93,7 +93,9 @@ class Settings(BaseSettings):
     home: Path = Field(Path("artifacts"), description="state folder: caches, database, evidence")
     provider: str = Field("uk", description="fallback chain, e.g. 'uk:13,egrid:RFCE'")
     policy: str | None = Field(
-        None, description="a registered policy (`greenai policies`); run: threshold, serve: window"
+        None,
+        description="a registered policy (`greenai policies`); run: threshold; serve: fleet "
+        "with GPU slots, else window",
     )
     threshold: float | None = Field(None, ge=0, description="gCO2/kWh at or below which to run")
     defer_seconds: float = Field(3600.0, ge=0, description="longest deferral before running")
@@ -145,6 +147,14 @@ class Settings(BaseSettings):
     )
     tick_seconds: float = Field(60.0, gt=0, description="daemon re-plan period")
     gpu_slots: str = Field("1", description="a count ('4') or indices ('0,2,3')")
+    max_flexible_fraction: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="fleet policy: at most this share of the queued GPU-hours waits for "
+        "carbon; the jobs with the largest saving per GPU-hour stay flexible, the rest run "
+        "as rigid (default: all flexible work may wait)",
+    )
     executor: str = Field("local", description="what runs the daemon's jobs: local")
     job_env_allow: str = Field(
         "PATH,HOME,LANG,LANGUAGE,LC_ALL,LC_CTYPE,TZ,TMPDIR,USER,LOGNAME,SHELL,TERM,"

@@ -22,6 +22,7 @@ from greenai.core.time import Clock
 from greenai.evidence.decisions import append_decision, append_decisions
 from greenai.evidence.sci import append_row
 from greenai.executors.base import Executor, parse_gpu_slots
+from greenai.policies.flexible_fraction import with_flexible_fraction
 from greenai.policies.registry import get_policy
 from greenai.providers.base import IntensitySource
 from greenai.scheduling.config import EngineConfig
@@ -30,7 +31,8 @@ from greenai.storage.database import make_engine
 from greenai.storage.env_cipher import EnvCipher
 from greenai.storage.store import Store
 
-DEFAULT_POLICY = "window"
+DEFAULT_POLICY = "window"  # a daemon without GPU slots
+FLEET_POLICY = "fleet"  # a daemon with GPU slots: the queue is planned onto them
 log = logging.getLogger(__name__)
 
 
@@ -113,10 +115,14 @@ def build_executor(settings: Settings, clock: Clock) -> Executor:
 
 
 def daemon_policy(settings: Settings) -> str:
-    """The policy jobs get when they name none; it must plan from forecasts, and a
-    threshold policy needs a threshold."""
-    name = settings.policy or DEFAULT_POLICY
-    get_policy(name, online=True)
+    """The policy jobs get when they name none: ``fleet`` when the daemon has GPU slots to
+    plan onto (flexible jobs planned one by one would all chase the same clean hours and
+    overflow them), else ``window``. It must plan from forecasts, and a threshold policy
+    needs a threshold."""
+    name = settings.policy or (
+        FLEET_POLICY if parse_gpu_slots(settings.gpu_slots) else DEFAULT_POLICY
+    )
+    with_flexible_fraction(get_policy(name, online=True), settings.max_flexible_fraction)
     if name == "threshold" and settings.threshold is None:
         raise ConfigError("threshold: the threshold policy needs GREENAI_THRESHOLD (gCO2/kWh)")
     return name

@@ -23,6 +23,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from greenai.core.domain import Action, Decision, Forecast, JobState, OnDeadline
 from greenai.core.errors import ExecutorError, InvalidTransition
 from greenai.core.time import Clock
@@ -40,7 +42,9 @@ from greenai.executors.base import (
     RunStatus,
     pick_gpus,
 )
-from greenai.policies.base import Capacity
+from greenai.policies.base import RigidDemand
+from greenai.policies.fleet import FleetSettings
+from greenai.policies.rigid_demand import ended, rigid_hourly
 from greenai.providers.base import IntensitySource
 from greenai.scheduling.admission import admit_plans, ledger_for
 from greenai.scheduling.config import EngineConfig, EngineStats, EvidenceSink
@@ -54,7 +58,7 @@ from greenai.scheduling.pieces import (
     runs_in_pieces,
     shutdown_pause,
 )
-from greenai.scheduling.planner import GroupPlan, QueueDefaults, plan_queue
+from greenai.scheduling.planner import GroupPlan, Held, QueueCapacity, QueueDefaults, plan_queue
 from greenai.scheduling.runs import (
     Outcome,
     outcome_of,
@@ -115,8 +119,13 @@ class Engine:
         # This pass's start decisions, and whether each was already logged: the decision that
         # starts a job is stored with its dispatch, in the policy's own words.
         self._starting: dict[str, tuple[Decision, bool]] = {}
+        self._demand: tuple[int, RigidDemand] | None = None  # (epoch hour, demand then)
         self._defaults = QueueDefaults(
-            config.default_provider, config.policy, config.threshold, can_pause=executor.can_pause
+            config.default_provider,
+            config.policy,
+            config.threshold,
+            can_pause=executor.can_pause,
+            max_flexible_fraction=config.settings.max_flexible_fraction,
         )
 
     # -- the loop ----------------------------------------------------------------------------
@@ -184,7 +193,7 @@ class Engine:
     def _plan(self, now: datetime) -> None:
         self._starting.clear()
         waiting = self.store.waiting_for_plan()
-        capacity = Capacity(len(self.config.gpu_slots), self._gpus_in_use())
+        capacity = self._capacity(now)
         groups = plan_queue(
             waiting, self.forecast, now, self._defaults, capacity, self._meter_notes()
         )
@@ -203,6 +212,35 @@ class Engine:
                          len(group.jobs), group.provider)  # fmt: skip
             for decision in group.starting():
                 self._starting[decision.job_id] = (decision, decision.job_id in logged)
+
+    def _capacity(self, now: datetime) -> QueueCapacity:
+        """The slots, what this daemon's runs hold until their declared ends (a run past its
+        end holds on), and the rigid demand of the ended hours the fleet planner learns from."""
+        held = tuple(
+            Held(watched.job.started_at + watched.job.job.duration, watched.job.job.gpus,
+                 rigid=not watched.job.job.flexible)
+            for watched in self._watched.values()
+            if watched.job.job.gpus and watched.job.started_at is not None
+        )  # fmt: skip
+        slots = len(self.config.gpu_slots)
+        return QueueCapacity(slots, self._gpus_in_use(), held, self._rigid_demand(now))
+
+    def _rigid_demand(self, now: datetime) -> RigidDemand | None:
+        """Learned once an hour, for a daemon whose default policy plans onto the capacity."""
+        if self.config.policy != "fleet":
+            return None
+        hour = int(now.timestamp() // 3600)
+        if self._demand is None or self._demand[0] != hour:
+            since = now - timedelta(days=FleetSettings().reserve_days)
+            observed, arrivals = self.store.rigid_arrivals(since)
+            demand = rigid_hourly(
+                np.asarray([at.timestamp() for at, _, _ in arrivals], dtype=np.float64),
+                np.asarray([seconds for _, seconds, _ in arrivals], dtype=np.float64),
+                np.asarray([gpus for _, _, gpus in arrivals], dtype=np.float64),
+                None if observed is None else observed.timestamp(),
+            )
+            self._demand = (hour, ended(demand, now.timestamp()))
+        return self._demand[1]
 
     def _meter_notes(self) -> Callable[[int], tuple[str, ...]] | None:
         """By GPU count: what the executor's meters will not measure (on the first slots)."""

@@ -17,9 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
+
 from greenai.core.domain import Action, Decision, Forecast
 from greenai.evidence.decisions import encode_decision, with_meter_notes
-from greenai.policies.base import UNLIMITED, Capacity, JobBatch
+from greenai.policies.base import UNLIMITED, Capacity, Holds, JobBatch, Policy, RigidDemand
+from greenai.policies.fleet import Fleet
+from greenai.policies.flexible_fraction import with_flexible_fraction
 from greenai.policies.planning import Decisions, axis_origin, decide
 from greenai.policies.registry import get_policy
 from greenai.scheduling.pieces import PIECES_POLICY
@@ -36,6 +40,7 @@ class QueueDefaults:
     policy: str
     threshold: float | None = None
     can_pause: bool = False  # whether the executor can pause interruptible jobs
+    max_flexible_fraction: float | None = None  # for the groups planned with fleet
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +104,49 @@ class GroupPlan:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """Slots a running job holds until its expected end (on the daemon's clock)."""
+
+    until: datetime
+    gpus: int
+    rigid: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCapacity:
+    """The daemon's GPU slots as a capacity planner needs them: how many, what running jobs
+    hold and until when, and the rigid demand of the hours that have ended. Each group's
+    ``Capacity`` is this on the group's own time axis."""
+
+    slots: int
+    in_use: int
+    held: tuple[Held, ...] = ()
+    rigid_demand: RigidDemand | None = None
+
+    def on_axis(self, origin: datetime, now: datetime) -> Capacity:
+        """``Capacity`` with holds in seconds from ``origin``; slots held by runs this daemon
+        does not watch (a sibling replica's) are held for an hour, their end unknown here."""
+        unknown = self.in_use - sum(held.gpus for held in self.held)
+        held = list(self.held)
+        if unknown > 0:
+            held.append(Held(now + timedelta(hours=1), unknown, rigid=True))
+        at = (now - origin).total_seconds()
+        holds = Holds(
+            np.full(len(held), at),
+            np.asarray([max((h.until - origin).total_seconds(), at) for h in held]),
+            np.asarray([h.gpus for h in held], dtype=np.int64),
+            np.asarray([h.rigid for h in held], dtype=np.bool_),
+        )
+        return Capacity(self.slots, self.in_use, holds, self.rigid_demand)
+
+
 def plan_queue(
     waiting: WaitingJobs,
     forecast_for: Callable[[str], Forecast | None],
     now: datetime,
     defaults: QueueDefaults,
-    capacity: Capacity = UNLIMITED,
+    capacity: Capacity | QueueCapacity = UNLIMITED,
     meter_notes: Callable[[int], tuple[str, ...]] | None = None,
 ) -> list[GroupPlan]:
     """Decide every waiting job, one group per (provider, policy). ``meter_notes`` (by a
@@ -123,10 +165,20 @@ def plan_queue(
     plans = []
     for (provider, name), group in waiting.group_by(providers, policies).items():
         forecast = forecast_for(provider)
-        batch = _batch(group, axis_origin(forecast, now), defaults)
-        decisions = decide(get_policy(name, online=True), batch, forecast, now, capacity)
+        origin = axis_origin(forecast, now)
+        batch = _batch(group, origin, defaults)
+        room = capacity.on_axis(origin, now) if isinstance(capacity, QueueCapacity) else capacity
+        decisions = decide(_policy(name, defaults), batch, forecast, now, room)
         plans.append(GroupPlan(provider, group, decisions, meter_notes=meter_notes))
     return plans
+
+
+def _policy(name: str, defaults: QueueDefaults) -> Policy:
+    """The registry's policy, with the daemon's flexible fraction where it has one."""
+    policy = get_policy(name, online=True)
+    if defaults.max_flexible_fraction is None or not isinstance(policy, Fleet):
+        return policy
+    return with_flexible_fraction(policy, defaults.max_flexible_fraction)
 
 
 def _batch(jobs: WaitingJobs, origin: datetime, defaults: QueueDefaults) -> JobBatch:

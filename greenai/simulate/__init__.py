@@ -17,7 +17,7 @@ from greenai.core.errors import ConfigError, InputError
 from greenai.formats.traces import Trace, load_trace
 from greenai.formats.workload import WorkloadRow, read_workload
 from greenai.policies.base import JobBatch, Policy
-from greenai.policies.fleet import Fleet
+from greenai.policies.flexible_fraction import with_flexible_fraction
 from greenai.policies.registry import get_policy
 from greenai.policies.view import ForecastView
 from greenai.policies.windows import Grid
@@ -83,13 +83,10 @@ def simulate(
 
 def _configured(policy: Policy, fraction: float | None) -> Policy:
     """``policy`` with ``--max-flexible-fraction`` applied (only ``fleet`` has one)."""
-    if fraction is None:
-        return policy
-    if not isinstance(policy, Fleet):
-        raise ConfigError("--max-flexible-fraction applies to --policy fleet only")
-    if not 0.0 <= fraction <= 1.0:
-        raise ConfigError("--max-flexible-fraction must be between 0 and 1")
-    return Fleet(replace(policy.settings, max_flexible_fraction=fraction))
+    try:
+        return with_flexible_fraction(policy, fraction)
+    except ConfigError as exc:
+        raise ConfigError(f"--{str(exc).replace('_', '-')}") from exc
 
 
 def _replay(

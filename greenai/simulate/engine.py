@@ -34,6 +34,7 @@ import numpy as np
 
 from greenai.core.domain import Job
 from greenai.policies.base import UNLIMITED, Capacity, Holds, JobBatch, Policy, RigidDemand
+from greenai.policies.rigid_demand import rigid_hourly
 from greenai.policies.view import EPS, ForecastView
 from greenai.policies.windows import FloatArray
 
@@ -255,29 +256,10 @@ HOUR = 3600.0
 
 
 def _rigid_hourly(batch: JobBatch) -> tuple[int, FloatArray]:
-    """Mean GPUs asked for by rigid jobs in each UTC hour, each job counted from its submit for
-    its declared duration, from the hour of the first submit: ``(first epoch hour, values)``.
-    Hour ``h`` depends only on jobs submitted before it ends, so handing out ended hours
-    reveals nothing of the future."""
-    epoch = batch.origin.timestamp()
+    """Mean GPUs asked for by rigid jobs in each UTC hour (``rigid_demand.rigid_hourly``):
+    ``(first epoch hour, values)``."""
+    epoch, rigid = batch.origin.timestamp(), ~batch.flexible
     first_submit = float(batch.submit.min()) if len(batch) else 0.0  # before it: not observed
-    first_hour = math.floor((epoch + first_submit) / HOUR)
-    rigid = ~batch.flexible
-    begin = epoch + batch.submit[rigid] - first_hour * HOUR
-    end = begin + batch.duration[rigid]
-    hours = math.ceil(float(end.max(initial=0.0)) / HOUR) + 1
-    grid = np.arange(hours + 1, dtype=np.float64) * HOUR
-    gpus = batch.gpus[rigid].astype(np.float64)
-    covered = _ramp_sum(begin, gpus, grid) - _ramp_sum(end, gpus, grid)
-    return first_hour, np.diff(covered) / HOUR
-
-
-def _ramp_sum(at: FloatArray, weight: FloatArray, grid: FloatArray) -> FloatArray:
-    """``sum(weight * max(t - at, 0))`` for each ``t`` of ``grid``, by sorted prefix sums: a
-    GPU box is a ramp up at its start less a ramp up at its end."""
-    order = np.argsort(at)
-    at, weight = at[order], weight[order]
-    total = np.concatenate(([0.0], np.cumsum(weight)))
-    moment = np.concatenate(([0.0], np.cumsum(weight * at)))
-    k = np.searchsorted(at, grid, side="right")
-    return grid * total[k] - moment[k]
+    submit = epoch + batch.submit[rigid]
+    demand = rigid_hourly(submit, batch.duration[rigid], batch.gpus[rigid], epoch + first_submit)
+    return demand.first_hour, demand.hourly

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -60,6 +61,21 @@ class Reports:
         with self.engine.connect() as connection:
             found: Sequence[str] = connection.execute(query).scalars().all()
         return {str(job_id) for job_id in found}
+
+    def rigid_arrivals(
+        self, since: datetime
+    ) -> tuple[datetime | None, list[tuple[datetime, float, int]]]:
+        """When the first job of any kind was submitted since ``since`` (hours before it were
+        not observed), and ``(submitted_at, duration_s, gpus)`` of every rigid job submitted
+        since then: the demand the fleet planner's reserve for rigid work is learned from."""
+        first = select(func.min(jobs.c.submitted_at)).where(jobs.c.submitted_at >= since)
+        rigid = select(jobs.c.submitted_at, jobs.c.duration_s, jobs.c.gpus).where(
+            jobs.c.flexible.is_(False), jobs.c.submitted_at >= since
+        )
+        with self.engine.connect() as connection:
+            observed = connection.execute(first).scalar()
+            rows = [(row[0], float(row[1]), int(row[2])) for row in connection.execute(rigid)]
+        return observed, rows
 
     def busy_gpu_ids(self, host: str) -> set[int]:
         """GPUs of ``host`` that running jobs hold (their claims)."""
