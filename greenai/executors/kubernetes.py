@@ -147,14 +147,17 @@ class KubernetesExecutor:
         known = self._ended(handle)
         if known is not None:
             return known
-        name = _ref(handle, "name")
         try:
-            job = self.api.read_job(name)
+            return self._status(handle, _ref(handle, "name"))
         except ApiFailure as exc:
             if exc.transient:  # the API is down or busy: the run goes on all the same
                 log.warning("job %s: cannot read its Job: %s", handle.job_id, exc)
                 return Running()
             raise ExecutorError(f"job {handle.job_id}: {exc}") from exc
+
+    def _status(self, handle: Handle, name: str) -> RunStatus:
+        """What the Job (and, once it has ended or is being deleted, its pod) says."""
+        job = self.api.read_job(name)
         if job is None:
             return self._gone(handle)
         if not is_ours(job, handle.job_id, handle.attempt, _piece(handle)):
@@ -162,11 +165,10 @@ class KubernetesExecutor:
         stopping = (job.get("metadata") or {}).get("deletionTimestamp") is not None
         if job_status.ended(job) is None and not stopping:
             return Running()
-        pod = job_status.pod_facts(self._pods(handle))
+        pod = job_status.pod_facts(self.api.list_pods(f"job-name={name}"))
         if job_status.ended(job) is not None:
-            return self._settled(
-                handle, job_status.exited(job, pod, self._ending(handle), self._clock.now())
-            )
+            now = self._clock.now()
+            return self._settled(handle, job_status.exited(job, pod, self._ending(handle), now))
         if pod.exit_code is None:  # being deleted, its pod not yet stopped
             return Running()
         return self._settled(handle, self._stopped(handle, pod))
@@ -301,8 +303,9 @@ class KubernetesExecutor:
         code = pod.exit_code if pod.exit_code is not None else 128 + signum
         now = self._clock.now()
         started = pod.started_at or now
-        why = "paused" if stop.get("why") == "pause" else "stopped on request"
-        notes = [f"{why}: its Job was deleted with its pods"]
+        why = {"pause": "paused", "cancel": "stopped on request"}.get(stop.get("why", ""))
+        notes = [f"{why}: its Job was deleted with its pods" if why else
+                 "stopped: its Job was deleted, not by greenai"]  # fmt: skip
         if pod.finished_at is None:
             notes.append("end time is when greenai saw the Job gone")
         notes.append(job_status.placement_note(pod, self._ending(handle).gpus))

@@ -178,8 +178,9 @@ class FakeKubernetes:
             return 403, status
         with self.lock:
             if resource == "pods":
-                return 200, self._pods(request)
-            answer: tuple[int, Any] = getattr(self, f"_{verb}")(request)
+                answer: tuple[int, Any] = (200, self._pods(request))
+            else:
+                answer = getattr(self, f"_{verb}")(request)
         if (verb, resource) in self.lost_answers:  # done, but the answer timed out on the way
             self.lost_answers.discard((verb, resource))
             return 504, {"kind": "Status", "code": 504, "message": "request timed out"}

@@ -215,6 +215,26 @@ def test_an_unavailable_api_server_leaves_the_run_running(kube: KubeRuns) -> Non
     assert executor.poll(handle) == Running()
 
 
+def test_a_pod_list_that_times_out_is_asked_again_at_the_next_poll(kube: KubeRuns) -> None:
+    executor = kube.executor()
+    handle = executor.submit(kube.launch())
+    kube.fake.finish(handle.ref["name"], 0)
+    kube.fake.lost_answers.add(("list", "pods"))
+    assert executor.poll(handle) == Running()  # not lost: the run did end, greenai will learn how
+    status = executor.poll(handle)
+    assert isinstance(status, Exited) and status.exit_code == 0
+
+
+def test_a_job_deleted_by_someone_else_ends_with_its_pods_exit_status(kube: KubeRuns) -> None:
+    executor = kube.executor()
+    handle = executor.submit(kube.launch())
+    job = kube.fake.jobs[handle.ref["name"]]
+    job.phase, job.exit_code = "deleting", 143  # kubectl delete job --cascade=foreground
+    status = executor.poll(handle)
+    assert isinstance(status, Exited) and (status.exit_code, status.signal) == (143, 15)
+    assert status.notes[0] == "stopped: its Job was deleted, not by greenai"
+
+
 def test_cancel_deletes_the_job_with_its_pods(kube: KubeRuns) -> None:
     executor = kube.executor()
     handle = executor.submit(kube.launch(gpus=1))
