@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 SUBMITTED = "kubernetes.json"
 STOPPED = "kubernetes-stop.json"  # a cancel or a pause was asked: the Job was deleted
 ENDED = "kubernetes-exit.json"
+WATCH_MIN_S = 0.2  # a watch that ends sooner is followed by this pause before the next
 
 
 class Permission(NamedTuple):
@@ -207,6 +208,7 @@ class KubernetesExecutor:
                 return status
             if version is None:
                 version = self._call(handle, self.api.list_version, name)
+            began = time.monotonic()
             try:
                 version = self.api.watch_until_ended(name, version, left)
             except ApiFailure as exc:
@@ -214,6 +216,8 @@ class KubernetesExecutor:
                     raise ExecutorError(f"job {handle.job_id}: {exc}") from exc
                 log.info("job %s: watch expired (410 Gone); listing again", handle.job_id)
                 version = None
+            if time.monotonic() - began < WATCH_MIN_S:  # a stream cut short: not a busy loop
+                time.sleep(min(WATCH_MIN_S, max(0.0, deadline - time.monotonic())))
         return status
 
     def close(self) -> None:
