@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from importlib.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -43,13 +43,16 @@ from greenai.core.domain import Signal
 from greenai.core.errors import ConfigError
 from greenai.core.time import parse_duration
 
-SECRET_FIELDS = ("watttime_password", "api_token")
+SECRET_FIELDS = ("watttime_password", "api_token", "electricitymaps_token")
 # Environment variables that hold secrets (or name files that do): read by greenai, never
 # handed on to the jobs it runs.
 SECRET_ENV_NAMES = frozenset(
     {
         "GREENAI_API_TOKEN",
         "GREENAI_API_TOKEN_FILE",
+        "ELECTRICITYMAPS_TOKEN",
+        "ELECTRICITYMAPS_TOKEN_FILE",
+        "GREENAI_ELECTRICITYMAPS_TOKEN",
         "GREENAI_ENV_KEY_FILE",
         "GREENAI_WATTTIME_PASSWORD",
         "GREENAI_WATTTIME_USERNAME",
@@ -83,6 +86,45 @@ class BudgetSpec(BaseModel):
         if seconds > MAX_PERIOD.total_seconds():
             raise ValueError("must be at most a year (366 days)")
         return timedelta(seconds=seconds)
+
+
+_LOCATION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
+
+
+class LocationSpec(BaseModel):
+    """One location: ``{"source": "electricitymaps:GB,egrid:US", "gpus": 64,
+    "residency": ["eu"], "egress_usd_per_gb": 0.08, "bandwidth_gbps": {"PJM": 100}}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(min_length=1, description="intensity source: any provider chain spec")
+    gpus: int = Field(1, ge=1, description="GPUs a job may use there at most")
+    residency: tuple[str, ...] = Field((), description="data-residency tags it satisfies")
+    egress_usd_per_gb: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="price of moving one GB out of it"
+    )
+    bandwidth_gbps: dict[str, float] = Field(
+        default_factory=dict, description="link bandwidth to other locations, Gbit/s"
+    )
+
+    @field_validator("bandwidth_gbps")
+    @classmethod
+    def _positive_links(cls, links: dict[str, float]) -> dict[str, float]:
+        for name, gbps in links.items():
+            if not gbps > 0 or gbps == float("inf"):
+                raise ValueError(f"link to {name!r} must be a positive finite Gbit/s")
+        return links
+
+
+def check_locations(locations: Mapping[str, LocationSpec]) -> Mapping[str, LocationSpec]:
+    """Names are short identifiers and every link names a configured location."""
+    for name, spec in locations.items():
+        if not _LOCATION_NAME.match(name):
+            raise ValueError(f"location name {name!r}: use letters, digits, '-' or '_'")
+        unknown = sorted(set(spec.bandwidth_gbps) - set(locations))
+        if unknown:
+            raise ValueError(f"location {name!r}: bandwidth_gbps names unknown {unknown[0]!r}")
+    return locations
 
 
 class Settings(BaseSettings):
@@ -135,6 +177,18 @@ class Settings(BaseSettings):
     watttime_password: SecretStr | None = Field(
         None, validation_alias=AliasChoices("WATTTIME_PASSWORD", "GREENAI_WATTTIME_PASSWORD")
     )
+    electricitymaps_token: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("ELECTRICITYMAPS_TOKEN", "GREENAI_ELECTRICITYMAPS_TOKEN"),
+    )
+    electricitymaps_factor: Literal["lifecycle", "direct"] = Field(
+        "lifecycle", description="which Electricity Maps emission factor is the figure"
+    )
+    locations: dict[str, LocationSpec] = Field(
+        default_factory=dict,
+        description="where jobs could run (`greenai where`): JSON such as "
+        '\'{"PJM": {"source": "electricitymaps:US-MIDA-PJM"}}\' or [locations.PJM] tables',
+    )
 
     api_host: str = Field("127.0.0.1", description="address the daemon listens on")
     api_port: int = Field(8787, ge=0, le=65535)
@@ -185,6 +239,11 @@ class Settings(BaseSettings):
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("locations")
+    @classmethod
+    def _linked_locations(cls, value: dict[str, LocationSpec]) -> dict[str, LocationSpec]:
+        return dict(check_locations(value))
 
     @field_validator("pause_signal")
     @classmethod
@@ -292,7 +351,12 @@ def signal_number(value: str) -> int:
 def _read_secret_files(env: Mapping[str, str]) -> dict[str, str]:
     """``WATTTIME_PASSWORD_FILE=/run/secrets/x`` -> ``WATTTIME_PASSWORD`` (Docker/K8s style)."""
     resolved = dict(env)
-    for name in ("WATTTIME_USERNAME", "WATTTIME_PASSWORD", "GREENAI_API_TOKEN"):
+    for name in (
+        "WATTTIME_USERNAME",
+        "WATTTIME_PASSWORD",
+        "GREENAI_API_TOKEN",
+        "ELECTRICITYMAPS_TOKEN",
+    ):
         file_name = env.get(f"{name}_FILE")
         if file_name and name not in env:
             try:

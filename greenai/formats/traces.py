@@ -24,11 +24,9 @@ from numpy.typing import NDArray
 
 from greenai.core.errors import InputError
 from greenai.core.time import parse_time
+from greenai.formats.electricitymaps import EXPORT_TIME, SIGNAL, export_column
 
 FloatArray = NDArray[np.float64]
-
-_EM_TIME = "Datetime (UTC)"
-_EM_PREFIX = "Carbon Intensity gCO₂eq/kWh"
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,11 +109,11 @@ def _columns(where: str, header: list[str], column: str) -> tuple[int, list[int]
     """Which columns hold the time and the values (actual first, then f1..fK), the value
     column's name, and the signal the header states (``None``: unsaid)."""
     names = [name.strip() for name in header]
-    if names and names[0] == _EM_TIME:
-        wanted = f"{_EM_PREFIX} ({column})"
+    if names and names[0] == EXPORT_TIME:
+        wanted = export_column(column)  # the API's factor names and the export's agree here
         if wanted not in names:
             raise InputError(where, 1, f"Electricity Maps export without column {wanted!r}")
-        return 0, [names.index(wanted)], column, "average"  # a consumption-mix average
+        return 0, [names.index(wanted)], column, SIGNAL  # a consumption-mix average
     if names[:1] != ["timestamp"] or len(names) < 2 or names[1] not in _VALUE_COLUMNS:
         raise InputError(
             where, 1, f"header must start with 'timestamp,intensity' (got {','.join(names)!r})"

@@ -1,5 +1,5 @@
 """Provider names -> factories, and the parser for chain specs such as
-``uk:13,egrid:RFCE,watttime:CAISO_NORTH,trace:path.csv``.
+``uk:13,egrid:RFCE,watttime:CAISO_NORTH,electricitymaps:GB,trace:path.csv``.
 
 Factories receive a ``ProviderContext`` whose HTTP client is built only when a provider asks
 for one, so a trace-only chain (simulation) never opens a connection pool.
@@ -19,6 +19,7 @@ from greenai.core.settings import Settings
 from greenai.core.time import Clock
 from greenai.providers.base import Provider
 from greenai.providers.egrid import EgridProvider
+from greenai.providers.electricitymaps import ElectricityMapsProvider
 from greenai.providers.http import build_http_client
 from greenai.providers.trace import TraceProvider
 from greenai.providers.uk import UkProvider
@@ -68,6 +69,17 @@ def _egrid(ctx: ProviderContext, region: str) -> Provider:
     return EgridProvider()
 
 
+def _electricitymaps(ctx: ProviderContext, region: str) -> Provider:
+    token = ctx.settings.electricitymaps_token
+    if token is None or not token.get_secret_value().strip():
+        raise ConfigError(
+            "electricitymaps needs ELECTRICITYMAPS_TOKEN (or ELECTRICITYMAPS_TOKEN_FILE)"
+        )
+    if not region:
+        raise ConfigError("electricitymaps needs a zone or 'lat,lon', e.g. electricitymaps:GB")
+    return ElectricityMapsProvider(ctx.client, token, ctx.settings.electricitymaps_factor)
+
+
 def _trace(ctx: ProviderContext, region: str) -> Provider:
     if not region:
         raise ConfigError("trace needs a file path, e.g. trace:benchmarks/data/gb.csv")
@@ -76,6 +88,7 @@ def _trace(ctx: ProviderContext, region: str) -> Provider:
 
 PROVIDERS: dict[str, Factory] = {
     "egrid": _egrid,
+    "electricitymaps": _electricitymaps,
     "trace": _trace,
     "uk": _uk,
     "watttime": _watttime,

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from greenai.core.domain import Signal
 from greenai.providers.base import Provider
 from greenai.providers.egrid import EgridProvider
+from greenai.providers.electricitymaps import ElectricityMapsProvider
 from greenai.providers.trace import TraceProvider
 from greenai.providers.uk import UkProvider
 from greenai.providers.watttime import WattTimeProvider
@@ -72,12 +73,30 @@ def _egrid(router: respx.MockRouter, client: httpx.Client) -> Case:
     return Case(EgridProvider(), "rfce", datetime(2024, 5, 1, 9, 10, tzinfo=UTC), "egrid:")
 
 
+def _electricitymaps(router: respx.MockRouter, client: httpx.Client) -> Case:
+    em = "https://api.electricitymap.org/v3/carbon-intensity"
+    now = datetime(2023, 5, 4, 12, 20, tzinfo=UTC)
+    for factor in ("lifecycle", "direct"):
+        router.get(f"{em}/forecast", params={"emissionFactorType": factor}).respond(
+            json=load_json(f"electricitymaps_forecast_{factor}.json")
+        )
+        router.get(f"{em}/past-range", params={"emissionFactorType": factor}).respond(
+            json=load_json(f"electricitymaps_past_range_{factor}.json")
+        )
+    router.get(f"{em}/latest").respond(json=load_json("electricitymaps_latest.json"))
+    provider = ElectricityMapsProvider(client, SecretStr("em-token"))
+    return Case(provider, "GB", now, "electricitymaps:")
+
+
 def _trace(router: respx.MockRouter, client: httpx.Client) -> Case:
     now = datetime(2023, 6, 1, 9, 10, tzinfo=UTC)
     return Case(TraceProvider(GB_TRACE), GB_TRACE, now, "trace:")
 
 
-@pytest.fixture(params=[_uk, _watttime, _egrid, _trace], ids=["uk", "watttime", "egrid", "trace"])
+@pytest.fixture(
+    params=[_uk, _watttime, _egrid, _electricitymaps, _trace],
+    ids=["uk", "watttime", "egrid", "electricitymaps", "trace"],
+)
 def case(request: pytest.FixtureRequest, client: httpx.Client) -> Iterator[Case]:
     with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
         yield request.param(router, client)
@@ -85,7 +104,7 @@ def case(request: pytest.FixtureRequest, client: httpx.Client) -> Iterator[Case]
 
 def test_is_a_provider(case: Case) -> None:
     assert isinstance(case.provider, Provider)
-    assert case.provider.name in ("uk", "watttime", "egrid", "trace")
+    assert case.provider.name in ("uk", "watttime", "egrid", "electricitymaps", "trace")
     assert isinstance(case.provider.signal, Signal)
 
 

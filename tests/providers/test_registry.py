@@ -25,6 +25,10 @@ from greenai.providers import PROVIDERS, build_chain, parse_chain
         ),
         (" UK:BS16 , egrid ", [("uk", "BS16"), ("egrid", "")]),
         ("watttime:42.37,-72.52,egrid:NEWE", [("watttime", "42.37,-72.52"), ("egrid", "NEWE")]),
+        (
+            "electricitymaps:51.5,-0.1,egrid:RFCE",
+            [("electricitymaps", "51.5,-0.1"), ("egrid", "RFCE")],
+        ),
     ],
 )
 def test_parse_chain(spec: str, expected: list[tuple[str, str]]) -> None:
@@ -32,8 +36,8 @@ def test_parse_chain(spec: str, expected: list[tuple[str, str]]) -> None:
 
 
 def test_unknown_provider_is_named_with_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown provider 'electricitymaps'.*egrid, trace, uk"):
-        parse_chain("uk:13,electricitymaps:GB")
+    with pytest.raises(ConfigError, match=r"unknown provider 'tomorrow'.*egrid, electricitymaps"):
+        parse_chain("uk:13,tomorrow:GB")
 
 
 @pytest.mark.parametrize("spec", ["", " ", "uk:13,,egrid"])
@@ -43,7 +47,7 @@ def test_empty_items_are_refused(spec: str) -> None:
 
 
 def test_registry_names() -> None:
-    assert sorted(PROVIDERS) == ["egrid", "trace", "uk", "watttime"]
+    assert sorted(PROVIDERS) == ["egrid", "electricitymaps", "trace", "uk", "watttime"]
 
 
 def test_bad_region_fails_at_build_time(settings: Settings) -> None:
