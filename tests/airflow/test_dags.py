@@ -3,7 +3,8 @@
 The green-window sensor decides with greenai's own window policy on a trace whose only clean
 hours are 02:00-04:00, defers (the task leaves its worker slot: DEFERRED) and resumes when
 greenai's clock reaches 02:00. The submit operator hands jobs to a real daemon, defers on its
-trigger, and ends as the job ends: a job whose command exits 1 fails the task."""
+trigger, and ends as the job ends: a job whose command exits 1 fails the task. Clearing the
+deferred task (Airflow's triggerer cancelling the trigger for a user's action) cancels the job."""
 
 from __future__ import annotations
 
@@ -142,22 +143,29 @@ def test_a_job_that_exits_1_fails_the_task(airflow: Airflow, daemon: Daemon) -> 
 
 KILL = """
 import asyncio, json, os
+from airflow.jobs.triggerer_job_runner import TriggerRunner
 from greenai.integrations.airflow import GreenaiJobTrigger, GreenaiSubmitOperator
 
 trigger = GreenaiJobTrigger("greenai_default", os.environ["JOB_A"], poll_interval=0.2)
 assert os.environ["TOKEN"] not in json.dumps(trigger.serialize())
+trigger.task_instance = None
 
-async def kill_while_polling():
-    polling = asyncio.ensure_future(anext(trigger.run()))
+async def clear_while_deferred():
+    # Airflow's own triggerer loop: a user's clear or mark puts the trigger in to_cancel
+    runner = TriggerRunner()
+    task = asyncio.create_task(runner.run_trigger(1, trigger))
+    runner.triggers[1] = {"task": task, "is_watcher": False, "name": "greenai", "events": 0}
     await asyncio.sleep(1.0)
-    assert not polling.done()  # the job waits for its window: no event yet
-    polling.cancel("user-action")
-    await trigger.on_kill()
+    assert not task.done() and not runner.events  # the job waits for its window: no event
+    runner.to_cancel.append(1)
+    await runner.cancel_triggers()
+    [ended] = await asyncio.gather(task, return_exceptions=True)
+    assert isinstance(ended, asyncio.CancelledError), ended  # cancelled, after on_kill
 
-asyncio.run(kill_while_polling())
+asyncio.run(clear_while_deferred())
 operator = GreenaiSubmitOperator(task_id="t", command=["true"], duration="1h")
 operator._job_id = os.environ["JOB_B"]
-operator.on_kill()
+operator.on_kill()  # killed before it deferred
 print("killed")
 """
 
