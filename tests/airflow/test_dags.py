@@ -74,10 +74,12 @@ def test_the_sensor_defers_to_the_green_window_and_resumes_at_its_start(
     assert decision["fallback"] is None and decision["forecast_intensity"] == 50.0
     planned = parse_time(decision["planned_start"])
     assert planned == TRACE_START + timedelta(hours=2)
-    # 2 h of trace time at 1800x is 4 s on the wall
-    assert found["green_decision"]["wall_wait_s"] == pytest.approx(4.0, abs=0.2)
+    # 2 h of trace time at 1800x is 4 s on the wall, less what deciding took
+    wait = found["green_decision"]
+    assert 3.0 < wait["wall_wait_s"] <= 4.0
+    assert wait["wall_wait_s"] == pytest.approx(wait["wait_s"] / SPEED)
     resumed = parse_time(found["green_resumed_at"])
-    assert planned <= resumed < planned + timedelta(minutes=30)  # < 1 s wall late
+    assert planned <= resumed < planned + timedelta(hours=1)  # < 2 s on the wall late
     assert found["return_value"]["resumed_at"] == found["green_resumed_at"]
     train = xcoms(airflow.home, "greenai_green_window", "train")["return_value"]
     assert train == f"training at greenai time {found['green_resumed_at']}"
@@ -122,7 +124,7 @@ def test_the_submit_operator_waits_for_the_daemons_green_window_and_succeeds(
     planned = parse_time(defer["payload"]["planned_start"])
     assert planned == TRACE_START + timedelta(hours=CLEAN_HOUR)
     started = parse_time(job["started_at"])
-    assert planned <= started < planned + timedelta(minutes=30)
+    assert planned <= started < planned + timedelta(hours=1)  # a tick: < 2 s on the wall
     assert parse_time(found["greenai_job"]["finished_at"]) >= started
     assert TOKEN not in output and TOKEN not in json.dumps(found)
 
