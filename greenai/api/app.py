@@ -14,7 +14,7 @@ from greenai.api.dashboard import add_dashboard
 from greenai.api.deps import ApiDeps
 from greenai.api.docs import add_offline_docs
 from greenai.api.guards import BodyLimit, HostCheck
-from greenai.api.routes import budgets, health, intensity, jobs, summary
+from greenai.api.routes import budgets, health, intensity, jobs, locations, summary
 from greenai.core.errors import (
     ConfigError,
     ExecutorError,
@@ -86,8 +86,9 @@ def create_app(deps: ApiDeps) -> FastAPI:
     app.add_middleware(BodyLimit)
     if deps.allowed_hosts is not None:  # added last: checked first
         app.add_middleware(HostCheck, allowed=deps.allowed_hosts)
-    for router in (jobs.router, intensity.router, health.router, summary.router, budgets.router):
-        app.include_router(router)
+    routers = (jobs, intensity, health, summary, budgets, locations)
+    for module in routers:
+        app.include_router(module.router)
     add_offline_docs(app)
     add_dashboard(app)
     return app

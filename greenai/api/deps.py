@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from greenai.core.domain import Forecast
 from greenai.core.time import Clock, SystemClock
+from greenai.oneshot.where import LocationForecasts
 from greenai.scheduling.config import EngineStats
 from greenai.storage.store import Store
 from greenai.storage.writer import SubmitWriter
@@ -45,6 +46,7 @@ class ApiDeps:
     tick_every: timedelta | None = None  # the loop's period: /healthz reports a loop gone quiet
     clock_speed: float = 1.0  # clock seconds per wall second (a trace clock runs faster)
     power_watts: float | None = None  # a job's declared draw: budget estimates (settings)
+    locations: LocationForecasts | None = None  # configured locations: /locations/best
 
 
 # The dependencies are ``async def``: they never block, and a plain ``def`` would cost each

@@ -27,6 +27,7 @@ from greenai.cli import report as _report  # noqa: F401  (registers `report`)
 from greenai.cli import run as _run  # noqa: F401  (registers `run` and `intensity`)
 from greenai.cli import serve as _serve  # noqa: F401  (registers `serve`, `db`)
 from greenai.cli import simulate as _simulate  # noqa: F401  (registers `simulate`)
+from greenai.cli import where as _where  # noqa: F401  (registers `where`)
 from greenai.cli.app import app
 
 

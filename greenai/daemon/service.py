@@ -40,6 +40,7 @@ from greenai.daemon.wiring import (
     store_budgets,
 )
 from greenai.executors.base import Executor, parse_gpu_slots
+from greenai.oneshot.where import LocationForecasts
 from greenai.providers.base import IntensitySource
 from greenai.providers.clock import build_clock
 from greenai.scheduling.engine import Engine
@@ -134,6 +135,7 @@ class Daemon:
             tick_every=timedelta(seconds=tick_wall_seconds(settings, self.run_clock)),
             clock_speed=self.run_clock.speed if isinstance(self.run_clock, ScaledClock) else 1.0,
             power_watts=settings.power_watts,
+            locations=LocationForecasts(settings) if settings.locations else None,
         )
         config = uvicorn.Config(
             create_app(deps),

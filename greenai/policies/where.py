@@ -75,6 +75,7 @@ class Option:
     transfer_s: float = 0.0
     transfer_kg: float = 0.0
     egress_usd: float = 0.0
+    warnings: tuple[str, ...] = ()  # what its source said about its forecast
 
     @property
     def eligible(self) -> bool:
@@ -158,7 +159,7 @@ def _option(
     forecast = site.forecast
     if forecast is None:
         return Option(site.name, None, "", why_not=f"no signal: {site.unavailable or 'none'}")
-    out = Option(site.name, forecast.signal, forecast.source)
+    out = Option(site.name, forecast.signal, forecast.source, warnings=forecast.warnings)
     if question.residency and question.residency not in site.residency:
         return _out(out, f"residency: not a {question.residency} location")
     if question.gpus > site.gpus:
@@ -175,6 +176,11 @@ def _option(
     seconds = transfer_seconds(question.data_gb, gbps)
     origin = by_name[question.data_at].forecast
     out = _with_transfer(out, question, seconds, by_name[question.data_at], origin, forecast)
+    if (
+        seconds + question.duration.total_seconds()
+        > (question.deadline - question.now).total_seconds()
+    ):
+        return _out(out, f"deadline: data arrives after {duration_text(seconds)}, too late")
     return _best_start(out, forecast, question, question.now + timedelta(seconds=seconds))
 
 
