@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from greenai.core.domain import Forecast
 from greenai.core.errors import ConfigError, GreenAIError
 from greenai.core.settings import LocationSpec, Settings
 from greenai.core.time import format_time, parse_duration
@@ -64,11 +65,16 @@ def check_names(settings: Settings, names: Sequence[str], field: str) -> list[st
 
 
 class LocationForecasts:
-    """One fallback chain per configured location, built on first use and kept."""
+    """One fallback chain per configured location, built on first use and kept. A forecast
+    is reused for ``REUSE`` of clock time when it reaches as far as asked: an open read-only
+    route must not turn every request into a provider call per location (quotas)."""
+
+    REUSE = timedelta(minutes=5)
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._chains: dict[str, FallbackChain] = {}
+        self._recent: dict[str, tuple[datetime, datetime, Forecast]] = {}
 
     def sites(self, names: Sequence[str], now: datetime, horizon: timedelta) -> list[Site]:
         return [self._site(name, now, horizon) for name in dict.fromkeys(names)]
@@ -79,11 +85,26 @@ class LocationForecasts:
 
     def _site(self, name: str, now: datetime, horizon: timedelta) -> Site:
         spec = self.settings.locations[name]
+        kept = self._recent.get(name)
+        if kept and self._reusable(*kept, now, horizon):
+            return _site(name, spec, kept[2].since(now), "")
         try:
             forecast = self._chain(name, spec).forecast(now, horizon)
         except GreenAIError as exc:  # one location without a signal is out, not the answer
             return _site(name, spec, None, str(exc))
+        self._recent[name] = (now, now + horizon, forecast)
         return _site(name, spec, forecast, "")
+
+    def _reusable(
+        self,
+        fetched: datetime,
+        reach: datetime,
+        forecast: Forecast,
+        now: datetime,
+        horizon: timedelta,
+    ) -> bool:
+        fresh = timedelta(0) <= now - fetched < self.REUSE
+        return fresh and reach >= now + horizon and forecast.covers(now)
 
     def _chain(self, name: str, spec: LocationSpec) -> FallbackChain:
         if name not in self._chains:
@@ -91,7 +112,7 @@ class LocationForecasts:
         return self._chains[name]
 
 
-def _site(name: str, spec: LocationSpec, forecast: Any, unavailable: str) -> Site:
+def _site(name: str, spec: LocationSpec, forecast: Forecast | None, unavailable: str) -> Site:
     return Site(
         name=name,
         forecast=forecast,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from greenai.core.domain import Forecast, Signal
 from greenai.core.errors import ConfigError
 from greenai.core.settings import load_settings
 from greenai.oneshot.where import LocationForecasts, answer, parse_data, power_for
@@ -88,3 +89,34 @@ def test_data_and_power_read_as_documented(tmp_path: Path) -> None:
     assert power_for(8, 3.0, settings) == (3.0, "declared")
     declared = load_settings(env={"GREENAI_POWER_WATTS": "450"}, home=tmp_path)
     assert power_for(8, None, declared) == (0.45, "declared (power_watts)")
+
+
+class Counting:
+    """A chain that counts its forecasts (the seam ``LocationForecasts`` asks)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def forecast(self, now: datetime, horizon: timedelta) -> Forecast:
+        self.asked += 1
+        values = (100.0,) * 72
+        return Forecast(NOW, timedelta(hours=1), values, Signal.AVERAGE, "fake:A", "A", now)
+
+    def close(self) -> None:
+        return None
+
+
+def test_forecasts_are_reused_for_five_minutes_when_they_reach_far_enough(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(env={"GREENAI_LOCATIONS": '{"A": {"source": "egrid"}}'}, home=tmp_path)
+    forecasts = LocationForecasts(settings)
+    chain = Counting()
+    forecasts._chains["A"] = chain  # type: ignore[assignment]
+    day = timedelta(hours=24)
+    first = forecasts.sites(["A"], NOW, day)[0]
+    again = forecasts.sites(["A"], NOW + timedelta(minutes=4), day - timedelta(minutes=4))[0]
+    assert chain.asked == 1 and again.forecast == first.forecast
+    forecasts.sites(["A"], NOW + timedelta(minutes=4), day)  # reaches further: asked again
+    forecasts.sites(["A"], NOW + timedelta(minutes=10), timedelta(hours=1))  # too old
+    assert chain.asked == 3
