@@ -49,7 +49,8 @@ def serve(
         Opt(help="policy for jobs that name none (default fleet with GPU slots, else window)"),
     ] = None,
     executor: Annotated[
-        str | None, Opt(help="what runs the jobs: local" + setting("executor"))
+        str | None,
+        Opt(help="what runs the jobs: local, slurm or kubernetes" + setting("executor")),
     ] = None,
     provider: Annotated[
         str | None,

@@ -209,7 +209,9 @@ class Settings(BaseSettings):
         "carbon; the jobs with the largest saving per GPU-hour stay flexible, the rest run "
         "as rigid (default: all flexible work may wait)",
     )
-    executor: str = Field("local", description="what runs the daemon's jobs: local")
+    executor: str = Field(
+        "local", description="what runs the daemon's jobs: local, slurm or kubernetes"
+    )
     job_env_allow: str = Field(
         "PATH,HOME,LANG,LANGUAGE,LC_ALL,LC_CTYPE,TZ,TMPDIR,USER,LOGNAME,SHELL,TERM,"
         "PYTHONPATH,PYTHONUNBUFFERED,VIRTUAL_ENV,CONDA_PREFIX,LD_LIBRARY_PATH,CUDA_HOME,CUDA_PATH",

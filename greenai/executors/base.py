@@ -161,6 +161,20 @@ class ForeseesMeterNotes(Protocol):
     def meter_notes(self, gpu_ids: tuple[int, ...]) -> tuple[str, ...]: ...
 
 
+@runtime_checkable
+class SubmitsAhead(Protocol):
+    """An executor that takes a job before its start and holds it there (Slurm's
+    ``--begin``): the engine hands a planned job over up to ``ahead`` before its planned
+    start, ``move``s it when a re-plan moves the start, and claims it at the start without
+    submitting it again. ``move`` is ``False`` once the run no longer waits (it started)."""
+
+    ahead: timedelta
+
+    def submit_at(self, launch: Launch, begin: datetime | None) -> Handle: ...
+
+    def move(self, handle: Handle, begin: datetime) -> bool: ...
+
+
 def parse_gpu_slots(text: str) -> tuple[int, ...]:
     """``"4"`` -> ``(0, 1, 2, 3)``; ``"0,2,3"`` -> ``(0, 2, 3)``; ``"0"`` -> no GPUs."""
     raw = text.strip()

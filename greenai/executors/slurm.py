@@ -24,7 +24,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from greenai.core.errors import ExecutorError
@@ -93,6 +93,7 @@ class SlurmExecutor:
         self._runner = runner or self._run_for_real
         self._base_env = None if base_env is None else dict(base_env)
         self.env_allow = frozenset(env_allow) - SECRET_ENV_NAMES
+        self.ahead = timedelta(hours=self.settings.ahead_hours)  # SubmitsAhead
 
     # -- the Executor protocol -----------------------------------------------------------
 

@@ -23,6 +23,12 @@ class SlurmSettings(BaseSettings):
     sbatch_args: str = Field("", description="more sbatch arguments, shell-quoted")
     bin_dir: Path | None = Field(None, description="folder of sbatch, squeue, ... (default: PATH)")
     timeout_seconds: float = Field(30.0, gt=0, description="longest wait for one Slurm command")
+    ahead_hours: float = Field(
+        24.0,
+        ge=0,
+        description="the daemon hands a planned job to Slurm this long before its planned "
+        "start, held there with --begin (0: at its start)",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SlurmSettings:

@@ -27,7 +27,7 @@ import numpy as np
 
 from greenai.core.domain import Action, Decision, Forecast, JobState, OnDeadline
 from greenai.core.errors import ExecutorError, InvalidTransition
-from greenai.core.time import Clock
+from greenai.core.time import Clock, format_time
 from greenai.evidence.decisions import decode_decision, encode_decision
 from greenai.evidence.records import FinishedRun, account_run
 from greenai.evidence.sci import evidence_entry
@@ -40,6 +40,7 @@ from greenai.executors.base import (
     Lost,
     Running,
     RunStatus,
+    SubmitsAhead,
     pick_gpus,
 )
 from greenai.policies.base import RigidDemand
@@ -76,6 +77,9 @@ REPLAN_TOLERANCE = timedelta(seconds=1)
 # Plans are written in transactions of this many jobs, so submissions waiting for SQLite's one
 # writer get their turn between them instead of after a whole 10,000-job re-plan.
 PLAN_WRITE_CHUNK = 250
+# Jobs handed to an executor that holds them until their start (Slurm), and runs withdrawn,
+# per tick: a long queue is handed over over several ticks rather than in one long one.
+HANDOVER_BATCH = 100
 
 
 @dataclass
@@ -141,6 +145,7 @@ class Engine:
             ("expire", self._expire),
             ("plan", self._plan),
             ("pieces", self._pieces),
+            ("hand over", self._hand_over),
             ("dispatch", self._dispatch),
         ):
             try:
@@ -289,6 +294,9 @@ class Engine:
         busy = self.store.busy_gpu_ids(self.config.host)
         free = len(self.config.gpu_slots) - self._gpus_in_use(busy)
         for record in due:
+            if _handed_over(record):  # the executor runs it at its start: claim it now
+                self._start(record, (), now)
+                continue
             if record.job.gpus > free:
                 continue
             gpus: tuple[int, ...] | None = ()
@@ -364,24 +372,9 @@ class Engine:
             piece = record.pieces + 1
         if record.state is JobState.PAUSED:  # a resumed piece is no new attempt
             expected, attempt = JobState.PAUSED, record.attempts
-        state_dir = self.config.runs_dir / job.id / (f"piece-{piece}" if piece else str(attempt))
-        launch = Launch(
-            job.id,
-            attempt,
-            job.command,
-            job.gpus,
-            gpus,
-            state_dir,
-            job.cwd,
-            job.env,
-            stop_at=job.deadline if job.on_deadline is OnDeadline.EXPIRE else None,
-            grace_s=self.config.grace_s,
-            max_runtime=job.max_runtime,
-            log_max_bytes=self.config.log_max_bytes,
-            log_backups=self.config.log_backups,
-            piece=piece,
-        )
-        handle = self.executor.handle_for(launch)
+        launch = self._launch(record, attempt, gpus, piece)
+        handed = _handed_over(record) and expected is JobState.SCHEDULED
+        handle = Handle.from_json(record.handle) if handed else self.executor.handle_for(launch)  # type: ignore[arg-type]
         payload = encode_decision(decision) if decision is not None else "{}"
         where = f"started on GPUs {list(gpus)} of {self.config.host}"
         if piece:
@@ -411,6 +404,9 @@ class Engine:
             return False
         if not logged and self.evidence is not None:
             self.evidence.record_decisions([payload])
+        if handed:  # already in the executor's hands, due now: nothing more to submit
+            self._watched[job.id] = _Watched(claimed, handle)
+            return True
         try:
             started = self.executor.submit(launch)
         except Exception as exc:  # whatever it was, the job must not stay claimed
@@ -424,6 +420,78 @@ class Engine:
             self.store.update_running(job.id, handle=started.to_json())
         self._watched[job.id] = _Watched(claimed, started)
         return True
+
+    def _launch(
+        self, record: JobRecord, attempt: int, gpus: tuple[int, ...], piece: int = 0
+    ) -> Launch:
+        job = record.job
+        state_dir = self.config.runs_dir / job.id / (f"piece-{piece}" if piece else str(attempt))
+        return Launch(
+            job.id,
+            attempt,
+            job.command,
+            job.gpus,
+            gpus,
+            state_dir,
+            job.cwd,
+            job.env,
+            stop_at=job.deadline if job.on_deadline is OnDeadline.EXPIRE else None,
+            grace_s=self.config.grace_s,
+            max_runtime=job.max_runtime,
+            log_max_bytes=self.config.log_max_bytes,
+            log_backups=self.config.log_backups,
+            piece=piece,
+        )
+
+    def _hand_over(self, now: datetime) -> None:
+        """For an executor that holds jobs until their start (Slurm's ``--begin``): withdraw
+        the runs of jobs that ended before they started (cancelled, expired, rejected), hand
+        the jobs planned to start within its ``ahead`` over to it, and move the ones whose
+        planned start a re-plan moved."""
+        executor = self.executor
+        if not isinstance(executor, SubmitsAhead):
+            return
+        for dropped in self.store.handed_over_and_dropped(HANDOVER_BATCH):
+            self.executor.cancel(Handle.from_json(dropped.handle or {}), force=True)
+            self.store.forget_handle(dropped.id)
+            log.info("job %s %s before its start: its run is withdrawn", dropped.id, dropped.state)
+        if not self.dispatching:
+            return
+        horizon = now + executor.ahead
+        for record in self.store.upcoming(limit=HANDOVER_BATCH):
+            start = record.planned_start
+            if start is None or start > horizon or (start <= now and not _handed_over(record)):
+                continue  # not yet; or due now: dispatch submits it as any other executor's
+            if not _handed_over(record):
+                self._submit_ahead(executor, record, start, now)
+            elif Handle.from_json(record.handle or {}).ref.get("begin") != format_time(start):
+                self._move_handed(executor, record, start, now)
+
+    def _submit_ahead(
+        self, executor: SubmitsAhead, record: JobRecord, start: datetime, now: datetime
+    ) -> None:
+        launch = self._launch(record, record.attempts + 1, ())
+        try:
+            handle = executor.submit_at(launch, start)
+        except ExecutorError as exc:  # it is submitted at its start instead
+            log.warning("job %s: could not hand it over before its start: %s", record.id, exc)
+            return
+        ref = {**handle.ref, "begin": format_time(start)}
+        stored = replace(handle, ref=ref).to_json()
+        event = Event(now, "handover", f"handed to {self.executor.name} ({_ref_text(ref)}), "
+                      f"held until its planned start {format_time(start)}")  # fmt: skip
+        if not self.store.hand_over(record.id, stored, event):  # left scheduled meanwhile
+            self.executor.cancel(replace(handle, ref=ref), force=True)
+
+    def _move_handed(
+        self, executor: SubmitsAhead, record: JobRecord, start: datetime, now: datetime
+    ) -> None:
+        handle = Handle.from_json(record.handle or {})
+        if not executor.move(handle, start):
+            return  # it no longer waits: claimed as due at its (old) start, which has passed
+        ref = {**handle.ref, "begin": format_time(start)}
+        event = Event(now, "handover", f"moved in {self.executor.name} to {format_time(start)}")
+        self.store.hand_over(record.id, replace(handle, ref=ref).to_json(), event)
 
     def _reap(self, now: datetime) -> None:
         if not self._watched:
@@ -646,6 +714,15 @@ class Engine:
     def _log_decision(self, decision: Decision) -> None:
         if self.evidence is not None:
             self.evidence.record_decision(decision)
+
+
+def _handed_over(record: JobRecord) -> bool:
+    """Whether an executor already holds this scheduled job for its start (``SubmitsAhead``)."""
+    return record.state is JobState.SCHEDULED and bool(record.handle)
+
+
+def _ref_text(ref: dict[str, Any]) -> str:
+    return ", ".join(f"{key} {ref[key]}" for key in ("job_id", "name") if ref.get(key))
 
 
 def live_instances(

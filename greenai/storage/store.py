@@ -16,7 +16,18 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    String,
+    bindparam,
+    cast,
+    delete,
+    insert,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from greenai.core.domain import JobState, OnDeadline
@@ -358,6 +369,42 @@ class Store(Reports, BudgetTables):
         )
         with self._writing() as connection:
             connection.execute(statement)
+
+    def hand_over(self, job_id: str, handle: dict[str, Any], event: Event) -> bool:
+        """Store the handle of a scheduled job that an executor now holds, waiting for its
+        start (``SubmitsAhead``), with the ``event`` that says so; ``False`` when the job is
+        no longer scheduled (nothing is then written)."""
+        statement = (
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.state == str(JobState.SCHEDULED))
+            .values(handle=handle, updated_at=event.at)
+        )
+        with self._writing() as connection:
+            if not connection.execute(statement).rowcount:
+                return False
+            _insert_event(connection, event_row(job_id, event, None, None))
+        return True
+
+    def handed_over_and_dropped(self, limit: int = 100) -> list[JobRecord]:
+        """Jobs that ended before they started (cancelled, expired, rejected) while an
+        executor held them for their start: the engine withdraws those runs."""
+        final = [str(state) for state in JobState if state.is_final]
+        query = (
+            select(jobs)
+            .where(
+                jobs.c.state.in_(final),
+                jobs.c.started_at.is_(None),
+                cast(jobs.c.handle, String) != "null",  # JSON null, as a job is created
+            )
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [job_record(r._mapping, self.env_cipher) for r in connection.execute(query)]
+
+    def forget_handle(self, job_id: str) -> None:
+        """The run a dropped job's handle named is withdrawn: nothing to look for any more."""
+        with self._writing() as connection:
+            connection.execute(update(jobs).where(jobs.c.id == job_id).values(handle=null()))
 
     def request_cancel(self, job_id: str, at: datetime) -> JobRecord:
         """Cancel a waiting (or paused) job now, or flag a running one for the engine to

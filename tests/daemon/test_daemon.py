@@ -61,7 +61,7 @@ def test_serve_names_a_bad_executor_or_policy_flag_and_exits_2(tmp_path: Path) -
     home = ["--home", str(tmp_path), "--port", str(free_port())]
     wrong = CliRunner().invoke(app, ["serve", "--executor", "mainframe", *home])
     assert wrong.exit_code == 2
-    assert "executor: unknown 'mainframe' (choose from local)" in wrong.output
+    assert "executor: unknown 'mainframe' (choose from kubernetes, local, slurm)" in wrong.output
     offline = CliRunner().invoke(app, ["serve", "--policy", "oracle", *home])
     assert offline.exit_code == 2 and "policy: unknown 'oracle'" in offline.output
 
@@ -101,7 +101,10 @@ def test_daemon_in_process_runs_a_submitted_job(tmp_path: Path) -> None:
 
 def test_the_daemon_refuses_an_unknown_executor_or_a_policy_it_cannot_run(tmp_path: Path) -> None:
     for wrong, problem in (
-        ({"executor": "mainframe"}, "executor: unknown 'mainframe' (choose from local)"),
+        (
+            {"executor": "mainframe"},
+            "executor: unknown 'mainframe' (choose from kubernetes, local, slurm)",
+        ),
         ({"policy": "oracle"}, "policy: unknown 'oracle'"),
         ({"policy": "threshold"}, "threshold: the threshold policy needs GREENAI_THRESHOLD"),
     ):

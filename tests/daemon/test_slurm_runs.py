@@ -109,3 +109,55 @@ def test_a_restarted_daemon_reattaches_to_its_slurm_job(
     gate.touch()
     record = tick_until(restarted, job.id)
     assert (record.state, record.exit_code) == (JobState.SUCCEEDED, 0)
+
+
+def test_a_planned_job_waits_in_slurm_for_its_start_and_follows_the_replans(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    """Issue 11: handed to Slurm ahead, ``PENDING`` with ``Reason=BeginTime`` and ``StartTime``
+    equal to greenai's plan; moved there by a re-plan; run at its (new) start; recorded."""
+    require_slurm()
+    step = timedelta(minutes=30)
+    origin = utc_now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    current = (utc_now() - origin) // step
+
+    def clean_at(index: int) -> FakeSource:
+        values = [300.0] * 96
+        values[index] = 50.0
+        return FakeSource(forecast(values, start=origin))
+
+    source = clean_at(current + 3)
+    settings = load_settings(env={}, home=tmp_path, meters="auto")
+    config = EngineConfig((0, 1), tmp_path / "runs", settings=settings, refresh_every=timedelta(0))
+    engine = Engine(
+        sqlite_store, slurm_executor(), config, lambda spec: source, EvidenceFiles(settings)
+    )
+    now = utc_now()
+    job = Job("slurm-ahead", now, timedelta(minutes=5), now + timedelta(hours=6),
+              command=python("print('trained')"), gpus=1, power_kw=0.3)  # fmt: skip
+    sqlite_store.submit(Submission(job), now)
+
+    def pending_start() -> datetime | None:
+        record = sqlite_store.get(job.id)
+        assert record.state is JobState.SCHEDULED and record.handle is not None
+        handle, give_up = Handle.from_json(record.handle), time.monotonic() + 10
+        # just submitted, Slurm says Reason=None until its scheduler has looked at the job
+        while (queued := slurm_executor().queued(handle)) and queued.reason == "None":
+            assert time.monotonic() < give_up, "Slurm gave no reason for 10 s"
+            time.sleep(0.2)
+        assert queued is not None and (queued.state, queued.reason) == ("PENDING", "BeginTime")
+        assert queued.start == record.planned_start
+        return queued.start
+
+    engine.tick(utc_now())
+    assert pending_start() == origin + (current + 3) * step
+    source.answer = clean_at(current + 5).answer  # the forecast changed: the plan moves
+    engine.tick(utc_now())
+    assert pending_start() == origin + (current + 5) * step
+    assert "moved in slurm" in sqlite_store.events(job.id)[-1].reason
+    source.answer = clean_at(current).answer  # clean now: it starts now
+    record = tick_until(engine, job.id)
+    assert (record.state, record.exit_code) == (JobState.SUCCEEDED, 0)
+    assert "trained" in Path(record.log_path or "").read_text()
+    [row] = evidence_rows(engine)
+    assert (row["job_id"], row["exit_code"]) == (job.id, "0")
