@@ -63,9 +63,13 @@ class GroupPlan:
             return with_meter_notes(decision, self.meter_notes(self.jobs.gpus[index]))
         return decision
 
-    def moved(self, tolerance: timedelta) -> list[int]:
+    def moved(self, tolerance: timedelta, now: datetime | None = None) -> list[int]:
         """The jobs whose stored plan this pass changes: queued or unplanned ones, and those
-        whose planned start moved by more than ``tolerance`` (rejected ones are not planned)."""
+        whose planned start moved by more than ``tolerance`` (rejected ones are not planned).
+        A job whose planned start has come by ``now`` is not deferred again (it is
+        dispatched): a tick that comes a minute after a clean hour began sees that hour's
+        window end a minute into dirtier air, and would otherwise push the job to the next
+        clean hour, again and again. Admission's holds still move it."""
         starts = list(self.decisions.planned_starts)
         for index, decision in self.overrides.items():
             starts[index] = decision.planned_start or decision.at
@@ -76,6 +80,7 @@ class GroupPlan:
             for i, (state, old, new) in enumerate(rows)
             if (state == "queued" or old is None or abs(new - old) > tolerance)
             and i not in rejected
+            and not (_due(state, old, now) and new > now and i not in self.overrides)  # type: ignore[operator]
         ]
 
     def rejected(self) -> dict[int, Decision]:
@@ -139,6 +144,10 @@ class QueueCapacity:
             np.asarray([h.rigid for h in held], dtype=np.bool_),
         )
         return Capacity(self.slots, self.in_use, holds, self.rigid_demand)
+
+
+def _due(state: object, planned: datetime | None, now: datetime | None) -> bool:
+    return now is not None and state == "scheduled" and planned is not None and planned <= now
 
 
 def plan_queue(

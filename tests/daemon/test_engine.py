@@ -107,6 +107,21 @@ def rig(sqlite_store: Store, tmp_path: Path) -> Rig:
     return Rig(sqlite_store, tmp_path)
 
 
+def test_a_tick_that_comes_after_the_planned_start_starts_the_job_instead_of_moving_it(
+    rig: Rig,
+) -> None:
+    """At 13:01 the clean hour's window ends a minute into dirtier air: re-planned, the job
+    went to the next clean hour (17:00), and at 17:01 to 21:00, until its slack ran out."""
+    job = rig.submit(name="train")
+    rig.tick()
+    assert rig.store.get(job).planned_start == T0 + timedelta(hours=1)
+    rig.tick(minutes=61)
+    record = rig.store.get(job)
+    assert record.state is JobState.RUNNING
+    assert record.planned_start == T0 + timedelta(hours=1)
+    assert [launch.job_id for launch in rig.executor.launches] == [job]
+
+
 def test_a_job_waits_for_the_clean_window_runs_and_is_accounted(rig: Rig) -> None:
     job = rig.submit(name="train")
     rig.tick()
