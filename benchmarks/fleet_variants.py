@@ -28,12 +28,22 @@ from greenai.policies.fleet import Fleet, FleetSettings
 from greenai.simulate import SimulationSettings, simulate
 
 VARIANTS = {
-    "deadline (default)": FleetSettings(),
-    "regret": FleetSettings(order="regret"),
-    "saving": FleetSettings(order="saving"),
-    "deadline; reserve lent": FleetSettings(protect_reserve=False),
-    "deadline; reserve = mean": FleetSettings(reserve_quantile=None),
-    "deadline; no margin": FleetSettings(margin_minutes=0.0),
+    "deadline; prices + last day (default)": FleetSettings(),
+    "deadline; no prices (the default before)": FleetSettings(price_rounds=0),
+    "regret": FleetSettings(order="regret", price_rounds=0),
+    "saving": FleetSettings(order="saving", price_rounds=0),
+    "deadline; reserve lent": FleetSettings(protect_reserve=False, price_rounds=0),
+    "deadline; reserve = mean": FleetSettings(reserve_quantile=None, price_rounds=0),
+    "deadline; no margin": FleetSettings(margin_minutes=0.0, price_rounds=0),
+    "deadline; prices 30x1 queue only": FleetSettings(price_rounds=30, expect_arrivals=False),
+    "deadline; prices 30x0.3 queue only": FleetSettings(
+        price_rounds=30, price_step=0.3, expect_arrivals=False
+    ),
+    "deadline; prices + last day; 10-min cells": FleetSettings(price_rounds=30, cell_minutes=10),
+    "deadline; prices + last day; 5-min cells": FleetSettings(price_rounds=30, cell_minutes=5),
+    "deadline; prices + last day; reserve = mean": FleetSettings(
+        price_rounds=30, reserve_quantile=None
+    ),
 }
 
 

@@ -10,9 +10,16 @@ work queues behind it past its SLA. ``fleet`` plans the batch into one occupancy
   by ``order``: ``deadline`` (the default), its latest start; ``regret``, the gap between
   the mean and the best of a job's starts, so a job with one good start comes before one
   with many; or ``saving``, its saving per GPU-hour against starting now. Each takes the
-  cheapest start whose every cell has room before its deadline (an hour's margin before its
-  latest start), outside the room kept for rigid arrivals (``reserve.py``); failing that, its
-  earliest such room (planned late), and the reserve only when there is no other room at all.
+  cheapest start (intensity plus the price of the cells it holds, below) whose every cell
+  has room before its deadline (an hour's margin before its latest start), outside the room
+  kept for rigid arrivals (``reserve.py``); failing that, its earliest such room (planned
+  late), and the reserve only when there is no other room at all.
+- Cell prices (``_priced``): placed one by one from the queue alone, the first jobs took the
+  cleanest room and later ones, queued or yet to arrive, ran in dirty hours although the first
+  could have run almost as cleanly elsewhere. So before placing, a Lagrangian relaxation of
+  the capacity prices every cell by how far the flexible jobs queued and those expected
+  (``fleet_arrivals.py``: the last day's flexible arrivals, again) ask for more than its
+  room; the greedy placement then sees each cell's scarcity.
 - ``max_flexible_fraction`` F: at most F of the queued GPU-hours (the batch and the held
   slots' remaining work) wait for carbon; the jobs with the largest saving per GPU-hour stay
   flexible and the rest run as rigid.
@@ -28,7 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from greenai.policies.base import BatchPlan, BoolArray, Capacity, IntArray, JobBatch, Policy
-from greenai.policies.cells import Cells, make_cells
+from greenai.policies.cells import Cells, make_cells, window_mins
+from greenai.policies.fleet_arrivals import ArrivalMemory
 from greenai.policies.fleet_reasons import fleet_reasons
 from greenai.policies.placement import NO_ROOM, Run, cheapest_fit, earliest_fit, take
 from greenai.policies.registry import register
@@ -48,7 +56,9 @@ class FleetSettings:
     flexible job is planned to start ``margin_minutes`` before its latest start at the
     latest: planned right at it, rigid arrivals in between made it late by minutes. With
     ``protect_reserve`` flexible work never takes the room kept for rigid arrivals unless no
-    other room exists at all: it is planned late instead (rigid SLAs come first)."""
+    other room exists at all: it is planned late instead (rigid SLAs come first).
+    ``price_rounds`` rounds of ``price_step`` set the cell prices (0: none); with
+    ``expect_arrivals`` the prices count the flexible jobs the last day says will come."""
 
     max_flexible_fraction: float = 1.0
     order: str = "deadline"
@@ -57,6 +67,9 @@ class FleetSettings:
     cell_minutes: float = 15.0
     margin_minutes: float = 60.0
     protect_reserve: bool = True
+    price_rounds: int = 30
+    price_step: float = 1.0
+    expect_arrivals: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_flexible_fraction <= 1.0:
@@ -68,7 +81,8 @@ class FleetSettings:
 @dataclass(frozen=True, eq=False)
 class FleetPlan:
     """A fleet plan as cells, entry ``i`` of each job column for job ``i``. ``cell`` is the
-    start cell (``NO_ROOM``: none in the grid); ``free`` is the room left in each cell."""
+    start cell (``NO_ROOM``: none in the grid); ``free`` is the room left in each cell.
+    ``cost`` is the forecast intensity of each start, prices excluded."""
 
     cells: Cells
     slots: int
@@ -86,6 +100,8 @@ class FleetPlan:
     rigid_forecast: IntArray
     forecast_how: str
     queued_gpu_h: float
+    passed_over: BoolArray  # the best start still has room: left, at its price, to arrivals
+    best_price: FloatArray  # the cell price a job would pay at its best start (g/kWh)
 
     def starts(self, now: float) -> FloatArray:
         """Planned starts: rigid work and anything without room starts (or queues) now."""
@@ -106,20 +122,31 @@ class Fleet(Policy):
 
     def __init__(self, settings: FleetSettings | None = None) -> None:
         self.settings = settings or FleetSettings()
+        self.arrivals = ArrivalMemory()  # flexible jobs seen: the arrivals to expect
 
     def plan(self, jobs: JobBatch, view: ForecastView, now: float, capacity: Capacity) -> BatchPlan:
         if len(jobs) == 0:
             return BatchPlan(np.zeros(0), np.zeros(0), [])
-        planned = plan_fleet(jobs, view, now, capacity, self.settings)
+        coming = None
+        if self.settings.expect_arrivals and self.settings.price_rounds > 0:
+            self.arrivals.see(jobs, now)
+            coming = self.arrivals.expected(jobs.origin, now)
+        planned = plan_fleet(jobs, view, now, capacity, self.settings, coming)
         reasons = fleet_reasons(jobs, planned, self.settings.max_flexible_fraction)
         expected = np.where(planned.flexible & (planned.cell >= 0), planned.cost, np.nan)
         return BatchPlan(planned.starts(now), expected, reasons)
 
 
 def plan_fleet(
-    jobs: JobBatch, view: ForecastView, now: float, capacity: Capacity, settings: FleetSettings
+    jobs: JobBatch,
+    view: ForecastView,
+    now: float,
+    capacity: Capacity,
+    settings: FleetSettings,
+    future: JobBatch | None = None,
 ) -> FleetPlan:
-    """Place every job of ``jobs`` into the grid from ``now`` (see the module's text)."""
+    """Place every job of ``jobs`` into the grid from ``now`` (see the module's text);
+    ``future``: flexible jobs expected to arrive, which only set the cell prices."""
     cells = make_cells(view, now, _horizon(jobs, now, capacity), settings.cell_minutes * 60)
     runs, costs = _runs(jobs, view, now, cells, settings.margin_minutes * 60)
     now_cost = np.asarray([costs[i][0] for i in range(len(jobs))])
@@ -144,16 +171,121 @@ def plan_fleet(
         if cell[i] == NO_ROOM and protect:
             cell[i] = _take(free, room, runs[i], earliest_fit(free, runs[i]))
     into_reserve = np.zeros(len(jobs), dtype=np.bool_)
+    placing = costs
+    if settings.price_rounds > 0 and flexible.any():
+        extra = None
+        if future is not None and len(future):
+            fr, fc = _runs(future, view, now, cells, settings.margin_minutes * 60)
+            extra = (future, fr, fc)
+        placing = _priced(jobs, runs, costs, flexible, room, cells, settings, extra)
     priority = {"saving": saving, "regret": regret, "deadline": saving}[settings.order]
     urgent = now + URGENT_STEPS * view.step
     for i in _greedy_order(jobs, priority, flexible, settings.order, urgent).tolist():
-        cell[i], into_reserve[i] = _place_flexible(free, room, runs[i], costs[i], settings)
+        cell[i], into_reserve[i] = _place_flexible(free, room, runs[i], placing[i], settings)
     cost = np.asarray([costs[i][max(c, 0)] for i, c in enumerate(cell.tolist())])
     late = _late(jobs, cells, cell)
+    best_price = np.asarray([placing[i][b] - costs[i][b] for i, b in enumerate(best.tolist())])
+    at = np.maximum(cell, 0)
+    chosen = np.asarray([placing[i][c] for i, c in enumerate(at.tolist())])
+    best_placing = np.asarray([placing[i][b] for i, b in enumerate(best.tolist())])
+    passed_over = flexible & (cell >= 0) & (cell != best) & (chosen < best_placing - EPS)
+    for i in np.flatnonzero(passed_over).tolist():  # full by now: taken by the queue after all
+        r, b = runs[i], int(best[i])
+        passed_over[i] = window_mins(room, r.first_span, r.span, b, b)[0] >= r.gpus
     return FleetPlan(
         cells, slots, free, cell, flexible, can_wait & ~flexible, into_reserve, late, cost,
-        now_cost, saving, best, reserve, forecast, how, queued,
+        now_cost, saving, best, reserve, forecast, how, queued, passed_over, best_price,
     )  # fmt: skip
+
+
+def _priced(
+    jobs: JobBatch,
+    runs: list[Run],
+    costs: list[FloatArray],
+    flexible: BoolArray,
+    room: IntArray,
+    cells: Cells,
+    settings: FleetSettings,
+    extra: tuple[JobBatch, list[Run], list[FloatArray]] | None = None,
+) -> list[FloatArray]:
+    """Each job's start costs plus a price on the cells its run would hold.
+
+    Placed one by one, the first jobs take the cleanest cells and the rest overflow into
+    dirty ones, even when a first job could have run almost as cleanly elsewhere. Prices
+    from a Lagrangian relaxation of the capacity fix that: every flexible job picks its
+    cheapest start at the current prices, ignoring the others; cells asked for beyond their
+    room get dearer (a subgradient step, ``price_step`` times the intensity spread over the
+    square root of the round, times the excess as a share of the larger of demand and room),
+    for ``price_rounds`` rounds. The mean price over the rounds is added to the intensity (per
+    GPU, spread over the job's run), so the greedy placement that follows sees the
+    scarcity of each cell. ``extra``: jobs expected to arrive (their batch, runs and start
+    costs), which ask for room at the prices but are never placed."""
+    chosen = np.flatnonzero(flexible)
+    keys: dict[int, int] = {}
+    rows: list[FloatArray] = []
+    allc = [costs[i] for i in chosen.tolist()]
+    sub = [runs[i] for i in chosen.tolist()]
+    length = jobs.remaining[chosen]
+    if extra is not None:
+        fb, fr, fc = extra
+        ok = [k for k, r in enumerate(fr) if r.hi >= r.lo]
+        allc += [fc[k] for k in ok]
+        sub += [fr[k] for k in ok]
+        length = np.concatenate((length, fb.remaining[ok]))
+    for c in allc:
+        if id(c) not in keys:
+            keys[id(c)] = len(rows)
+            rows.append(c)
+    base = np.vstack(rows)
+    row = np.asarray([keys[id(c)] for c in allc])
+    lo = np.asarray([r.lo for r in sub])
+    hi = np.maximum(np.asarray([r.hi for r in sub]), lo)
+    span = np.asarray([r.span for r in sub])
+    first = np.asarray([r.first_span for r in sub])
+    gpus = np.asarray([r.gpus for r in sub], dtype=np.float64)
+    n = cells.count
+    width = cells.edges[1:] - cells.edges[:-1]
+    at = lo[:, None] + np.arange(int((hi - lo).max()) + 1)[None, :]
+    at = np.minimum(at, n - 1)
+    fixed = np.where(at > hi[:, None], np.inf, base[row[:, None], at])
+    spans, span_row = np.unique(span, return_inverse=True)
+    at_zero = at[:, 0] == 0
+    cut = np.minimum(np.arange(n)[None, :] + spans[:, None], n)
+    per_length = 1.0 / length
+    limit = np.maximum(room, 0).astype(np.float64)
+    spread = float(np.ptp(base[np.isfinite(base)])) if np.isfinite(base).any() else 0.0
+    price = np.zeros(n)
+    mean = np.zeros(n)
+    picks = np.arange(len(sub))
+    for k in range(settings.price_rounds):
+        paid = np.concatenate(([0.0], np.cumsum(price * width)))
+        held = paid[cut] - paid[:n][None, :]  # price of a run of each span from each cell
+        value = fixed + held[span_row[:, None], at] * per_length[:, None]
+        value[at_zero, 0] = fixed[at_zero, 0] + paid[first[at_zero]] * per_length[at_zero]
+        pick = np.argmin(value, axis=1)
+        start = at[picks, pick]
+        stop = np.minimum(np.where(start == 0, first, start + span), n)
+        load = np.zeros(n + 1)
+        np.add.at(load, start, gpus)
+        np.add.at(load, stop, -gpus)
+        asked = np.cumsum(load[:-1])
+        over = (asked - limit) / np.maximum(np.maximum(asked, limit), 1.0)
+        price = np.maximum(price + settings.price_step * spread / np.sqrt(k + 1) * over, 0.0)
+        mean += price
+    mean /= settings.price_rounds
+    paid = np.concatenate(([0.0], np.cumsum(mean * width)))
+    out = list(costs)
+    done: dict[tuple[int, float], FloatArray] = {}
+    starts = np.arange(n)
+    for i in chosen.tolist():
+        r = runs[i]
+        key = (id(costs[i]), float(jobs.remaining[i]))
+        priced = done.get(key)
+        if priced is None:
+            stop = np.minimum(np.where(starts == 0, r.first_span, starts + r.span), n)
+            priced = done[key] = costs[i] + (paid[stop] - paid[starts]) / jobs.remaining[i]
+        out[i] = priced
+    return out
 
 
 def _horizon(jobs: JobBatch, now: float, capacity: Capacity) -> float:

@@ -24,12 +24,15 @@ def fleet_reasons(jobs: JobBatch, plan: FleetPlan, fraction: float) -> list[str]
     said: dict[tuple[object, ...], str] = {}
     reasons = []
     columns = (plan.cell, plan.flexible, plan.demoted, plan.into_reserve, plan.late,
-               plan.cost, plan.now_cost, plan.saving, jobs.flexible, plan.best_cell)  # fmt: skip
+               plan.cost, plan.now_cost, plan.saving, jobs.flexible, plan.best_cell,
+               plan.passed_over, plan.best_price)  # fmt: skip
     for row in zip(*(c.tolist() for c in columns), strict=True):
-        cell, flexible, demoted, into_reserve, late, cost, now_cost, saving, asked, best = row
+        cell, flexible, demoted, into_reserve, late, cost, now_cost, saving, asked, best = row[:10]
+        price = round(row[11], 1) if row[10] else None
         if flexible:
             key: tuple[object, ...] = ("f", cell, best, into_reserve, late, round(cost, 1),
-                                       round(now_cost, 1), round(now_cost - saving, 1))  # fmt: skip
+                                       round(now_cost, 1), round(now_cost - saving, 1),
+                                       price)  # fmt: skip
         elif demoted:
             key = ("d", cell, round(saving, 1))
         else:
@@ -38,7 +41,7 @@ def fleet_reasons(jobs: JobBatch, plan: FleetPlan, fraction: float) -> list[str]
         if reason is None:
             if flexible:
                 costs = (cost, now_cost, now_cost - saving)
-                reason = _flexible(jobs, plan, (cell, best), into_reserve, late, costs)
+                reason = _flexible(jobs, plan, (cell, best), into_reserve, late, costs, price)
             elif demoted:
                 reason = _demoted(jobs, plan, cell, fraction, saving, cutoff)
             else:
@@ -77,9 +80,11 @@ def _flexible(
     into_reserve: bool,
     late: bool,
     costs: tuple[float, float, float],
+    price: float | None = None,
 ) -> str:
     """Where the job starts and why there: the reserve where it starts, or, when the best
-    start had no room, the reserve that was kept there."""
+    start had no room, the reserve that was kept there; or, when the best start still has
+    room, left to flexible jobs expected to arrive, its price."""
     (cell, best), (cost, now_cost, best_cost) = cells, costs
     if cell == NO_ROOM:
         return "no room in the plan's horizon: waits for slots, will be late"
@@ -95,6 +100,11 @@ def _flexible(
     if cell == best or late:
         return f"{head}; {_reserve(plan, cell)} then"
     where = _when(jobs, plan, best)
+    if price is not None:
+        return (
+            f"{head}; the best start {where} (mean {best_cost:.1f}) is left to flexible jobs "
+            f"expected to arrive (its room is priced at {price:.1f} g/kWh)"
+        )
     return f"{head}; the best start {where} (mean {best_cost:.1f}) is full: {_reserve(plan, best)}"
 
 

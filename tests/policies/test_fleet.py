@@ -49,9 +49,13 @@ def starts(plan: FleetPlan, now: float) -> np.ndarray:
 
 def test_flexible_jobs_share_the_clean_hour_and_the_rest_go_to_the_next_best() -> None:
     batch = jobs([(0, H, 4 * H, 2, True)] * 3)
-    plan = plan_fleet(batch, view(FLAT_THEN_CLEAN), 0.0, Capacity(4), FleetSettings())
+    greedy = FleetSettings(price_rounds=0)
+    plan = plan_fleet(batch, view(FLAT_THEN_CLEAN), 0.0, Capacity(4), greedy)
     assert sorted(starts(plan, 0.0).tolist()) == [0.0, 2 * H, 2 * H]  # two fit the clean hour
     assert not plan.late.any() and plan.free.min() >= 0
+    # priced, the same intensities (the third job's 300-hour may differ: a tie in intensity)
+    priced = plan_fleet(batch, view(FLAT_THEN_CLEAN), 0.0, Capacity(4), FleetSettings())
+    assert sorted(priced.cost.tolist()) == [100.0, 100.0, 300.0] and not priced.late.any()
 
 
 def test_a_short_job_backfills_before_a_later_reservation() -> None:
@@ -126,12 +130,18 @@ def instances(draw: st.DrawFn) -> tuple[JobBatch, Capacity, float, list[float]]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(instances(), st.sampled_from(["saving", "deadline"]), st.sampled_from([0.3, 1.0]))
+@given(
+    instances(),
+    st.sampled_from(["saving", "deadline"]),
+    st.sampled_from([0.3, 1.0]),
+    st.sampled_from([0, 30]),
+)
 def test_a_fleet_plan_never_exceeds_capacity_and_reports_every_late_job(
-    instance: tuple[JobBatch, Capacity, float, list[float]], order: str, fraction: float
-) -> None:
+    instance: tuple[JobBatch, Capacity, float, list[float]], order: str, fraction: float,
+    rounds: int,
+) -> None:  # fmt: skip
     batch, capacity, now, values = instance
-    chosen = FleetSettings(max_flexible_fraction=fraction, order=order)
+    chosen = FleetSettings(max_flexible_fraction=fraction, order=order, price_rounds=rounds)
     plan = plan_fleet(batch, view(values, step=1800.0), now, capacity, chosen)
     begin = starts(plan, now)
     placed = plan.cell != NO_ROOM
