@@ -99,7 +99,7 @@ class Daemon:
         self.run_clock: Clock = self.clock or build_clock(settings)  # what the daemon runs on
         policy = daemon_policy(settings)
         slots = parse_gpu_slots(settings.gpu_slots)
-        if self.executor is None:  # the local executor's jobs are measured on this host
+        if self.executor is None and settings.executor == "local":  # measured on this host
             check_local_meters(settings, slots, self.run_clock)
         if self.separate_loop is None:
             seams = (self.executor, self.source_for)

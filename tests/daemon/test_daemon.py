@@ -449,3 +449,19 @@ def test_serve_refuses_meters_that_cannot_measure_here_unless_told_to_estimate(
     no_slots = CliRunner().invoke(app, ["serve", *home[:-1], "0"], env={"GREENAI_METERS": "nvml"})
     assert no_slots.exit_code == 2
     assert "given no GPU" in " ".join(no_slots.output.split())
+
+
+def test_meters_are_checked_only_where_the_daemon_measures_its_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Slurm or Kubernetes daemon's jobs run on other hosts: its own host has nothing to
+    measure, so a GPU-less scheduler host with ``meters=nvml`` is no reason to refuse."""
+    import greenai.meters.nvml
+    from tests.meters.fakes import FakeNvml
+
+    no_gpu = FakeNvml([], init_error="NVML Shared Library Not Found")
+    monkeypatch.setattr(greenai.meters.nvml, "PynvmlLibrary", lambda: no_gpu)
+    settings = {"home": tmp_path, "api_port": free_port(), "meters": "nvml"}
+    with pytest.raises(ConfigError, match="meters: nvml cannot measure on this host"):
+        Daemon(load_settings(env={}, **settings))
+    Daemon(load_settings(env={}, executor="slurm", **settings))  # refuses nothing
