@@ -129,7 +129,8 @@ class Fleet(Policy):
             return BatchPlan(np.zeros(0), np.zeros(0), [])
         coming = None
         if self.settings.expect_arrivals and self.settings.price_rounds > 0:
-            self.arrivals.see(jobs, now)
+            history = capacity.rigid_demand
+            self.arrivals.see(jobs, now, None if history is None else history.first_hour)
             coming = self.arrivals.expected(jobs.origin, now)
         planned = plan_fleet(jobs, view, now, capacity, self.settings, coming)
         reasons = fleet_reasons(jobs, planned, self.settings.max_flexible_fraction)

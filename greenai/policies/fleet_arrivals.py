@@ -9,7 +9,8 @@ duration and slack). The expected jobs only set the prices; they are never place
 
 Only jobs the policy was asked about, at or before each decision, are remembered: the
 expectation is learned from the past of each decision and nothing after it. A decision earlier
-than the last one (a new simulation on the same object) forgets everything.
+than the last one, or one whose rigid-demand history starts at another hour (``origin``: both
+mean a new simulation on the same policy object), forgets everything.
 """
 
 from __future__ import annotations
@@ -32,14 +33,16 @@ class ArrivalMemory:
         self.span = days * DAY_S
         self.seen: dict[str, tuple[float, float, float, int]] = {}
         self.last = -np.inf
+        self.origin: int | None = None
 
-    def see(self, jobs: JobBatch, now: float) -> None:
-        """Remember the flexible jobs of ``jobs`` (first sight only) and forget older ones."""
+    def see(self, jobs: JobBatch, now: float, origin: int | None = None) -> None:
+        """Remember the flexible jobs of ``jobs`` (first sight only) and forget older ones;
+        ``origin`` names the history the decisions belong to (the first hour of rigid demand)."""
         base = jobs.origin.timestamp()
         at = base + now
-        if at < self.last - EPS:
+        if at < self.last - EPS or origin != self.origin:
             self.seen.clear()
-        self.last = at
+        self.last, self.origin = at, origin
         for i in np.flatnonzero(jobs.flexible).tolist():
             key = jobs.ids[i]
             if key not in self.seen:

@@ -58,5 +58,8 @@ def test_the_memory_expects_each_flexible_job_of_the_last_day_a_day_later() -> N
     memory.see(jobs([]), 25 * H)  # a day after job 0: its repeat has arrived, it is forgotten
     later = memory.expected(ORIGIN, 25 * H)
     assert later is not None and later.submit.tolist() == [27 * H]
-    memory.see(jobs([]), 0.0)  # an earlier moment: a new run, nothing is known
+    memory.see(jobs([]), 26 * H, origin=7)  # another history: a new run, nothing is known
+    assert memory.expected(ORIGIN, 26 * H) is None
+    memory.see(seen.take([2]), 26 * H, origin=7)
+    memory.see(jobs([]), 0.0, origin=7)  # an earlier moment: a new run too
     assert memory.expected(ORIGIN, 0.0) is None
