@@ -205,7 +205,7 @@ class Engine:
         self._admit(groups, now)
         for group in groups:
             self._reject(group, now)
-            moved = group.moved(REPLAN_TOLERANCE, now)
+            moved = group.moved(REPLAN_TOLERANCE)
             logged: set[str] = set()
             for first in range(0, len(moved), PLAN_WRITE_CHUNK):
                 applied = self.store.set_plans(group.rows(moved[first : first + PLAN_WRITE_CHUNK]))

@@ -14,12 +14,13 @@ Pure: no I/O, no clock; the caller passes ``now`` and the forecasts.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
 
 from greenai.core.domain import Action, Decision, Forecast
+from greenai.core.time import format_time
 from greenai.evidence.decisions import encode_decision, with_meter_notes
 from greenai.policies.base import UNLIMITED, Capacity, Holds, JobBatch, Policy, RigidDemand
 from greenai.policies.fleet import Fleet
@@ -56,20 +57,14 @@ class GroupPlan:
     meter_notes: Callable[[int], tuple[str, ...]] | None = None  # by GPU count, for starts
 
     def decision(self, index: int) -> Decision:
-        if index in self.overrides:
-            return self.overrides[index]
-        decision = self.decisions[index]
+        decision = self.overrides.get(index) or self.decisions[index]
         if decision.action is Action.START and self.meter_notes is not None:
             return with_meter_notes(decision, self.meter_notes(self.jobs.gpus[index]))
         return decision
 
-    def moved(self, tolerance: timedelta, now: datetime | None = None) -> list[int]:
+    def moved(self, tolerance: timedelta) -> list[int]:
         """The jobs whose stored plan this pass changes: queued or unplanned ones, and those
-        whose planned start moved by more than ``tolerance`` (rejected ones are not planned).
-        A job whose planned start has come by ``now`` is not deferred again (it is
-        dispatched): a tick that comes a minute after a clean hour began sees that hour's
-        window end a minute into dirtier air, and would otherwise push the job to the next
-        clean hour, again and again. Admission's holds still move it."""
+        whose planned start moved by more than ``tolerance`` (rejected ones are not planned)."""
         starts = list(self.decisions.planned_starts)
         for index, decision in self.overrides.items():
             starts[index] = decision.planned_start or decision.at
@@ -80,7 +75,6 @@ class GroupPlan:
             for i, (state, old, new) in enumerate(rows)
             if (state == "queued" or old is None or abs(new - old) > tolerance)
             and i not in rejected
-            and not (_due(state, old, now) and new > now and i not in self.overrides)  # type: ignore[operator]
         ]
 
     def rejected(self) -> dict[int, Decision]:
@@ -89,11 +83,8 @@ class GroupPlan:
 
     def starting(self) -> list[Decision]:
         """The decisions that start their job now."""
-        return [
-            self.decision(i)
-            for i, starts in enumerate(self.decisions.starting)
-            if starts and i not in self.overrides
-        ]
+        chosen = (self.decision(i) for i, starts in enumerate(self.decisions.starting) if starts)
+        return [decision for decision in chosen if decision.action is Action.START]
 
     def rows(self, indices: Sequence[int]) -> PlanRows:
         """The store rows of the decisions at ``indices``, payloads encoded once."""
@@ -146,8 +137,24 @@ class QueueCapacity:
         return Capacity(self.slots, self.in_use, holds, self.rigid_demand)
 
 
-def _due(state: object, planned: datetime | None, now: datetime | None) -> bool:
-    return now is not None and state == "scheduled" and planned is not None and planned <= now
+def deferrals_due(waiting: WaitingJobs, now: datetime) -> set[int]:
+    """The scheduled jobs whose deferral has come due by ``now``: they start now (planned as
+    rigid), whatever a fresh look at the forecast says. A tick that comes a minute after a
+    clean hour began sees that hour's window end a minute into dirtier air, and deciding
+    afresh pushed the job to the next clean hour, and again at that one, until its slack ran
+    out. A start-now plan that waited for a slot (or was made blind, without a forecast) was
+    no deferral (made at its start): it is planned afresh."""
+    if not waiting.planned_at:
+        return set()
+    rows = zip(waiting.states, waiting.planned, waiting.planned_at, strict=True)
+    return {
+        i
+        for i, (state, planned, planned_at) in enumerate(rows)
+        if state == "scheduled"
+        and planned is not None
+        and planned_at is not None
+        and planned_at < planned < now
+    }
 
 
 def plan_queue(
@@ -165,10 +172,13 @@ def plan_queue(
     in_pieces = PIECES_POLICY if defaults.can_pause else defaults.policy
     if get_policy(defaults.policy, online=True).pauses:
         in_pieces = defaults.policy
+    due = deferrals_due(waiting, now)
     policies = [
-        (wanted or (in_pieces if interruptible else defaults.policy)) if flexible else RIGID_POLICY
-        for wanted, flexible, interruptible in zip(
-            waiting.policies, waiting.flexible, waiting.interruptible, strict=True
+        (wanted or (in_pieces if interruptible else defaults.policy))
+        if flexible and i not in due
+        else RIGID_POLICY
+        for i, (wanted, flexible, interruptible) in enumerate(
+            zip(waiting.policies, waiting.flexible, waiting.interruptible, strict=True)
         )
     ]
     plans = []
@@ -178,7 +188,13 @@ def plan_queue(
         batch = _batch(group, origin, defaults)
         room = capacity.on_axis(origin, now) if isinstance(capacity, QueueCapacity) else capacity
         decisions = decide(_policy(name, defaults), batch, forecast, now, room)
-        plans.append(GroupPlan(provider, group, decisions, meter_notes=meter_notes))
+        plan = GroupPlan(provider, group, decisions, meter_notes=meter_notes)
+        for index in deferrals_due(group, now):
+            decision = decisions[index]
+            if decision.action is Action.START:  # say why, not the rigid rule's words
+                reached = f"planned start {format_time(group.planned[index])} reached: starts now"
+                plan.overrides[index] = replace(decision, reason=reached)
+        plans.append(plan)
     return plans
 
 

@@ -138,6 +138,9 @@ class WaitingJobs:
     planned: list[datetime | None]
     projects: list[str | None]  # for admission under carbon budgets
     power_kw: list[float]  # declared draw; 0: unknown
+    # when the current plan was made (a scheduled job's last update): a plan made before its
+    # start was a deferral, one made at it a start that had to wait for a slot
+    planned_at: list[datetime | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -146,7 +149,7 @@ class WaitingJobs:
         """The jobs at ``indices``, in that order."""
         return WaitingJobs(
             **{
-                column.name: [getattr(self, column.name)[i] for i in indices]
+                column.name: _pick(getattr(self, column.name), indices)
                 for column in fields(self)
             }
         )
@@ -186,3 +189,10 @@ class PlanRows:
                 for column in fields(self)
             }
         )
+
+
+def _pick(values: list[Any], indices: Sequence[int]) -> list[Any]:
+    """``values`` at ``indices``; a column left empty (``planned_at`` where nobody read it)
+    stays empty."""
+    return [values[i] for i in indices] if values else []
+

@@ -56,6 +56,7 @@ PLAN_COLUMNS = {
     "planned": type_coerce(jobs.c.planned_start, NullType()),
     "projects": jobs.c.project,
     "power_kw": jobs.c.power_kw,
+    "planned_at": type_coerce(jobs.c.updated_at, NullType()),
 }
 _STATES = {str(state): state for state in JobState}
 
@@ -155,6 +156,7 @@ def _plan_values(raw: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
         "planned": _times(raw["planned"]),
         "projects": _shared(raw["projects"]),
         "power_kw": _shared([float(value or 0.0) for value in raw["power_kw"]]),
+        "planned_at": _times(raw["planned_at"]),
     }
 
 

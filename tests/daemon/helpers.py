@@ -92,6 +92,7 @@ def waiting_columns(
     jobs: Sequence[Job],
     states: Sequence[JobState] | None = None,
     planned: Sequence[datetime | None] | None = None,
+    planned_at: Sequence[datetime | None] | None = None,
 ) -> WaitingJobs:
     """What ``Store.waiting_for_plan`` reads of ``jobs`` (queued and unplanned by default)."""
     return WaitingJobs(
@@ -109,6 +110,7 @@ def waiting_columns(
         planned=list(planned or [None] * len(jobs)),
         projects=[j.project for j in jobs],
         power_kw=[j.power_kw for j in jobs],
+        planned_at=list(planned_at or [None] * len(jobs)),
     )
 
 

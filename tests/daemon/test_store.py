@@ -66,7 +66,12 @@ def plan_rows(*planned: tuple[str, JobState, Decision]) -> PlanRows:
 def columns_of(records: Sequence[JobRecord]) -> WaitingJobs:
     """What ``waiting_for_plan`` should read, built from the full records."""
     jobs = [r.job for r in records]
-    return waiting_columns(jobs, [r.state for r in records], [r.planned_start for r in records])
+    return waiting_columns(
+        jobs,
+        [r.state for r in records],
+        [r.planned_start for r in records],
+        [r.updated_at for r in records],
+    )
 
 
 def by_job(columns: WaitingJobs) -> list[tuple[object, ...]]:
