@@ -142,7 +142,7 @@ def run(
         str | None,
         Opt(
             help="slurm: hand CMD to Slurm held until the decided start (sbatch --begin), "
-            "print its job id and exit, instead of waiting and running it here"
+            "print its job id and exit (default: wait and run it here)"
         ),
     ] = None,
 ) -> None:

@@ -36,7 +36,11 @@ DEFAULT_DEADLINE = timedelta(hours=48)
 def where(
     duration: Annotated[str, Opt(help="how long the job runs, e.g. 2h")],
     data: Annotated[
-        str | None, Opt(help="its input: SIZE@LOCATION, e.g. 40TB@PJM (decimal units)")
+        str | None,
+        Opt(
+            help="its input: SIZE@LOCATION, e.g. 40TB@PJM (decimal units; default: no "
+            "input to move)"
+        ),
     ] = None,
     locations: Annotated[
         str | None, Opt(help="candidates, e.g. PJM,ON (default: every configured location)")
@@ -44,7 +48,9 @@ def where(
     deadline: Annotated[
         str | None, Opt(help="latest finish, ISO-8601 UTC (default: 48 h from now)")
     ] = None,
-    residency: Annotated[str | None, Opt(help="a data-residency tag the place must meet")] = None,
+    residency: Annotated[
+        str | None, Opt(help="a data-residency tag the place must meet (default: none)")
+    ] = None,
     gpus: Annotated[int, Opt(min=1, help="GPUs the job needs")] = 1,
     power_kw: Annotated[
         float | None, Opt(min=0, help="the job's draw in kW (default: power_watts, else 0.7/GPU)")
@@ -56,7 +62,10 @@ def where(
         str | None, Opt(help="plan as of this time, ISO-8601 UTC (default: now; traces: in them)")
     ] = None,
     as_json: Annotated[bool, Opt("--json", help="machine-readable output")] = False,
-    config: Annotated[Path | None, Opt(help="greenai.toml to read")] = None,
+    config: Annotated[
+        Path | None,
+        Opt(help="greenai.toml to read (default: GREENAI_CONFIG, else ./greenai.toml)"),
+    ] = None,
 ) -> None:
     """Rank locations for one job: carbon of the best start, data transfer time and egress."""
     with usage_errors():
