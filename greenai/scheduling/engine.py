@@ -717,8 +717,13 @@ class Engine:
 
 
 def _handed_over(record: JobRecord) -> bool:
-    """Whether an executor already holds this scheduled job for its start (``SubmitsAhead``)."""
-    return record.state is JobState.SCHEDULED and bool(record.handle)
+    """Whether an executor already holds this scheduled job's next attempt for its start
+    (``SubmitsAhead``: its handle says until when). A re-queued job still carries the handle
+    of the run it lost, which is no hand-over."""
+    if record.state is not JobState.SCHEDULED or not record.handle:
+        return False
+    handle = Handle.from_json(record.handle)
+    return "begin" in handle.ref and handle.attempt == record.attempts + 1
 
 
 def _ref_text(ref: dict[str, Any]) -> str:

@@ -382,6 +382,21 @@ def test_lost_runs_are_requeued_within_the_budget_else_failed(
     assert rig.store.busy_gpu_ids(rig.config.host) == set() and rig.files.rows() == []
 
 
+def test_a_requeued_job_is_launched_again_not_taken_for_one_already_handed_over(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    """A re-queued job keeps the handle of the run it lost; that handle is no hand-over (the
+    crash harness saw such a job "dispatched" without a launch, lost, 1000 times over)."""
+    rig = Rig(sqlite_store, tmp_path, slots=(0, 1), retry_budget=3)
+    [job] = _running(rig, 1)
+    rig.executor.lose(job, "its supervisor died")
+    rig.restart().reconcile(rig.clock.now())
+    assert rig.store.get(job).handle is not None  # the lost run's, kept for the record
+    rig.tick()
+    assert rig.state(job) is JobState.RUNNING
+    assert [launch.attempt for launch in rig.executor.launches if launch.job_id == job] == [2]
+
+
 def test_a_running_job_without_a_handle_or_of_another_executor_is_settled(rig: Rig) -> None:
     bare, foreign = _running(rig, 1)[0], rig.submit()
     rig.store.update_running(bare, handle=None)
