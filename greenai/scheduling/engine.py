@@ -123,7 +123,7 @@ class Engine:
         # This pass's start decisions, and whether each was already logged: the decision that
         # starts a job is stored with its dispatch, in the policy's own words.
         self._starting: dict[str, tuple[Decision, bool]] = {}
-        self._demand: tuple[int, RigidDemand] | None = None  # (epoch hour, demand then)
+        self._demand: tuple[int, RigidDemand | None] | None = None  # (epoch hour, demand)
         self._defaults = QueueDefaults(
             config.default_provider,
             config.policy,
@@ -238,13 +238,16 @@ class Engine:
         if self._demand is None or self._demand[0] != hour:
             since = now - timedelta(days=FleetSettings().reserve_days)
             observed, arrivals = self.store.rigid_arrivals(since)
-            demand = rigid_hourly(
-                np.asarray([at.timestamp() for at, _, _ in arrivals], dtype=np.float64),
-                np.asarray([seconds for _, seconds, _ in arrivals], dtype=np.float64),
-                np.asarray([gpus for _, _, gpus in arrivals], dtype=np.float64),
-                None if observed is None else observed.timestamp(),
-            )
-            self._demand = (hour, ended(demand, now.timestamp()))
+            learned = None  # nothing submitted yet: no past hour to learn from
+            if observed is not None:
+                demand = rigid_hourly(
+                    np.asarray([at.timestamp() for at, _, _ in arrivals], dtype=np.float64),
+                    np.asarray([seconds for _, seconds, _ in arrivals], dtype=np.float64),
+                    np.asarray([gpus for _, _, gpus in arrivals], dtype=np.float64),
+                    observed.timestamp(),
+                )
+                learned = ended(demand, now.timestamp())
+            self._demand = (hour, learned)
         return self._demand[1]
 
     def _meter_notes(self) -> Callable[[int], tuple[str, ...]] | None:

@@ -124,3 +124,15 @@ def test_a_flexible_fraction_needs_the_fleet_policy() -> None:
         daemon_policy(load_settings(env={}, policy="window", max_flexible_fraction=0.3))
     with pytest.raises(ConfigError, match="max_flexible_fraction: Input should be less than"):
         load_settings(env={}, max_flexible_fraction=1.5)
+
+
+def test_a_new_daemon_has_no_past_hours_to_learn_the_reserve_from(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    """Not 14 days of zeros: the first plan of an empty store says it has seen nothing."""
+    rig = Rig(sqlite_store, tmp_path, policy="fleet", slots=(0, 1))
+    rig.tick()  # nothing submitted yet: the hour's demand is learned from an empty store
+    job = rig.submit(name="train", gpus=1)
+    rig.tick(minutes=1)
+    [plan] = [json.loads(line) for line in rig.files.lines() if json.loads(line)["job_id"] == job]
+    assert "no past hour yet" in plan["reason"]
