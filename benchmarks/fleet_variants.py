@@ -1,5 +1,5 @@
 """Variants of ``fleet`` scored against the LP bound on one instance (issue 10): the greedy
-order, the rigid reserve's forecast and the cell length.
+order, the rigid reserve's forecast, the cell length and the cell prices.
 
     .venv/bin/python benchmarks/fleet_variants.py --trace GB --day 60            # tuning
     .venv/bin/python benchmarks/fleet_variants.py --trace ERCOT --day 180        # held out
