@@ -148,10 +148,7 @@ class WaitingJobs:
     def take(self, indices: Sequence[int]) -> WaitingJobs:
         """The jobs at ``indices``, in that order."""
         return WaitingJobs(
-            **{
-                column.name: _pick(getattr(self, column.name), indices)
-                for column in fields(self)
-            }
+            **{column.name: _pick(getattr(self, column.name), indices) for column in fields(self)}
         )
 
     def group_by(self, *keys: Sequence[Any]) -> dict[tuple[Any, ...], WaitingJobs]:
@@ -195,4 +192,3 @@ def _pick(values: list[Any], indices: Sequence[int]) -> list[Any]:
     """``values`` at ``indices``; a column left empty (``planned_at`` where nobody read it)
     stays empty."""
     return [values[i] for i in indices] if values else []
-
