@@ -6,6 +6,8 @@ and each operation gets a bounded number of examples, so a run takes seconds and
 
 from __future__ import annotations
 
+import itertools
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from pydantic import SecretStr
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 
+import greenai.api.routes.jobs as jobs_route
 from greenai.core.domain import Forecast
 from greenai.scheduling.config import EngineStats
 from greenai.storage.models import Base
@@ -50,7 +53,11 @@ class Target:
 
 @pytest.fixture(params=["token", "no-token"])
 def target(
-    request: pytest.FixtureRequest, serve: Serve, sqlite_store: Store, tmp_path: Path
+    request: pytest.FixtureRequest,
+    serve: Serve,
+    sqlite_store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Target]:
     evidence = tmp_path / "evidence.csv"
     evidence.write_text("run_id,job_id\n")
@@ -60,7 +67,13 @@ def target(
     )
     headers = AUTH if token else {}
 
+    # Job ids from a counter that each sequence restarts: schemathesis builds the next
+    # request from the last response, so a random id made a replayed sequence draw differently.
+    ids = [itertools.count(1)]
+    monkeypatch.setattr(jobs_route.uuid, "uuid4", lambda: uuid.UUID(int=next(ids[0])))
+
     def reset() -> None:
+        ids[0] = itertools.count(1)
         with sqlite_store.engine.begin() as connection:
             for table in reversed(Base.metadata.sorted_tables):
                 connection.execute(table.delete())
