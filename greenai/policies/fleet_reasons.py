@@ -52,7 +52,11 @@ def fleet_reasons(jobs: JobBatch, plan: FleetPlan, fraction: float) -> list[str]
 
 
 def _when(jobs: JobBatch, plan: FleetPlan, cell: int) -> str:
-    return str(format_time(jobs.at(float(plan.cells.edges[cell]))))
+    """A cell's start in words: the first cell starts now (at the plan's own instant, which
+    would read as a time to the microsecond); the others at whole seconds."""
+    if cell == 0:
+        return "now"
+    return str(format_time(jobs.at(float(plan.cells.edges[cell])).replace(microsecond=0)))
 
 
 def _queue(jobs: JobBatch, plan: FleetPlan, cell: int) -> str:
@@ -88,7 +92,7 @@ def _flexible(
     (cell, best), (cost, now_cost, best_cost) = cells, costs
     if cell == NO_ROOM:
         return "no room in the plan's horizon: waits for slots, will be late"
-    when = "now" if cell == 0 else _when(jobs, plan, cell)
+    when = _when(jobs, plan, cell)
     head = (
         f"lowest-carbon room before the deadline starts {when} "
         f"(mean {cost:.1f} vs {now_cost:.1f} now)"

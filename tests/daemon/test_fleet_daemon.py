@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from greenai.core.settings import load_settings
 from greenai.daemon import daemon_policy
 from greenai.policies.rigid_demand import ended, rigid_hourly
 from greenai.storage.store import Store
-from tests.daemon.helpers import T0
+from tests.daemon.helpers import T0, forecast
 from tests.daemon.test_engine import Rig
 
 HOUR = timedelta(hours=1)
@@ -52,6 +53,19 @@ def test_flexible_jobs_share_the_clean_hours_the_slots_allow(
     assert all(later - earlier >= HOUR for earlier, later in itertools.pairwise(starts))
     reasons = [json.loads(line)["reason"] for line in rig.files.lines()]
     assert any("is full" in reason for reason in reasons)  # said why it is not the best hour
+
+
+def test_a_full_best_start_now_reads_now_not_a_time_to_the_microsecond(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    rig = Rig(sqlite_store, tmp_path, policy="fleet")
+    rig.source.answer = forecast([50.0, 50.0] + [300.0] * 94)  # type: ignore[attr-defined]
+    first, second = (rig.submit(name=f"train-{n}", gpus=1) for n in range(2))
+    rig.tick(minutes=0.5 / 60)  # half a second past the hour
+    reasons = {d["job_id"]: d["reason"] for d in map(json.loads, rig.files.lines())}
+    assert reasons[first].startswith("lowest-carbon room before the deadline starts now")
+    assert "the best start now (mean 50.0) is full" in reasons[second]
+    assert not any(re.search(r"\d\d:\d\d:\d\d\.\d", reason) for reason in reasons.values())
 
 
 def test_a_running_job_holds_its_slot_until_its_declared_end(
