@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from greenai.core.errors import ConfigError
+from greenai.executors.env_settings import prefixed_settings
 
 PREFIX = "GREENAI_K8S_"
 IN_CLUSTER_MARK = "KUBERNETES_SERVICE_HOST"  # set in every pod
@@ -43,28 +44,7 @@ class KubernetesSettings(BaseSettings):
     def from_env(cls, env: Mapping[str, str]) -> KubernetesSettings:
         """The settings from ``env`` alone (``GREENAI_K8S_NAMESPACE`` -> ``namespace``...);
         ``ConfigError`` naming what is wrong."""
-        values = {k[len(PREFIX) :].lower(): v for k, v in env.items() if k.startswith(PREFIX)}
-
-        class _FromMapping(cls):  # type: ignore[valid-type,misc]
-            @classmethod
-            def settings_customise_sources(
-                cls,
-                settings_cls: type[BaseSettings],
-                init_settings: PydanticBaseSettingsSource,
-                env_settings: PydanticBaseSettingsSource,
-                dotenv_settings: PydanticBaseSettingsSource,
-                file_secret_settings: PydanticBaseSettingsSource,
-            ) -> tuple[PydanticBaseSettingsSource, ...]:
-                return (init_settings,)
-
-        try:
-            loaded = _FromMapping(**values)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"kubernetes executor: {problems}") from exc
-        return cls.model_construct(**{k: getattr(loaded, k) for k in cls.model_fields})
+        return prefixed_settings(cls, PREFIX, env, "kubernetes executor")
 
     def required_image(self) -> str:
         if not self.image:

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from greenai.executors.env_settings import prefixed_settings
+
 PREFIX = "GREENAI_SLURM_"
 
 
@@ -32,13 +34,9 @@ class SlurmSettings(BaseSettings):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SlurmSettings:
-        source = os.environ if env is None else env
-        values = {
-            key[len(PREFIX) :].lower(): value
-            for key, value in source.items()
-            if key.startswith(PREFIX)
-        }
-        return cls.model_validate(values)
+        """From ``env`` alone (default: the process environment); ``ConfigError`` naming a bad
+        variable."""
+        return prefixed_settings(cls, PREFIX, os.environ if env is None else env, "slurm executor")
 
     @property
     def extra_args(self) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from greenai.core.domain import Action, Decision
-from greenai.core.errors import ExecutorError
+from greenai.core.errors import ConfigError, ExecutorError
 from greenai.core.settings import Settings
 from greenai.core.time import ScaledClock
 from greenai.daemon.wiring import build_executor
@@ -260,6 +260,12 @@ def test_settings_come_from_the_given_environment_only(monkeypatch: pytest.Monke
     assert settings.extra_args == ["--qos=low", "--exclusive"]
     assert settings.binary("sbatch") == "/opt/slurm/bin/sbatch"
     assert SlurmSettings.from_env({}).binary("squeue") == "squeue"
+    assert SlurmSettings.from_env({}).partition is None  # not the process's "from-os"
+
+
+def test_a_bad_setting_is_a_config_error_naming_the_variable() -> None:
+    with pytest.raises(ConfigError, match="slurm executor: GREENAI_SLURM_AHEAD_HOURS: Input"):
+        SlurmSettings.from_env({"GREENAI_SLURM_AHEAD_HOURS": "-1"})
 
 
 def test_the_daemon_builds_the_slurm_executor_by_name(tmp_path: Path) -> None:
